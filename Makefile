@@ -1,0 +1,36 @@
+# The two commands of this repo: `make dev` and `make test` (see README.md).
+SHELL := /bin/bash
+CARGO ?= cargo
+# nextest when present (faster, one process per test); plain cargo test otherwise.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+ifeq ($(CI),true)
+NEXTEST_PROFILE := --profile ci
+endif
+
+.PHONY: test dev fmt-check clippy unit bench
+
+## make test: every check — formatting, lints, all tests (moto started and stopped around them).
+test: fmt-check clippy unit
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+unit:
+ifeq ($(NEXTEST),yes)
+	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-features --locked $(NEXTEST_PROFILE)
+else
+	scripts/with-moto.sh $(CARGO) test --workspace --all-features --locked
+endif
+	$(CARGO) test --workspace --all-features --locked --doc
+
+## make dev: the whole pipeline on this machine (arrives with `wa dev`).
+dev:
+	@if [ -d cli ]; then $(CARGO) run --release -p wa-cli -- dev; \
+	else echo "make dev: the local pipeline (wa dev) is not built yet; see README 'Status'." >&2; exit 1; fi
+
+## make bench: criterion benches (figures, not pass/fail).
+bench:
+	$(CARGO) bench -p wa-shared
