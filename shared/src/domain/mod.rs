@@ -3,7 +3,9 @@
 //! Everything here is deterministic given its inputs, so it is unit- and
 //! property-tested without any adapter.
 
+pub mod canonical;
 pub mod failure;
+pub mod graph;
 pub mod ids;
 pub mod state;
 pub mod time;
