@@ -7,6 +7,7 @@ pub mod failure;
 pub mod ids;
 pub mod state;
 pub mod time;
+pub mod webhook;
 
 pub use failure::{Failure, FailureClass, FailureSource};
 pub use ids::{IdError, IdempotencyKey, MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};
