@@ -1,7 +1,8 @@
 //! Inbound messages (`value.messages[]` of a `messages` change): they open the 24-hour
 //! window and carry opt-out/opt-in keywords.
 
-use super::parse::{ItemList, Scope, read_error};
+use super::ItemList;
+use super::parse::{Scope, read_error};
 use super::{WebhookError, WebhookEvent, wire};
 use crate::domain::{PhoneNumberId, Timestamp, Wamid};
 

@@ -12,10 +12,13 @@ mod management;
 mod parse;
 mod signature;
 mod statuses;
+mod warnings;
 mod wire;
 
 #[cfg(test)]
-mod tests;
+mod fixture_tests;
+#[cfg(test)]
+mod tolerance_tests;
 
 pub use events::{EventKind, SystemError, UnknownChange, WebhookBatch, WebhookError, WebhookEvent};
 pub use handshake::{HandshakeQuery, HandshakeRefusal, answer_handshake};
@@ -24,11 +27,10 @@ pub use management::{
     AccountRestriction, AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate,
     TemplateQualityUpdate, TemplateStatusUpdate,
 };
-pub use parse::{
-    ItemList, ParseWarning, Problem, WHATSAPP_OBJECT, WebhookParseError, parse_envelope,
-};
+pub use parse::{WHATSAPP_OBJECT, WebhookParseError, parse_envelope};
 pub use signature::{
     MalformedSignature, SIGNATURE_HEADER, SignatureError, sign, verify_signature,
     verify_signature_with_any,
 };
 pub use statuses::{DeliveryStatus, Pricing, StatusUpdate};
+pub use warnings::{ItemList, ParseWarning, Problem};

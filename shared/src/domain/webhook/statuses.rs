@@ -1,7 +1,8 @@
 //! Delivery statuses (`value.statuses[]` of a `messages` change): the events that move
 //! an outbound message through sent, delivered, read or failed.
 
-use super::parse::{ItemList, Problem, Scope, read_error};
+use super::parse::{Scope, read_error};
+use super::{ItemList, Problem};
 use super::{WebhookError, WebhookEvent, wire};
 use crate::domain::{MessageState, PhoneNumberId, Timestamp, Wamid};
 
