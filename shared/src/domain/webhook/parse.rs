@@ -20,7 +20,7 @@ const MILLIS_FROM: i64 = 100_000_000_000;
 /// Longest piece of a foreign value quoted in an error or warning.
 const QUOTE_MAX: usize = 64;
 
-/// Why a body is not a webhook batch at all. The handler answers 400 and keeps nothing.
+/// Why a body is not a webhook batch at all (nothing in it can be acted on).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookParseError {
     /// The body is not JSON (syntax error or truncated).
