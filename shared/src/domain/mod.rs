@@ -9,6 +9,7 @@ pub mod graph;
 pub mod ids;
 pub mod state;
 pub mod time;
+pub mod webhook;
 
 pub use failure::{Failure, FailureClass, FailureSource};
 pub use ids::{IdError, IdempotencyKey, MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};

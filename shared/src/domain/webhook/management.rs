@@ -1,0 +1,210 @@
+//! Management changes: template status, quality and category, phone number quality,
+//! account updates. They carry `entry.id` = WABA id and `entry.time`, and no `metadata`.
+
+use super::parse::{Origin, read_time};
+use super::wire;
+use crate::domain::Timestamp;
+
+/// `message_template_status_update`: a template was approved, paused, disabled, …
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateStatusUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `entry.time`.
+    pub time: Option<Timestamp>,
+    /// `event`: `APPROVED`, `PAUSED`, `DISABLED`, `REJECTED`, … (reference §2).
+    pub event: String,
+    /// `message_template_id`.
+    pub template_id: Option<String>,
+    /// `message_template_name`.
+    pub name: Option<String>,
+    /// `message_template_language`.
+    pub language: Option<String>,
+    /// `reason` (`NONE` when paused, `null` when scheduled for deletion).
+    pub reason: Option<String>,
+    /// `message_template_category`.
+    pub category: Option<String>,
+    /// `other_info.title`: `FIRST_PAUSE`, `SECOND_PAUSE`, `UNPAUSE`, `DISABLED`, …
+    pub other_info_title: Option<String>,
+    /// `other_info.description`.
+    pub other_info_description: Option<String>,
+    /// `disable_info` as sent (e.g. `disable_date`).
+    pub disable_info: Option<serde_json::Value>,
+    /// `rejection_info` as sent.
+    pub rejection_info: Option<serde_json::Value>,
+}
+
+/// `message_template_quality_update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateQualityUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `entry.time`.
+    pub time: Option<Timestamp>,
+    /// `message_template_id`.
+    pub template_id: Option<String>,
+    /// `message_template_name`.
+    pub name: Option<String>,
+    /// `message_template_language`.
+    pub language: Option<String>,
+    /// `previous_quality_score`: `GREEN`, `YELLOW`, `RED`, `UNKNOWN`.
+    pub previous_quality_score: Option<String>,
+    /// `new_quality_score`.
+    pub new_quality_score: String,
+}
+
+/// `template_category_update`: either announced (`correct_category` and when) or done
+/// (`previous_category` -> `new_category`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateCategoryUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `entry.time`.
+    pub time: Option<Timestamp>,
+    /// `message_template_id`.
+    pub template_id: Option<String>,
+    /// `message_template_name`.
+    pub name: Option<String>,
+    /// `message_template_language`.
+    pub language: Option<String>,
+    /// `previous_category` (completed form).
+    pub previous_category: Option<String>,
+    /// `new_category` (completed form).
+    pub new_category: Option<String>,
+    /// `correct_category` (announcement).
+    pub correct_category: Option<String>,
+    /// `category_update_timestamp`: when the announced change takes effect.
+    pub category_update_timestamp: Option<Timestamp>,
+}
+
+/// `phone_number_quality_update`: a number's messaging tier or quality changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumberQualityUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `entry.time`.
+    pub time: Option<Timestamp>,
+    /// `display_phone_number`.
+    pub display_phone_number: Option<String>,
+    /// `event`: `THROUGHPUT_UPGRADE`, `ONBOARDING`, `FLAGGED`, `DOWNGRADE`, `UPGRADE`, …
+    pub event: String,
+    /// `max_daily_conversations_per_business`: `TIER_250` … `TIER_UNLIMITED`.
+    pub max_daily_conversations_per_business: Option<String>,
+    /// `current_limit` (older payloads).
+    pub current_limit: Option<String>,
+    /// `old_limit` (older payloads).
+    pub old_limit: Option<String>,
+}
+
+/// `account_update`: restrictions, bans, deletion, … of the WABA.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `entry.time`.
+    pub time: Option<Timestamp>,
+    /// `event`: `ACCOUNT_RESTRICTION`, `ACCOUNT_VIOLATION`, `DISABLED_UPDATE`, …
+    pub event: String,
+    /// `phone_number`, when the update concerns one number.
+    pub phone_number: Option<String>,
+    /// `restriction_info[]`.
+    pub restrictions: Vec<AccountRestriction>,
+    /// `ban_info` as sent.
+    pub ban_info: Option<serde_json::Value>,
+    /// `violation_info` as sent.
+    pub violation_info: Option<serde_json::Value>,
+}
+
+/// One `restriction_info[]` item of an `account_update`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRestriction {
+    /// `restriction_type`, e.g. `RESTRICTED_BIZ_INITIATED_MESSAGING`.
+    pub restriction_type: String,
+    /// `expiration`: when it lifts.
+    pub expiration: Option<Timestamp>,
+}
+
+pub(super) fn template_status(origin: Origin<'_>, v: wire::TemplateStatus) -> TemplateStatusUpdate {
+    let (other_info_title, other_info_description) = match v.other_info {
+        Some(info) => (info.title, info.description),
+        None => (None, None),
+    };
+    TemplateStatusUpdate {
+        waba_id: origin.waba_id.to_owned(),
+        time: origin.time,
+        event: v.event,
+        template_id: v.message_template_id.map(|id| id.0),
+        name: v.message_template_name,
+        language: v.message_template_language,
+        reason: v.reason,
+        category: v.message_template_category,
+        other_info_title,
+        other_info_description,
+        disable_info: v.disable_info,
+        rejection_info: v.rejection_info,
+    }
+}
+
+pub(super) fn template_quality(
+    origin: Origin<'_>,
+    v: wire::TemplateQuality,
+) -> TemplateQualityUpdate {
+    TemplateQualityUpdate {
+        waba_id: origin.waba_id.to_owned(),
+        time: origin.time,
+        template_id: v.message_template_id.map(|id| id.0),
+        name: v.message_template_name,
+        language: v.message_template_language,
+        previous_quality_score: v.previous_quality_score,
+        new_quality_score: v.new_quality_score,
+    }
+}
+
+pub(super) fn template_category(
+    origin: Origin<'_>,
+    v: wire::TemplateCategory,
+) -> TemplateCategoryUpdate {
+    TemplateCategoryUpdate {
+        waba_id: origin.waba_id.to_owned(),
+        time: origin.time,
+        template_id: v.message_template_id.map(|id| id.0),
+        name: v.message_template_name,
+        language: v.message_template_language,
+        previous_category: v.previous_category,
+        new_category: v.new_category,
+        correct_category: v.correct_category,
+        category_update_timestamp: v.category_update_timestamp.and_then(|t| read_time(&t).ok()),
+    }
+}
+
+pub(super) fn phone_quality(origin: Origin<'_>, v: wire::PhoneQuality) -> PhoneNumberQualityUpdate {
+    PhoneNumberQualityUpdate {
+        waba_id: origin.waba_id.to_owned(),
+        time: origin.time,
+        display_phone_number: v.display_phone_number.map(|n| n.0),
+        event: v.event,
+        max_daily_conversations_per_business: v.max_daily_conversations_per_business,
+        current_limit: v.current_limit,
+        old_limit: v.old_limit,
+    }
+}
+
+pub(super) fn account(origin: Origin<'_>, v: wire::Account) -> AccountUpdate {
+    AccountUpdate {
+        waba_id: origin.waba_id.to_owned(),
+        time: origin.time,
+        event: v.event,
+        phone_number: v.phone_number.map(|n| n.0),
+        restrictions: v
+            .restriction_info
+            .into_iter()
+            .flatten()
+            .map(|r| AccountRestriction {
+                restriction_type: r.restriction_type,
+                expiration: r.expiration.and_then(|t| read_time(&t).ok()),
+            })
+            .collect(),
+        ban_info: v.ban_info,
+        violation_info: v.violation_info,
+    }
+}
