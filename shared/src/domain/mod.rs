@@ -12,4 +12,6 @@ pub use failure::{Failure, FailureClass, FailureSource};
 pub use ids::{IdError, IdempotencyKey, MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};
 pub use state::MessageState;
 pub use time::Timestamp;
+pub mod request;
 pub mod template;
+pub mod validation;

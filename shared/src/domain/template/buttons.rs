@@ -123,9 +123,7 @@ impl UrlButton {
     /// The URL before its `{{1}}` variable, if the URL has one.
     pub fn dynamic_base(&self) -> Option<&str> {
         let start = self.url.find("{{")?;
-        self.url[start..]
-            .contains("}}")
-            .then(|| &self.url[..start])
+        self.url[start..].contains("}}").then(|| &self.url[..start])
     }
 }
 

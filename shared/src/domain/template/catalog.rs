@@ -52,12 +52,12 @@ pub struct Cursors {
 }
 
 /// What a `(name, language)` lookup found.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Lookup<'a> {
     /// That exact language version.
     Found(&'a Template),
-    /// The name exists, but only in other languages (see [`TemplateCatalog::languages_of`]).
-    OtherLanguages,
+    /// The name exists, but only in these other languages.
+    OtherLanguages(Vec<&'a str>),
     /// No template has that name.
     Unknown,
 }
@@ -116,10 +116,13 @@ impl TemplateCatalog {
     pub fn lookup(&self, name: &str, language: &str) -> Lookup<'_> {
         if let Some(t) = self.get(name, language) {
             Lookup::Found(t)
-        } else if self.by_key.keys().any(|(n, _)| n == name) {
-            Lookup::OtherLanguages
         } else {
-            Lookup::Unknown
+            let languages = self.languages_of(name);
+            if languages.is_empty() {
+                Lookup::Unknown
+            } else {
+                Lookup::OtherLanguages(languages)
+            }
         }
     }
 

@@ -203,10 +203,9 @@ fn button_requirement(button: &Button, marketing: bool) -> ButtonRequirement {
         },
         Button::Otp(_) => ButtonRequirement::OtpCode,
         Button::Mpm(_) => ButtonRequirement::Unsupported("MPM".to_owned()),
-        Button::PhoneNumber(_)
-        | Button::Flow(_)
-        | Button::Catalog(_)
-        | Button::Other(_) => ButtonRequirement::Nothing,
+        Button::PhoneNumber(_) | Button::Flow(_) | Button::Catalog(_) | Button::Other(_) => {
+            ButtonRequirement::Nothing
+        }
     }
 }
 

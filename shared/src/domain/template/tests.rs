@@ -33,7 +33,10 @@ fn the_fixture_catalog_parses_as_a_graph_page() {
 fn lookups_match_the_locale_exactly() {
     let c = catalog();
     assert!(matches!(c.lookup("order_shipped", "es"), Lookup::Found(_)));
-    assert_eq!(c.lookup("order_shipped", "en"), Lookup::OtherLanguages);
+    assert_eq!(
+        c.lookup("order_shipped", "en"),
+        Lookup::OtherLanguages(vec!["en_US", "es"])
+    );
     assert_eq!(c.lookup("no_such_template", "en_US"), Lookup::Unknown);
     assert_eq!(c.languages_of("order_shipped"), vec!["en_US", "es"]);
 }
@@ -76,7 +79,10 @@ fn unknown_statuses_and_categories_are_kept_verbatim() {
         "name": "x", "language": "en", "status": "LOCKED", "category": "SERVICE"}))
     .unwrap();
     assert_eq!(t.status, Some(TemplateStatus::Other("LOCKED".into())));
-    assert_eq!(t.category.as_ref().map(TemplateCategory::as_str), Some("SERVICE"));
+    assert_eq!(
+        t.category.as_ref().map(TemplateCategory::as_str),
+        Some("SERVICE")
+    );
     assert_eq!(t.parameter_format, ParameterFormat::Positional);
 }
 
@@ -96,7 +102,9 @@ fn order_shipped_needs_two_body_values_and_a_url_suffix() {
     let base = "https://shop.example/track/".len();
     assert_eq!(
         r.buttons,
-        vec![ButtonRequirement::UrlSuffix { max_chars: 2000 - base }]
+        vec![ButtonRequirement::UrlSuffix {
+            max_chars: 2000 - base
+        }]
     );
     assert!(!r.body_only);
 }
@@ -124,7 +132,10 @@ fn otp_buttons_returned_as_whatsapp_urls_need_the_code() {
         "components": [{"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Copy code",
             "url": "https://www.whatsapp.com/otp/code/?otp_type=COPY_CODE&code=otp{{1}}"}]}]}))
     .unwrap();
-    assert_eq!(SendRequirements::of(&t).buttons, vec![ButtonRequirement::OtpCode]);
+    assert_eq!(
+        SendRequirements::of(&t).buttons,
+        vec![ButtonRequirement::OtpCode]
+    );
 }
 
 #[test]
@@ -138,7 +149,10 @@ fn named_template_lists_names_and_its_image_header() {
     );
     assert_eq!(
         r.buttons,
-        vec![ButtonRequirement::Nothing, ButtonRequirement::QuickReplyPayload]
+        vec![
+            ButtonRequirement::Nothing,
+            ButtonRequirement::QuickReplyPayload
+        ]
     );
 }
 
@@ -148,7 +162,10 @@ fn coupon_codes_of_marketing_templates_get_twenty_characters() {
     assert_eq!(r.header, HeaderRequirement::Text(ParamSlots::Positional(1)));
     assert_eq!(
         r.buttons,
-        vec![ButtonRequirement::CouponCode { max_chars: 20 }, ButtonRequirement::Nothing]
+        vec![
+            ButtonRequirement::CouponCode { max_chars: 20 },
+            ButtonRequirement::Nothing
+        ]
     );
 }
 
@@ -158,7 +175,10 @@ fn document_and_location_headers_are_recognised() {
         requirements("invoice_ready").header,
         HeaderRequirement::Media(MediaKind::Document)
     );
-    assert_eq!(requirements("pickup_ready").header, HeaderRequirement::Location);
+    assert_eq!(
+        requirements("pickup_ready").header,
+        HeaderRequirement::Location
+    );
 }
 
 #[test]
@@ -175,8 +195,14 @@ fn a_body_only_template_is_flagged_and_examples_stand_in_for_missing_text() {
 #[test]
 fn placeholders_are_counted_by_highest_index_or_distinct_name() {
     use ParameterFormat::{Named, Positional};
-    assert_eq!(slots_in_text(Positional, "{{1}} {{2}} {{1}}"), ParamSlots::Positional(2));
-    assert_eq!(slots_in_text(Positional, "no vars {{ }} {{"), ParamSlots::Positional(0));
+    assert_eq!(
+        slots_in_text(Positional, "{{1}} {{2}} {{1}}"),
+        ParamSlots::Positional(2)
+    );
+    assert_eq!(
+        slots_in_text(Positional, "no vars {{ }} {{"),
+        ParamSlots::Positional(0)
+    );
     assert_eq!(
         slots_in_text(Named, "{{a}} and {{b_2}} and {{a}}"),
         ParamSlots::Named(vec!["a".into(), "b_2".into()])
