@@ -24,8 +24,10 @@
 //! validation (structure and template); serializing gives the canonical JSON back.
 
 mod parse;
+mod partial;
 
-pub(crate) use parse::{PartialBody, PartialTemplate, Slot, parse_partial};
+pub(crate) use parse::parse_partial;
+pub(crate) use partial::{PartialBody, PartialTemplate, Slot};
 
 use crate::domain::template::MediaKind;
 use crate::domain::validation::Problem;

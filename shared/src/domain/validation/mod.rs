@@ -4,10 +4,13 @@
 //! so a caller fixes a request in one round trip. A [`ValidatedRequest`] can only come
 //! from here: holding one means the request fits its template as the catalog knew it.
 
+mod buttons;
 mod formatting;
 mod problem;
 mod rules;
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;
 
