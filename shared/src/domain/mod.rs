@@ -15,3 +15,7 @@ pub use failure::{Failure, FailureClass, FailureSource};
 pub use ids::{IdError, IdempotencyKey, MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};
 pub use state::MessageState;
 pub use time::Timestamp;
+pub mod payload;
+pub mod request;
+pub mod template;
+pub mod validation;

@@ -1,0 +1,424 @@
+//! Structural parsing of a request that keeps going after the first problem.
+
+use super::partial::{PartialBody, PartialRequest, PartialTemplate, Slot, optional, required};
+use super::{ButtonParam, ButtonValue, HeaderParam, LocationParam, ParamValue, TextMessage};
+use crate::domain::validation::{Problem, child, code, item};
+use serde_json::{Map, Value};
+
+/// Parse the structure of a request, collecting every problem.
+pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
+    let mut p = Vec::new();
+    let mut partial = PartialRequest {
+        to: Slot::Absent,
+        template: Slot::Absent,
+        text: Slot::Absent,
+        metadata: Slot::Absent,
+    };
+    let Some(map) = object(json, "", &mut p) else {
+        return (partial, p);
+    };
+    unknown_fields(map, &["to", "template", "text", "metadata"], "", &mut p);
+    partial.to = string(map, "", "to", true, &mut p);
+    partial.template = match field(map, "template") {
+        None => Slot::Absent,
+        Some(v) => match object(v, "template", &mut p) {
+            Some(m) => Slot::Present(parse_template(m, &mut p)),
+            None => Slot::Invalid,
+        },
+    };
+    partial.text = match field(map, "text") {
+        None => Slot::Absent,
+        Some(v) => parse_text(v, &mut p),
+    };
+    if partial.template.is_absent() == partial.text.is_absent() {
+        p.push(Problem::new(
+            if partial.template.is_absent() {
+                "template"
+            } else {
+                "text"
+            },
+            code::EXACTLY_ONE_OF_TEMPLATE_OR_TEXT,
+            "give exactly one of `template` or `text`",
+        ));
+    }
+    partial.metadata = match field(map, "metadata") {
+        None => Slot::Absent,
+        Some(Value::Object(m)) => Slot::Present(m.clone()),
+        Some(_) => {
+            p.push(invalid_type("metadata", "an object"));
+            Slot::Invalid
+        }
+    };
+    (partial, p)
+}
+
+fn parse_template(map: &Map<String, Value>, p: &mut Vec<Problem>) -> PartialTemplate {
+    let at = "template";
+    unknown_fields(
+        map,
+        &["name", "language", "header", "body", "buttons"],
+        at,
+        p,
+    );
+    PartialTemplate {
+        name: string(map, at, "name", true, p),
+        language: string(map, at, "language", true, p),
+        header: field(map, "header").map_or(Slot::Absent, |v| parse_header(v, p)),
+        body: field(map, "body").map_or(Slot::Absent, |v| parse_body(v, p)),
+        buttons: match field(map, "buttons") {
+            None => Slot::Absent,
+            Some(Value::Array(list)) => Slot::Present(
+                list.iter()
+                    .enumerate()
+                    .map(|(i, v)| parse_button(v, &item("template.buttons", i), p))
+                    .collect(),
+            ),
+            Some(_) => {
+                p.push(invalid_type("template.buttons", "an array"));
+                Slot::Invalid
+            }
+        },
+    }
+}
+
+fn parse_text(value: &Value, p: &mut Vec<Problem>) -> Slot<TextMessage> {
+    let Some(map) = object(value, "text", p) else {
+        return Slot::Invalid;
+    };
+    unknown_fields(map, &["body", "preview_url"], "text", p);
+    let body = string(map, "text", "body", true, p);
+    let preview_url = match field(map, "preview_url") {
+        None => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            p.push(invalid_type("text.preview_url", "a boolean"));
+            None
+        }
+    };
+    match (body, preview_url) {
+        (Slot::Present(body), Some(preview_url)) => {
+            Slot::Present(TextMessage { body, preview_url })
+        }
+        _ => Slot::Invalid,
+    }
+}
+
+fn parse_header(value: &Value, p: &mut Vec<Problem>) -> Slot<HeaderParam> {
+    let at = "template.header";
+    let Some(map) = object(value, at, p) else {
+        return Slot::Invalid;
+    };
+    let Slot::Present(kind) = string(map, at, "type", true, p) else {
+        return Slot::Invalid;
+    };
+    let allowed: &[&str] = match kind.as_str() {
+        "text" => &["type", "text", "parameter_name"],
+        "image" | "video" => &["type", "link"],
+        "document" => &["type", "link", "filename"],
+        "location" => &["type", "latitude", "longitude", "name", "address"],
+        _ => {
+            p.push(Problem::new(
+                child(at, "type"),
+                code::INVALID_VALUE,
+                "header type must be text, image, video, document or location",
+            ));
+            return Slot::Invalid;
+        }
+    };
+    unknown_fields(map, allowed, at, p);
+    let header = match kind.as_str() {
+        "text" => {
+            let text = string(map, at, "text", true, p);
+            let name = string(map, at, "parameter_name", false, p);
+            match (text, name) {
+                (Slot::Present(text), Slot::Present(n)) => Some(HeaderParam::Text {
+                    text,
+                    parameter_name: Some(n),
+                }),
+                (Slot::Present(text), Slot::Absent) => Some(HeaderParam::Text {
+                    text,
+                    parameter_name: None,
+                }),
+                _ => None,
+            }
+        }
+        "image" => {
+            required(string(map, at, "link", true, p)).map(|link| HeaderParam::Image { link })
+        }
+        "video" => {
+            required(string(map, at, "link", true, p)).map(|link| HeaderParam::Video { link })
+        }
+        "document" => {
+            let link = string(map, at, "link", true, p);
+            let filename = string(map, at, "filename", false, p);
+            match (link, optional(filename)) {
+                (Slot::Present(link), Some(filename)) => {
+                    Some(HeaderParam::Document { link, filename })
+                }
+                _ => None,
+            }
+        }
+        _ => parse_location(map, at, p).map(HeaderParam::Location),
+    };
+    header.map_or(Slot::Invalid, Slot::Present)
+}
+
+fn parse_location(
+    map: &Map<String, Value>,
+    at: &str,
+    p: &mut Vec<Problem>,
+) -> Option<LocationParam> {
+    let latitude = degrees(map, at, "latitude", 90.0, p);
+    let longitude = degrees(map, at, "longitude", 180.0, p);
+    let name = optional(string(map, at, "name", false, p));
+    let address = optional(string(map, at, "address", false, p));
+    Some(LocationParam {
+        latitude: latitude?,
+        longitude: longitude?,
+        name: name?,
+        address: address?,
+    })
+}
+
+fn degrees(
+    map: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    limit: f64,
+    p: &mut Vec<Problem>,
+) -> Option<f64> {
+    let path = child(at, key);
+    match field(map, key) {
+        None => {
+            p.push(missing(&path));
+            None
+        }
+        Some(v) => match v.as_f64() {
+            Some(d) if d.abs() <= limit => Some(d),
+            Some(_) => {
+                p.push(Problem::new(
+                    path,
+                    code::INVALID_VALUE,
+                    format!("{key} must be within ±{limit} degrees"),
+                ));
+                None
+            }
+            None => {
+                p.push(invalid_type(&path, "a number"));
+                None
+            }
+        },
+    }
+}
+
+fn parse_body(value: &Value, p: &mut Vec<Problem>) -> Slot<PartialBody> {
+    let at = "template.body";
+    match value {
+        Value::Array(list) => Slot::Present(PartialBody::Positional(
+            list.iter()
+                .enumerate()
+                .map(|(i, v)| parse_value(v, &item(at, i), p))
+                .collect(),
+        )),
+        Value::Object(map) => Slot::Present(PartialBody::Named(
+            map.iter()
+                .map(|(k, v)| (k.clone(), parse_value(v, &child(at, k), p)))
+                .collect(),
+        )),
+        _ => {
+            p.push(invalid_type(
+                at,
+                "an array (positional) or an object (named)",
+            ));
+            Slot::Invalid
+        }
+    }
+}
+
+fn parse_value(value: &Value, at: &str, p: &mut Vec<Problem>) -> Slot<ParamValue> {
+    let map = match value {
+        Value::String(s) => return Slot::Present(ParamValue::Text(s.clone())),
+        Value::Object(map) => map,
+        _ => {
+            p.push(invalid_type(at, "a string or a currency/date_time object"));
+            return Slot::Invalid;
+        }
+    };
+    let Slot::Present(kind) = string(map, at, "type", true, p) else {
+        return Slot::Invalid;
+    };
+    let parsed = match kind.as_str() {
+        "text" => {
+            unknown_fields(map, &["type", "text"], at, p);
+            required(string(map, at, "text", true, p)).map(ParamValue::Text)
+        }
+        "currency" => {
+            unknown_fields(
+                map,
+                &["type", "fallback_value", "code", "amount_1000"],
+                at,
+                p,
+            );
+            let fallback = string(map, at, "fallback_value", true, p);
+            let currency = string(map, at, "code", true, p);
+            let amount = match field(map, "amount_1000") {
+                None => {
+                    p.push(missing(&child(at, "amount_1000")));
+                    None
+                }
+                Some(v) => v.as_i64().or_else(|| {
+                    p.push(invalid_type(&child(at, "amount_1000"), "an integer"));
+                    None
+                }),
+            };
+            let currency = match currency {
+                Slot::Present(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                    Some(c)
+                }
+                Slot::Present(_) => {
+                    p.push(Problem::new(
+                        child(at, "code"),
+                        code::INVALID_VALUE,
+                        "code must be an ISO 4217 code like USD",
+                    ));
+                    None
+                }
+                _ => None,
+            };
+            match (required(fallback), currency, amount) {
+                (Some(fallback_value), Some(code), Some(amount_1000)) => {
+                    Some(ParamValue::Currency {
+                        fallback_value,
+                        code,
+                        amount_1000,
+                    })
+                }
+                _ => None,
+            }
+        }
+        "date_time" => {
+            unknown_fields(map, &["type", "fallback_value"], at, p);
+            required(string(map, at, "fallback_value", true, p))
+                .map(|fallback_value| ParamValue::DateTime { fallback_value })
+        }
+        _ => {
+            p.push(Problem::new(
+                child(at, "type"),
+                code::INVALID_VALUE,
+                "value type must be text, currency or date_time",
+            ));
+            None
+        }
+    };
+    parsed.map_or(Slot::Invalid, Slot::Present)
+}
+
+fn parse_button(value: &Value, at: &str, p: &mut Vec<Problem>) -> Slot<ButtonParam> {
+    let Some(map) = object(value, at, p) else {
+        return Slot::Invalid;
+    };
+    let index = match field(map, "index") {
+        None => {
+            p.push(missing(&child(at, "index")));
+            None
+        }
+        Some(v) => match v.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => {
+                p.push(invalid_type(&child(at, "index"), "a non-negative integer"));
+                None
+            }
+        },
+    };
+    let Slot::Present(kind) = string(map, at, "type", true, p) else {
+        return Slot::Invalid;
+    };
+    let value = match kind.as_str() {
+        "url" => {
+            unknown_fields(map, &["index", "type", "text"], at, p);
+            required(string(map, at, "text", true, p)).map(|text| ButtonValue::Url { text })
+        }
+        "quick_reply" => {
+            unknown_fields(map, &["index", "type", "payload"], at, p);
+            optional(string(map, at, "payload", false, p))
+                .map(|payload| ButtonValue::QuickReply { payload })
+        }
+        "copy_code" => {
+            unknown_fields(map, &["index", "type", "coupon_code"], at, p);
+            required(string(map, at, "coupon_code", true, p))
+                .map(|coupon_code| ButtonValue::CopyCode { coupon_code })
+        }
+        _ => {
+            p.push(Problem::new(
+                child(at, "type"),
+                code::INVALID_VALUE,
+                "button type must be url, quick_reply or copy_code",
+            ));
+            None
+        }
+    };
+    match (index, value) {
+        (Some(index), Some(value)) => Slot::Present(ButtonParam { index, value }),
+        _ => Slot::Invalid,
+    }
+}
+
+/// A field's value; `null` counts as absent.
+fn field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.get(key).filter(|v| !v.is_null())
+}
+
+fn object<'a>(value: &'a Value, at: &str, p: &mut Vec<Problem>) -> Option<&'a Map<String, Value>> {
+    let map = value.as_object();
+    if map.is_none() {
+        p.push(invalid_type(at, "an object"));
+    }
+    map
+}
+
+fn string(
+    map: &Map<String, Value>,
+    at: &str,
+    key: &str,
+    required: bool,
+    p: &mut Vec<Problem>,
+) -> Slot<String> {
+    match field(map, key) {
+        None if required => {
+            p.push(missing(&child(at, key)));
+            Slot::Invalid
+        }
+        None => Slot::Absent,
+        Some(Value::String(s)) => Slot::Present(s.clone()),
+        Some(_) => {
+            p.push(invalid_type(&child(at, key), "a string"));
+            Slot::Invalid
+        }
+    }
+}
+
+fn unknown_fields(map: &Map<String, Value>, allowed: &[&str], at: &str, p: &mut Vec<Problem>) {
+    for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
+        p.push(Problem::new(
+            child(at, key),
+            code::UNKNOWN_FIELD,
+            format!(
+                "unknown field `{key}`; expected one of: {}",
+                allowed.join(", ")
+            ),
+        ));
+    }
+}
+
+fn missing(path: &str) -> Problem {
+    Problem::new(path, code::MISSING_FIELD, format!("`{path}` is required"))
+}
+
+fn invalid_type(path: &str, expected: &str) -> Problem {
+    let shown = if path.is_empty() { "the request" } else { path };
+    Problem::new(
+        path,
+        code::INVALID_TYPE,
+        format!("{shown} must be {expected}"),
+    )
+}

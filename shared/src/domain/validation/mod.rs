@@ -1,0 +1,169 @@
+//! Validation of a send request against the tenant's template catalog (DESIGN §4 step 2).
+//!
+//! [`validate`] returns every problem at once, each with the path of the field at fault,
+//! so a caller fixes a request in one round trip. A [`ValidatedRequest`] can only come
+//! from here: holding one means the request fits its template as the catalog knew it.
+
+mod buttons;
+mod formatting;
+mod problem;
+mod rules;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use formatting::{FormattingPolicy, Sanitized, is_line_break_or_tab, sanitize};
+pub use problem::{Problem, code};
+pub(crate) use problem::{child, item};
+pub use rules::{
+    MAX_BODY_ONLY_PARAM_CHARS, MAX_BODY_PARAM_CHARS, MAX_HEADER_PARAM_CHARS, MAX_PAYLOAD_CHARS,
+};
+
+use crate::domain::ids::PhoneNumber;
+use crate::domain::request::{Content, SendRequest, Slot, TextMessage, parse_partial};
+use crate::domain::template::{Lookup, TemplateCatalog};
+use serde_json::Value;
+
+/// Largest serialized `metadata` accepted.
+pub const MAX_METADATA_BYTES: usize = 1024;
+/// Longest free-form text body.
+pub const MAX_TEXT_BODY_CHARS: usize = 4096;
+
+/// A request that passed validation, normalised: `to` in E.164, template values
+/// sanitized (under [`FormattingPolicy::Sanitize`]), a named text header's
+/// `parameter_name` filled in, and an OTP button given the body's code when omitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedRequest {
+    request: SendRequest,
+    to: PhoneNumber,
+    sanitized: Vec<Sanitized>,
+}
+
+impl ValidatedRequest {
+    /// The normalised request.
+    pub fn request(&self) -> &SendRequest {
+        &self.request
+    }
+
+    /// The recipient.
+    pub fn to(&self) -> &PhoneNumber {
+        &self.to
+    }
+
+    /// The template name, for template sends.
+    pub fn template_name(&self) -> Option<&str> {
+        match &self.request.content {
+            Content::Template(t) => Some(&t.name),
+            Content::Text(_) => None,
+        }
+    }
+
+    /// What sanitizing changed (empty under [`FormattingPolicy::Strict`]).
+    pub fn sanitized(&self) -> &[Sanitized] {
+        &self.sanitized
+    }
+
+    /// The canonical JSON of the normalised request: what intake stores and hashes, and
+    /// what re-validates unchanged under [`FormattingPolicy::Strict`].
+    pub fn to_json(&self) -> Value {
+        self.request.to_json()
+    }
+}
+
+/// `(name, language)` of the template a raw request asks for, if both are strings; lets
+/// a caller load just that template's language versions before calling [`validate`].
+pub fn requested_template(request: &Value) -> Option<(&str, &str)> {
+    let t = request.get("template")?;
+    Some((t.get("name")?.as_str()?, t.get("language")?.as_str()?))
+}
+
+/// Validate a raw request against `catalog` (only the template's language versions
+/// need to be in it). Text sends ignore the catalog.
+pub fn validate(
+    request: &Value,
+    catalog: &TemplateCatalog,
+    policy: FormattingPolicy,
+) -> Result<ValidatedRequest, Vec<Problem>> {
+    let lookup = match requested_template(request) {
+        Some((name, language)) => catalog.lookup(name, language),
+        None => Lookup::Unknown,
+    };
+    validate_with(request, lookup, policy)
+}
+
+/// Like [`validate`], with the catalog lookup already done by the caller.
+pub fn validate_with(
+    request: &Value,
+    lookup: Lookup<'_>,
+    policy: FormattingPolicy,
+) -> Result<ValidatedRequest, Vec<Problem>> {
+    let (mut partial, mut problems) = parse_partial(request);
+    let mut sanitized = Vec::new();
+
+    let to = partial
+        .to
+        .present()
+        .and_then(|raw| match PhoneNumber::parse(raw) {
+            Ok(number) => Some(number),
+            Err(e) => {
+                problems.push(Problem::new("to", code::INVALID_PHONE_NUMBER, e.message));
+                None
+            }
+        });
+    if let Some(to) = &to {
+        partial.to = Slot::Present(to.as_str().to_owned());
+    }
+    if let Some(metadata) = partial.metadata.present() {
+        let size = Value::Object(metadata.clone()).to_string().len();
+        if size > MAX_METADATA_BYTES {
+            problems.push(Problem::new(
+                "metadata",
+                code::METADATA_TOO_LARGE,
+                format!("metadata is {size} bytes serialized; the limit is {MAX_METADATA_BYTES}"),
+            ));
+        }
+    }
+    if let Some(text) = partial.text.present() {
+        check_text(text, &mut problems);
+    }
+    if let Some(template) = partial.template.present_mut() {
+        rules::check_template(template, lookup, policy, &mut problems, &mut sanitized);
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    match (partial.into_request(), to) {
+        (Some(request), Some(to)) => Ok(ValidatedRequest {
+            request,
+            to,
+            sanitized,
+        }),
+        // Every path that leaves a field unusable records a problem; this is a guard.
+        _ => Err(vec![Problem::new(
+            "",
+            code::INVALID_VALUE,
+            "the request could not be read",
+        )]),
+    }
+}
+
+fn check_text(text: &TextMessage, problems: &mut Vec<Problem>) {
+    if text.body.trim().is_empty() {
+        problems.push(Problem::new(
+            "text.body",
+            code::MISSING_PARAMETER,
+            "text.body must not be empty",
+        ));
+    }
+    let chars = text.body.chars().count();
+    if chars > MAX_TEXT_BODY_CHARS {
+        problems.push(Problem::new(
+            "text.body",
+            code::TEXT_TOO_LONG,
+            format!("text.body has {chars} characters; the limit is {MAX_TEXT_BODY_CHARS}"),
+        ));
+    }
+}
