@@ -3,6 +3,8 @@
 //! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test queue_conformance`).
 
 #![cfg(feature = "testkit")]
+// Harness setup outside #[test] fns: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
 
 use async_trait::async_trait;
 use std::sync::Arc;
