@@ -1,0 +1,14 @@
+//! Adapters: the ports implemented on real backends.
+//!
+//! AWS adapters load their configuration through [`aws`] (so `AWS_ENDPOINT_URL`
+//! points them at moto with no special code path); the embedded adapters share
+//! one SQLite file through [`sqlite::SqliteDb`].
+
+pub mod aws;
+pub mod clock;
+pub mod sqlite;
+pub mod sqs;
+
+pub use clock::{ManualClock, SystemClock};
+pub use sqlite::queue::SqliteWorkQueue;
+pub use sqs::SqsWorkQueue;

@@ -1,0 +1,13 @@
+//! Ports: the small async traits through which the application does I/O.
+//!
+//! Each port is a `Send + Sync` trait held as `Arc<dyn Port>`; every adapter of
+//! a port passes the same conformance suite (DESIGN §2).
+
+pub mod clock;
+pub mod queue;
+
+pub use clock::Clock;
+pub use queue::{
+    BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
+    QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
+};
