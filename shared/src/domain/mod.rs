@@ -12,3 +12,8 @@ pub use failure::{Failure, FailureClass, FailureSource};
 pub use ids::{IdError, IdempotencyKey, MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};
 pub use state::MessageState;
 pub use time::Timestamp;
+
+pub mod lifecycle;
+pub mod message;
+pub use lifecycle::{Decision, LifecycleEvent, LifecyclePolicy, Transition};
+pub use message::{HistoryEntry, Message, NewMessage, Suppression, SuppressionReason};
