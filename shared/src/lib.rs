@@ -4,7 +4,9 @@
 //! - [`domain`]: pure model — ids, states and ranks, failure classes, the message
 //!   lifecycle, template catalog and validation, Graph payloads and error
 //!   classification, webhook parsing and signature checks. No I/O.
+//! - [`ports`]: the traits through which the application does I/O (`Provider`, …).
 //!
 //! Later layers (ports, adapters, app handlers, config, telemetry) build on it.
 
 pub mod domain;
+pub mod ports;
