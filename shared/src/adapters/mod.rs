@@ -1,0 +1,3 @@
+//! Adapters: one implementation of a [port](crate::ports) per backend.
+
+pub mod graph;
