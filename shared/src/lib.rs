@@ -4,8 +4,8 @@
 //! - [`domain`]: pure model — ids, states and ranks, failure classes, the message
 //!   lifecycle, template catalog and validation, Graph payloads and error
 //!   classification, webhook parsing and signature checks. No I/O.
-//! - [`ports`]: the async traits the app does I/O through (`WorkQueue`, `Clock`, ...).
-//! - [`adapters`]: those ports on AWS (SQS, ...) and on the embedded SQLite file.
+//! - [`ports`]: the async traits the app does I/O through (`WorkQueue`, `Clock`, `Provider`, ...).
+//! - [`adapters`]: those ports on AWS (SQS, ...), on the Graph API (`GraphProvider`) and on the embedded SQLite file.
 //! - `testkit` (feature `testkit`): port conformance suites and moto helpers.
 //!
 //! Later layers (ports, adapters, app handlers, config, telemetry) build on it.

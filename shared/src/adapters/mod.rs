@@ -6,9 +6,11 @@
 
 pub mod aws;
 pub mod clock;
+pub mod graph;
 pub mod sqlite;
 pub mod sqs;
 
 pub use clock::{ManualClock, SystemClock};
+pub use graph::{GraphConfig, GraphProvider};
 pub use sqlite::queue::SqliteWorkQueue;
 pub use sqs::SqsWorkQueue;

@@ -4,9 +4,11 @@
 //! a port passes the same conformance suite (DESIGN §2).
 
 pub mod clock;
+pub mod provider;
 pub mod queue;
 
 pub use clock::Clock;
+pub use provider::{Provider, SendRequest};
 pub use queue::{
     BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
