@@ -13,6 +13,7 @@ pub mod payload;
 pub mod request;
 pub mod state;
 pub mod template;
+pub mod tenant;
 pub mod time;
 pub mod validation;
 pub mod webhook;

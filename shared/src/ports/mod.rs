@@ -4,12 +4,18 @@
 //! a port passes the same conformance suite (DESIGN §2).
 
 pub mod clock;
+pub mod directory;
 pub mod provider;
 pub mod queue;
+pub mod store;
 
 pub use clock::Clock;
+pub use directory::{Directory, DirectoryError, StoredTemplate};
 pub use provider::{Provider, SendRequest};
 pub use queue::{
     BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
+};
+pub use store::{
+    ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
 };
