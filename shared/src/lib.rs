@@ -12,6 +12,7 @@
 
 pub mod adapters;
 pub mod domain;
+pub mod metrics;
 pub mod ports;
 #[cfg(feature = "testkit")]
 pub mod testkit;
