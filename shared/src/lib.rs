@@ -11,6 +11,7 @@
 //! Later layers (ports, adapters, app handlers, config, telemetry) build on it.
 
 pub mod adapters;
+pub mod app;
 pub mod domain;
 pub mod metrics;
 pub mod ports;

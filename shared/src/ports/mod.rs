@@ -8,6 +8,7 @@ pub mod directory;
 pub mod provider;
 pub mod queue;
 pub mod store;
+pub mod tokens;
 
 pub use clock::Clock;
 pub use directory::{Directory, DirectoryError, StoredTemplate};
@@ -19,3 +20,4 @@ pub use queue::{
 pub use store::{
     ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
 };
+pub use tokens::{TokenError, TokenSource};
