@@ -93,6 +93,7 @@ fi
 
 # 2. Translate to plain CloudFormation, then cfn-lint it. A fake region and account
 #    are enough: the translator only uses them to fill pseudo parameters and ARNs.
+rm -f "${translated}"
 if run_quiet "sam-translate" env AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
     "${infra_venv}/bin/python" - "${template}" "${translated}" <<'PY'; then
 import json
@@ -144,6 +145,52 @@ with open(target, "w", encoding="utf-8") as f:
 PY
     if run_quiet "cfn-lint (translated)" "${infra_venv}/bin/cfn-lint" "${translated}"; then
         echo "sam-translator ${SAM_TRANSLATOR_VERSION} + cfn-lint: translated template clean"
+    fi
+    # The project's own IAM rule, which neither linter enforces: explicit actions only
+    # (no `*` in any allowed action, no NotAction) and no AWS "*FullAccess" policies.
+    # Key policies are resource policies, not roles, and are not checked here.
+    if run_quiet "iam-guard" "${infra_venv}/bin/python" - "${translated}" <<'PY'; then
+import json
+import sys
+
+path = sys.argv[1]
+with open(path, encoding="utf-8") as f:
+    resources = json.load(f).get("Resources", {})
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def documents(resource):
+    props = resource.get("Properties", {})
+    if resource["Type"] == "AWS::IAM::Role":
+        for policy in props.get("Policies", []):
+            yield policy.get("PolicyDocument", {})
+    elif resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        yield props.get("PolicyDocument", {})
+
+
+problems = []
+for name, resource in sorted(resources.items()):
+    props = resource.get("Properties", {})
+    for arn in as_list(props.get("ManagedPolicyArns", [])):
+        if "FullAccess" in json.dumps(arn):
+            problems.append(f"{name}: managed policy {json.dumps(arn)} grants full access")
+    for document in documents(resource):
+        for statement in as_list(document.get("Statement", [])):
+            if statement.get("Effect") != "Allow":
+                continue
+            if "NotAction" in statement:
+                problems.append(f"{name}: NotAction in an Allow statement")
+            for action in as_list(statement.get("Action", [])):
+                if not isinstance(action, str) or "*" in action:
+                    problems.append(f"{name}: action {json.dumps(action)} is not explicit")
+for problem in problems:
+    print(f"{path}: {problem}")
+sys.exit(1 if problems else 0)
+PY
+        echo "iam-guard: every allowed IAM action is explicit"
     fi
 else
     translated=""
