@@ -91,8 +91,9 @@ if run_quiet "cfn-lint (SAM)" "${infra_venv}/bin/cfn-lint" "${template}"; then
     echo "cfn-lint ${CFN_LINT_VERSION}: ${template} clean"
 fi
 
-# 2. Translate to plain CloudFormation, then cfn-lint it. A fake region and account
-#    are enough: the translator only uses them to fill pseudo parameters and ARNs.
+# 2. Translate to plain CloudFormation, then cfn-lint it. No credentials needed: the
+#    translator only wants a region (and a partition, derived from it) to fill pseudo
+#    parameters, uses a dummy account id, and needs IAM only for managed policy names.
 rm -f "${translated}"
 if run_quiet "sam-translate" env AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1 \
     "${infra_venv}/bin/python" - "${template}" "${translated}" <<'PY'; then
@@ -100,7 +101,6 @@ import json
 import sys
 
 from samtranslator.model.exceptions import InvalidDocumentException
-from samtranslator.parser.parser import Parser
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
