@@ -4,6 +4,10 @@
 //! with no API call. Names and dimensions are the metric contract of
 //! `infra/template.yaml` (namespace `WaPipeline`). A [`MetricsSink::Memory`] sink
 //! records the same lines for tests and for `wa dev`.
+//!
+//! Every line carries the `Stage` dimension and declares two dimension sets: the
+//! detailed one (`[Stage, Tenant, ...]`) and `[Stage]` alone, so alarms can read a
+//! stage-wide series without SEARCH.
 
 use serde_json::{Map, Value, json};
 use std::io::Write;
@@ -27,6 +31,7 @@ pub enum MetricsSink {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     sink: MetricsSink,
+    stage: Arc<str>,
 }
 
 /// The unit of a metric value.
@@ -48,15 +53,18 @@ impl Unit {
 }
 
 impl Metrics {
-    /// Metrics written to `sink`.
-    pub fn new(sink: MetricsSink) -> Self {
-        Self { sink }
+    /// Metrics of `stage` written to `sink`.
+    pub fn new(sink: MetricsSink, stage: &str) -> Self {
+        Self {
+            sink,
+            stage: Arc::from(stage),
+        }
     }
 
-    /// Metrics kept in memory, with the handle to read them back.
+    /// Metrics of stage `test` kept in memory, with the handle to read them back.
     pub fn in_memory() -> (Self, Arc<Mutex<Vec<Value>>>) {
         let store = Arc::new(Mutex::new(Vec::new()));
-        (Self::new(MetricsSink::Memory(store.clone())), store)
+        (Self::new(MetricsSink::Memory(store.clone()), "test"), store)
     }
 
     /// Count one occurrence of `name` with these dimensions (e.g. `[("Tenant", "acme")]`).
@@ -81,7 +89,10 @@ impl Metrics {
         if matches!(self.sink, MetricsSink::Discard) {
             return;
         }
-        let line = emf_line(name, value, unit, dimensions, now_millis());
+        let mut dims: Vec<(&str, &str)> = Vec::with_capacity(dimensions.len() + 1);
+        dims.push(("Stage", &self.stage));
+        dims.extend_from_slice(dimensions);
+        let line = emf_line(name, value, unit, &dims, now_millis());
         match &self.sink {
             MetricsSink::Stdout => {
                 // One write per line so concurrent tasks never interleave halves.
@@ -122,7 +133,7 @@ pub fn emf_line(
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dim_names],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": unit.as_str()}],
             }],
         }),
@@ -182,6 +193,7 @@ mod tests {
         m.millis("QueueToAcceptedMs", 250, &[("Tenant", "a")]);
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l["Stage"] == "test"));
         assert_eq!(total(&lines, "Accepted", &[]), 3.0);
         assert_eq!(total(&lines, "Accepted", &[("Tenant", "b")]), 2.0);
         assert_eq!(
