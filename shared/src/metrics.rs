@@ -117,7 +117,8 @@ fn now_millis() -> i64 {
 }
 
 /// Build one EMF document: `_aws.CloudWatchMetrics` declares the metric and its
-/// dimension set; the values sit at the top level.
+/// dimension sets (all of `dimensions`, and the first one alone when there are
+/// more); the values sit at the top level.
 pub fn emf_line(
     name: &str,
     value: f64,
@@ -126,6 +127,10 @@ pub fn emf_line(
     at_ms: i64,
 ) -> Value {
     let dim_names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let mut sets = vec![dim_names.clone()];
+    if dim_names.len() > 1 {
+        sets.push(dim_names[..1].to_vec());
+    }
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
