@@ -174,13 +174,20 @@ mod tests {
             "Failed",
             1.0,
             Unit::Count,
-            &[("Tenant", "acme"), ("Class", "throttled")],
+            &[
+                ("Stage", "prod"),
+                ("Tenant", "acme"),
+                ("Class", "throttled"),
+            ],
             42,
         );
         assert_eq!(line["_aws"]["Timestamp"], 42);
         let decl = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(decl["Namespace"], NAMESPACE);
-        assert_eq!(decl["Dimensions"], json!([["Tenant", "Class"]]));
+        assert_eq!(
+            decl["Dimensions"],
+            json!([["Stage", "Tenant", "Class"], ["Stage"]])
+        );
         assert_eq!(
             decl["Metrics"],
             json!([{"Name": "Failed", "Unit": "Count"}])
