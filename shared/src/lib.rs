@@ -12,8 +12,10 @@
 
 pub mod adapters;
 pub mod app;
+pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod ports;
+pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod graph;
 pub mod sqlite;
 pub mod sqs;
+pub mod tokens;
 
 pub use clock::{ManualClock, SystemClock};
 pub use graph::{GraphConfig, GraphProvider};

@@ -29,4 +29,8 @@ pub struct Deps {
     pub metrics: Metrics,
     /// Leases, graces, horizons, shards, TTL, history cap.
     pub lifecycle: LifecyclePolicy,
+    /// Intake's limits and lookup cache.
+    pub intake: crate::app::intake::IntakeSettings,
+    /// The sender's retry budget, concurrency, pacer and lookup cache.
+    pub sender: crate::app::sender::SenderSettings,
 }

@@ -5,5 +5,7 @@
 
 mod deps;
 pub mod http;
+pub mod intake;
+pub mod sender;
 
 pub use deps::Deps;

@@ -1,0 +1,194 @@
+//! `TokenSource` adapters: where a tenant's `token_ref` points.
+//!
+//! - [`EnvTokenSource`]: `env:VAR` reads the process environment (local runs, tests).
+//! - [`StaticTokenSource`]: a fixed map from reference to token (`wa dev`'s config).
+//! - [`SecretsManagerTokenSource`]: a Secrets Manager secret name or ARN under the
+//!   stage's tenant prefix (AWS), cached briefly; `env:` references still work.
+//!
+//! No error or log line carries a token.
+
+use crate::ports::tokens::{TokenError, TokenSource};
+use async_trait::async_trait;
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Prefix of references read from the environment.
+pub const ENV_PREFIX: &str = "env:";
+
+/// Reads `env:VAR` references from the process environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvTokenSource;
+
+impl EnvTokenSource {
+    /// The token of an `env:VAR` reference, if it is one and the variable is set.
+    pub fn resolve(token_ref: &str) -> Result<SecretString, TokenError> {
+        let unresolvable = || TokenError::Unresolvable(token_ref.to_owned());
+        let var = token_ref
+            .strip_prefix(ENV_PREFIX)
+            .ok_or_else(unresolvable)?;
+        match std::env::var(var) {
+            Ok(value) if !value.trim().is_empty() => Ok(SecretString::from(value)),
+            _ => Err(unresolvable()),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenSource for EnvTokenSource {
+    async fn graph_token(&self, token_ref: &str) -> Result<SecretString, TokenError> {
+        Self::resolve(token_ref)
+    }
+}
+
+/// A fixed map of references to tokens; unknown `env:` references fall back to the
+/// environment.
+#[derive(Debug, Default)]
+pub struct StaticTokenSource {
+    tokens: HashMap<String, SecretString>,
+}
+
+impl StaticTokenSource {
+    /// A source answering these `(reference, token)` pairs.
+    pub fn new(tokens: impl IntoIterator<Item = (String, SecretString)>) -> Self {
+        Self {
+            tokens: tokens.into_iter().collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl TokenSource for StaticTokenSource {
+    async fn graph_token(&self, token_ref: &str) -> Result<SecretString, TokenError> {
+        match self.tokens.get(token_ref) {
+            Some(token) => Ok(token.clone()),
+            None => EnvTokenSource::resolve(token_ref),
+        }
+    }
+}
+
+/// How long a token read from Secrets Manager is reused. Short, so a rotated token
+/// is picked up within minutes without a deploy.
+pub const SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
+
+/// Tenants' tokens in Secrets Manager, restricted to names under one prefix (the
+/// sender's IAM policy allows only those anyway; checking here gives a clear error).
+#[derive(Debug)]
+pub struct SecretsManagerTokenSource {
+    client: aws_sdk_secretsmanager::Client,
+    prefix: String,
+    ttl: Duration,
+    cache: Mutex<HashMap<String, (Instant, SecretString)>>,
+}
+
+impl SecretsManagerTokenSource {
+    /// A source reading secrets named `prefix…` (or ARNs of them) with `client`.
+    pub fn new(client: aws_sdk_secretsmanager::Client, prefix: impl Into<String>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+            ttl: SECRET_CACHE_TTL,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `token_ref` names a secret under the prefix: `prefix…`, or an ARN
+    /// `arn:…:secret:prefix…`.
+    pub fn allows(&self, token_ref: &str) -> bool {
+        let name = match token_ref.split_once(":secret:") {
+            Some((arn, name)) if arn.starts_with("arn:") => name,
+            _ => token_ref,
+        };
+        !self.prefix.is_empty() && name.starts_with(&self.prefix) && name.len() > self.prefix.len()
+    }
+
+    fn cached(&self, token_ref: &str) -> Option<SecretString> {
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(token_ref)
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, t)| t.clone())
+    }
+}
+
+/// The token inside a secret: the whole string, or the `token` field of a JSON object.
+pub fn token_from_secret_string(secret: &str) -> Option<SecretString> {
+    let trimmed = secret.trim();
+    if trimmed.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(trimmed).ok()?;
+        let token = value.get("token")?.as_str()?.trim();
+        return (!token.is_empty()).then(|| SecretString::from(token.to_owned()));
+    }
+    (!trimmed.is_empty()).then(|| SecretString::from(trimmed.to_owned()))
+}
+
+#[async_trait]
+impl TokenSource for SecretsManagerTokenSource {
+    async fn graph_token(&self, token_ref: &str) -> Result<SecretString, TokenError> {
+        if token_ref.starts_with(ENV_PREFIX) {
+            return EnvTokenSource::resolve(token_ref);
+        }
+        if !self.allows(token_ref) {
+            return Err(TokenError::Unresolvable(token_ref.to_owned()));
+        }
+        if let Some(token) = self.cached(token_ref) {
+            return Ok(token);
+        }
+        let answer = self
+            .client
+            .get_secret_value()
+            .secret_id(token_ref)
+            .send()
+            .await
+            .map_err(|e| TokenError::Backend(Box::new(e)))?;
+        let token = answer
+            .secret_string()
+            .and_then(token_from_secret_string)
+            .ok_or_else(|| TokenError::Unresolvable(token_ref.to_owned()))?;
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.insert(token_ref.to_owned(), (Instant::now(), token.clone()));
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[tokio::test]
+    async fn env_references_read_the_environment_and_nothing_else() {
+        // Cargo sets CARGO_PKG_NAME for test processes (writing the environment is
+        // `unsafe` in edition 2024, which this crate forbids).
+        let token = EnvTokenSource
+            .graph_token("env:CARGO_PKG_NAME")
+            .await
+            .unwrap();
+        assert_eq!(token.expose_secret(), env!("CARGO_PKG_NAME"));
+        for bad in ["CARGO_PKG_NAME", "env:WA_TOKENS_TEST_UNSET", "arn:x"] {
+            let e = EnvTokenSource.graph_token(bad).await.unwrap_err();
+            assert!(matches!(e, TokenError::Unresolvable(_)), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_static_map_answers_its_references() {
+        let source = StaticTokenSource::new([("demo".to_owned(), SecretString::from("abc"))]);
+        assert_eq!(
+            source.graph_token("demo").await.unwrap().expose_secret(),
+            "abc"
+        );
+        assert!(source.graph_token("other").await.is_err());
+    }
+
+    #[test]
+    fn secrets_are_raw_tokens_or_json_with_a_token_field() {
+        let raw = token_from_secret_string(" EAAG123 \n").unwrap();
+        assert_eq!(raw.expose_secret(), "EAAG123");
+        let json = token_from_secret_string(r#"{"token": "EAAG456"}"#).unwrap();
+        assert_eq!(json.expose_secret(), "EAAG456");
+        assert!(token_from_secret_string("").is_none());
+        assert!(token_from_secret_string(r#"{"other": "x"}"#).is_none());
+    }
+}

@@ -1,0 +1,190 @@
+//! `POST /v1/messages`: validate, apply policy, persist, enqueue (DESIGN §4).
+
+use super::{internal, policy, view};
+use crate::app::Deps;
+use crate::app::http::{
+    self, ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, json_response,
+};
+use crate::domain::canonical::canonical_request_hash;
+use crate::domain::message::NewMessage;
+use crate::domain::template::{TemplateCatalog, TemplateStatus};
+use crate::domain::tenant::TenantProfile;
+use crate::domain::validation::{requested_template, validate};
+use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, Suppression};
+use crate::ports::{CreateOutcome, QueueRef};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tracing::{Span, info, warn};
+
+pub(super) async fn submit(
+    deps: &Deps,
+    request: &ApiGatewayV2httpRequest,
+    request_id: &str,
+    tenant: &TenantProfile,
+) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    let body = http::body_bytes(request)?;
+    let limit = deps.intake.max_body_bytes;
+    if body.len() > limit {
+        return Err(ApiError::PayloadTooLarge {
+            size: body.len(),
+            limit,
+        });
+    }
+    let key = idempotency_key(request)?;
+    let raw: Value = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {e}"),
+    })?;
+    let now = deps.clock.now();
+
+    // Paused and disabled templates are policy, not caller mistakes: validate against
+    // an approved copy so a well-formed request becomes a suppression, not a 422.
+    let (catalog, template_refusal) = catalog_for(deps, tenant, &raw).await?;
+    let validated = validate(&raw, &catalog, tenant.formatting).map_err(ApiError::Validation)?;
+    let stored_request = validated.to_json();
+    let request_hash = canonical_request_hash(&stored_request);
+    let id = key.as_ref().map_or_else(MessageId::generate, |k| {
+        MessageId::for_idempotency_key(&tenant.id, k)
+    });
+    let span = Span::current();
+    span.record("message_id", tracing::field::display(&id));
+    span.record("to", validated.to().masked());
+
+    let is_text = validated.template_name().is_none();
+    let (template_name, template_language) = match requested_template(&stored_request) {
+        Some((n, l)) if !is_text => (Some(n.to_owned()), Some(l.to_owned())),
+        _ => (None, None),
+    };
+    let new = NewMessage {
+        tenant: tenant.id.clone(),
+        id,
+        to: validated.to().clone(),
+        template_name,
+        template_language,
+        metadata: validated.request().metadata.clone(),
+        request: stored_request,
+        request_hash: request_hash.clone(),
+    };
+    let refusal = match policy::tenant_refusal(tenant).or(template_refusal) {
+        Some(s) => Some(s),
+        None => {
+            let contact = deps
+                .directory
+                .contact(&tenant.id, validated.to())
+                .await
+                .map_err(|e| internal("contact", &e))?;
+            policy::recipient_refusal(&contact, is_text, now)
+        }
+    };
+    let message = match refusal {
+        Some(s) => Message::new_suppressed(new, s, now, &deps.lifecycle),
+        None => Message::new_queued(new, now, &deps.lifecycle),
+    };
+
+    match deps
+        .store
+        .create_if_absent(&message)
+        .await
+        .map_err(|e| internal("create_if_absent", &e))?
+    {
+        CreateOutcome::Created => {}
+        CreateOutcome::Exists(existing) if existing.request_hash == request_hash => {
+            info!("idempotent replay");
+            return Ok(json_response(
+                200,
+                &view::message_view(&existing),
+                &[
+                    ("x-request-id", request_id),
+                    ("idempotent-replayed", "true"),
+                ],
+            ));
+        }
+        CreateOutcome::Exists(_) => {
+            return Err(ApiError::Conflict {
+                code: "idempotency_key_reused",
+                message: "this Idempotency-Key was used with a different request body".into(),
+            });
+        }
+    }
+
+    let tenant_dim = [("Tenant", tenant.id.as_str())];
+    if let Some(s) = &message.suppression {
+        info!(reason = %s.reason, "suppressed by policy");
+        count_suppressed(deps, tenant, s);
+    } else if message.state == MessageState::Queued {
+        enqueue(deps, tenant, &message).await;
+        deps.metrics.count("Queued", &tenant_dim);
+    }
+    Ok(json_response(
+        202,
+        &view::accepted_view(&message),
+        &[("x-request-id", request_id)],
+    ))
+}
+
+fn count_suppressed(deps: &Deps, tenant: &TenantProfile, s: &Suppression) {
+    deps.metrics.count(
+        "Suppressed",
+        &[
+            ("Tenant", tenant.id.as_str()),
+            ("Reason", s.reason.as_str()),
+        ],
+    );
+}
+
+/// The queue is only a wake-up call: a failed enqueue after the put is logged and
+/// counted, and the reconciler enqueues the message when its sweep deadline passes.
+async fn enqueue(deps: &Deps, tenant: &TenantProfile, message: &Message) {
+    let body = json!({"tenant": message.tenant, "id": message.id}).to_string();
+    let queue = QueueRef::new(tenant.queue.clone());
+    if let Err(e) = deps.queue.send(&queue, &body, Duration::ZERO).await {
+        warn!(
+            error = %super::ErrorChain(&e),
+            "enqueue failed after the message was stored; the reconciler will enqueue it"
+        );
+        deps.metrics
+            .count("EnqueueFailed", &[("Tenant", tenant.id.as_str())]);
+    }
+}
+
+/// `Idempotency-Key`, if present: 1–255 printable ASCII characters, else 400.
+fn idempotency_key(request: &ApiGatewayV2httpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = request.headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || ApiError::BadRequest {
+        code: "invalid_idempotency_key",
+        message: "Idempotency-Key must be 1-255 printable ASCII characters".into(),
+    };
+    let text = raw.to_str().map_err(|_| bad())?;
+    IdempotencyKey::parse(text).map(Some).map_err(|_| bad())
+}
+
+/// The language versions of the requested template, with a paused or disabled one
+/// replaced by an approved copy, and the refusal that status means.
+async fn catalog_for(
+    deps: &Deps,
+    tenant: &TenantProfile,
+    raw: &Value,
+) -> Result<(TemplateCatalog, Option<Suppression>), ApiError> {
+    let Some((name, language)) = requested_template(raw) else {
+        return Ok((TemplateCatalog::default(), None));
+    };
+    let stored = deps
+        .intake
+        .lookups
+        .templates_named(&*deps.directory, &tenant.id, name, deps.clock.now())
+        .await
+        .map_err(|e| internal("templates_named", &e))?;
+    let mut catalog = TemplateCatalog::new(stored.into_iter().map(|s| s.template));
+    let refusal = catalog
+        .get(name, language)
+        .and_then(policy::paused_or_disabled);
+    if refusal.is_some()
+        && let Some(mut template) = catalog.remove(name, language)
+    {
+        template.status = Some(TemplateStatus::Approved);
+        catalog.insert(template);
+    }
+    Ok((catalog, refusal))
+}

@@ -1,0 +1,115 @@
+//! Sender (DESIGN §5): an SQS batch of `{"tenant", "id"}` references in, Graph
+//! sends out, `ReportBatchItemFailures` back.
+//!
+//! Records run concurrently, at most [`SenderSettings::concurrency`] at once. A
+//! record is reported as a batch item failure only when SQS should deliver it again:
+//! a retry (its visibility already set to the retry delay) or an infrastructure
+//! error. Everything else (sent, failed for good, suppressed, ambiguous, duplicate)
+//! deletes it. Duplicate deliveries are harmless because of the claim.
+//!
+//! - [`record`](mod@record): one record, claim to record.
+//! - [`pacing`]: per-phone-number spacing and throttle backoff.
+
+pub mod pacing;
+mod record;
+
+pub use pacing::{Pacer, PacingShare};
+
+use crate::app::Deps;
+use crate::app::intake::DirectoryCache;
+pub use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::{Instrument, error, info_span};
+
+/// The sender's settings, pacer and warm-container cache.
+#[derive(Debug, Clone)]
+pub struct SenderSettings {
+    /// Attempts (claims) a message may take; a retryable failure of the last one
+    /// makes it `failed` (exhausted).
+    pub max_attempts: u32,
+    /// Age past which a message is not sent any more (exhausted).
+    pub max_age: Duration,
+    /// Records of one batch processed at once.
+    pub concurrency: usize,
+    /// Tenant and template lookups for the policy re-check (keep the TTL short: a
+    /// paused template must stop sends soon).
+    pub lookups: DirectoryCache,
+    /// Per-phone-number pacing, shared by every invocation of this process.
+    pub pacer: Pacer,
+}
+
+impl Default for SenderSettings {
+    /// 5 attempts, 24 hours, 10 records at once, 2-second cache, per-sender pacing.
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            max_age: Duration::from_secs(24 * 3600),
+            concurrency: 10,
+            lookups: DirectoryCache::new(Duration::from_secs(2)),
+            pacer: Pacer::new(PacingShare::PerConcurrentSender),
+        }
+    }
+}
+
+/// Process one SQS batch. Never fails as a whole: a record that must come back is
+/// listed in `batch_item_failures`, so one bad record never replays the batch.
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let permits = Arc::new(Semaphore::new(deps.sender.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut item_ids = HashMap::new();
+    let mut failures = Vec::new();
+    for message in event.records {
+        let Some(item_id) = message.message_id.clone() else {
+            // Without an id the record cannot be reported; SQS redelivers it only if
+            // the whole batch failed, which it must not.
+            error!("SQS record without messageId skipped");
+            continue;
+        };
+        let deps = deps.clone();
+        let permits = Arc::clone(&permits);
+        let span = info_span!(
+            "send",
+            sqs_message_id = %item_id,
+            tenant = tracing::field::Empty,
+            message_id = tracing::field::Empty,
+            to = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+        );
+        let task = tasks.spawn(
+            async move {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let _permit = permits.acquire_owned().await.ok();
+                record::process(&deps, &message).await
+            }
+            .instrument(span),
+        );
+        item_ids.insert(task.id(), item_id);
+    }
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let (task, again) = match joined {
+            Ok((task, again)) => (task, again),
+            Err(e) => {
+                // A panicked record must come back rather than be deleted unseen.
+                error!(error = %e, "a record's task failed");
+                (e.id(), record::Again::Yes)
+            }
+        };
+        if let (record::Again::Yes, Some(item_id)) = (again, item_ids.remove(&task)) {
+            failures.push(item_id);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id;
+            f
+        })
+        .collect();
+    response
+}
