@@ -6,6 +6,7 @@
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod lambda_harness;
 pub mod moto;
 pub mod queue_conformance;
 
