@@ -181,7 +181,9 @@ impl Directory for SqliteDirectory {
             .write(move |tx| -> Result<(), SqliteError> {
                 let tenant = profile.id.as_str();
                 // The routing the replaced profile had goes away with it (unless another
-                // tenant took those ids since), all in this one transaction.
+                // tenant took those ids since), all in this one transaction. A previous
+                // profile that no longer decodes is simply replaced: its routing rows
+                // cannot be known, and refusing the put would leave it broken for good.
                 let previous = profile_json(tx, tenant)?
                     .and_then(|j| serde_json::from_str::<TenantProfile>(&j).ok());
                 if let Some(previous) = previous {
