@@ -8,3 +8,5 @@
 //! Later layers (ports, adapters, app handlers, config, telemetry) build on it.
 
 pub mod domain;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
