@@ -63,7 +63,7 @@ pub enum TemplatesSource {
     #[default]
     None,
     /// A file of Meta's template JSON (`{"data": [...]}`, an array, or one template);
-    /// a relative path is taken from the working directory.
+    /// relative to the config file when read by [`SandboxConfig::from_file`].
     File(PathBuf),
     /// The same JSON given inline (in TOML: an array of tables).
     Inline(Value),
@@ -98,9 +98,11 @@ pub struct WebhookConfig {
     pub app_secret: Secret,
     /// Delay from acceptance to the `sent` status (or to `failed`), in milliseconds.
     pub sent_after_ms: u64,
-    /// Delay from acceptance to `delivered`; `None` never delivers.
+    /// Delay from acceptance to `delivered`; `None` (`"never"` in a file) never delivers.
+    #[serde(with = "never_or_ms")]
     pub delivered_after_ms: Option<u64>,
-    /// Delay from acceptance to `read`; `None` never reads.
+    /// Delay from acceptance to `read`; `None` (`"never"` in a file) never reads.
+    #[serde(with = "never_or_ms")]
     pub read_after_ms: Option<u64>,
     /// Statuses due within this window of each other go out in one POST.
     pub batch_window_ms: u64,
@@ -127,6 +129,37 @@ impl Default for WebhookConfig {
             timeout_ms: 5_000,
             concurrency: 32,
             retry: RetryConfig::default(),
+        }
+    }
+}
+
+/// An optional delay written as milliseconds or `"never"` (TOML has no null).
+mod never_or_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        Ms(u64),
+        Word(String),
+        Null(()),
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(ms) => s.serialize_u64(*ms),
+            None => s.serialize_str("never"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::Ms(ms) => Ok(Some(ms)),
+            Repr::Word(w) if w == "never" => Ok(None),
+            Repr::Word(w) => Err(serde::de::Error::custom(format!(
+                "expected milliseconds or \"never\", got {w:?}"
+            ))),
+            Repr::Null(()) => Ok(None),
         }
     }
 }
@@ -264,11 +297,19 @@ impl SandboxConfig {
         let is_toml = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-        if is_toml {
-            Self::from_toml(&text)
+        let mut config = if is_toml {
+            Self::from_toml(&text)?
         } else {
-            Self::from_json(&text)
+            Self::from_json(&text)?
+        };
+        // A templates file named in a config file is found next to it.
+        if let TemplatesSource::File(file) = &mut config.templates
+            && file.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            *file = dir.join(&*file);
         }
+        Ok(config)
     }
 
     /// Parse TOML.
@@ -320,5 +361,62 @@ impl SandboxConfig {
             return bad("webhook retry.multiplier must be >= 1".to_owned());
         }
         self.faults.validate().map_err(SandboxError::Config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/sandbox.example.toml");
+        let config = SandboxConfig::from_file(&path).unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            config.templates.load().unwrap().len(),
+            9,
+            "the path is relative to the file"
+        );
+        assert_eq!(config.phone_numbers.len(), 1);
+        assert_eq!(config.webhook.delivered_after_ms, Some(300));
+        assert_eq!(config.faults.errors.len(), 2);
+    }
+
+    #[test]
+    fn never_turns_a_status_off_in_toml_and_json() {
+        let toml = SandboxConfig::from_toml("[webhook]\nread_after_ms = \"never\"").unwrap();
+        assert_eq!(toml.webhook.read_after_ms, None);
+        assert_eq!(
+            toml.webhook.delivered_after_ms,
+            Some(300),
+            "others keep their default"
+        );
+        let json =
+            SandboxConfig::from_json(r#"{"webhook": {"delivered_after_ms": null}}"#).unwrap();
+        assert_eq!(json.webhook.delivered_after_ms, None);
+        assert!(SandboxConfig::from_toml("[webhook]\nread_after_ms = \"soon\"").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_and_impossible_values_are_refused() {
+        assert!(SandboxConfig::from_toml("sed = 1").is_err());
+        let mut c = SandboxConfig::from_toml("[limits]\npair_rate_burst = 0").unwrap();
+        assert!(c.validate().is_err());
+        c.limits.pair_rate_burst = 1;
+        c.phone_numbers.push(PhoneNumberConfig {
+            id: "12a".into(),
+            display_phone_number: "1".into(),
+            waba_id: "1".into(),
+            access_token: "t".into(),
+            throughput_mps: None,
+        });
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug_output() {
+        let c = SandboxConfig::from_toml("[webhook]\napp_secret = \"hunter2\"").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -4,14 +4,20 @@
 use crate::support::*;
 use std::collections::HashMap;
 use std::time::Duration;
-use wa_shared::sandbox::{ErrorFault, FaultConfig, RequestOutcome, SandboxConfig, SandboxStats, WebhookFaults};
+use wa_shared::sandbox::{
+    ErrorFault, FaultConfig, RequestOutcome, SandboxConfig, SandboxStats, WebhookFaults,
+};
 
 fn faulty(seed: u64) -> SandboxConfig {
     let mut config = config();
     config.limits = no_limits();
     config.seed = seed;
     config.faults = FaultConfig {
-        errors: vec![ErrorFault { code: 131000, http_status: Some(500), rate: 0.05 }],
+        errors: vec![ErrorFault {
+            code: 131000,
+            http_status: Some(500),
+            rate: 0.05,
+        }],
         accept_then_timeout_rate: 0.02,
         accept_then_timeout_hold_ms: Some(2_000),
         ..FaultConfig::default()
@@ -24,7 +30,10 @@ fn faulty(seed: u64) -> SandboxConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_ones() {
     let sandbox = start(faulty(42)).await;
-    let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
     let url = messages_url(&sandbox);
     let n = 10_000u32;
     let workers = 32u32;
@@ -35,7 +44,13 @@ async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_o
                 let (mut ok, mut server_errors, mut timeouts) = (0u32, 0u32, 0u32);
                 for i in (w..n).step_by(workers as usize) {
                     let body = order_shipped(&format!("+1415{i:07}"), Some(&callback(i)));
-                    match client.post(&url).bearer_auth(TOKEN).json(&body).send().await {
+                    match client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .json(&body)
+                        .send()
+                        .await
+                    {
                         Ok(r) if r.status() == 200 => ok += 1,
                         Ok(r) if r.status() == 500 => server_errors += 1,
                         Ok(r) => panic!("unexpected status {}", r.status()),
@@ -57,15 +72,26 @@ async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_o
     assert_eq!(ok + server_errors + timeouts, n);
     let rate = |k: u32| f64::from(k) / f64::from(n);
     // Tolerance: four binomial standard deviations (0.9% and 0.6% absolute).
-    assert!((rate(server_errors) - 0.05).abs() < 0.009, "5xx rate {}", rate(server_errors));
-    assert!((rate(timeouts) - 0.02).abs() < 0.006, "timeout rate {}", rate(timeouts));
+    assert!(
+        (rate(server_errors) - 0.05).abs() < 0.009,
+        "5xx rate {}",
+        rate(server_errors)
+    );
+    assert!(
+        (rate(timeouts) - 0.02).abs() < 0.006,
+        "timeout rate {}",
+        rate(timeouts)
+    );
 
     let stats = sandbox.sandbox.stats();
     assert_eq!(stats.rejected(131000), u64::from(server_errors));
     assert_eq!(stats.answers_withheld, u64::from(timeouts));
     // A withheld answer is still an acceptance: the message was recorded once.
     assert_eq!(stats.sends_accepted, u64::from(ok + timeouts));
-    assert_eq!(stats.accepted_per_message.len() as u64, stats.sends_accepted);
+    assert_eq!(
+        stats.accepted_per_message.len() as u64,
+        stats.sends_accepted
+    );
     assert!(stats.messages_accepted_twice().is_empty());
     assert_eq!(stats.max_accepted_per_message(), 1);
 }
@@ -73,12 +99,21 @@ async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_o
 async fn outcome_sequence(seed: u64, count: u32) -> Vec<(u16, Option<i64>)> {
     let mut config = faulty(seed);
     config.faults.accept_then_timeout_rate = 0.0;
-    config.faults.errors.push(ErrorFault { code: 130429, http_status: None, rate: 0.05 });
+    config.faults.errors.push(ErrorFault {
+        code: 130429,
+        http_status: None,
+        rate: 0.05,
+    });
     let sandbox = start(config).await;
     let client = client();
     let mut sequence = Vec::new();
     for i in 0..count {
-        let (status, body) = send(&client, &sandbox, &order_shipped(&format!("+1415{i:07}"), None)).await;
+        let (status, body) = send(
+            &client,
+            &sandbox,
+            &order_shipped(&format!("+1415{i:07}"), None),
+        )
+        .await;
         sequence.push((status, body["error"]["code"].as_i64()));
     }
     sequence
@@ -127,7 +162,11 @@ async fn webhook_duplicates_reorders_and_drops_are_observed_at_their_rates() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !settle(&sandbox.sandbox.stats()) {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", sandbox.sandbox.stats().webhooks);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sandbox.sandbox.stats().webhooks
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let observed = statuses(&receiver.taken());
@@ -137,24 +176,48 @@ async fn webhook_duplicates_reorders_and_drops_are_observed_at_their_rates() {
         let n = copies.entry((wamid.clone(), status.clone())).or_default();
         *n += 1;
         if *n == 1 {
-            arrival.entry(wamid.clone()).or_default().push(status.clone());
+            arrival
+                .entry(wamid.clone())
+                .or_default()
+                .push(status.clone());
         }
     }
     let total = scheduled as f64;
     let dropped = scheduled as f64 - copies.len() as f64;
     let duplicated = copies.values().filter(|n| **n == 2).count() as f64;
     // Tolerances: about four binomial standard deviations.
-    assert!((dropped / total - 0.05).abs() < 0.017, "drop rate {}", dropped / total);
-    assert!((duplicated / total - 0.10 * 0.95).abs() < 0.022, "duplicate rate {}", duplicated / total);
-    let rank = |s: &str| ["sent", "delivered", "read"].iter().position(|x| *x == s).unwrap();
+    assert!(
+        (dropped / total - 0.05).abs() < 0.017,
+        "drop rate {}",
+        dropped / total
+    );
+    assert!(
+        (duplicated / total - 0.10 * 0.95).abs() < 0.022,
+        "duplicate rate {}",
+        duplicated / total
+    );
+    let rank = |s: &str| {
+        ["sent", "delivered", "read"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap()
+    };
     let inversions = arrival
         .values()
-        .map(|order| order.windows(2).filter(|w| rank(&w[0]) > rank(&w[1])).count())
+        .map(|order| {
+            order
+                .windows(2)
+                .filter(|w| rank(&w[0]) > rank(&w[1]))
+                .count()
+        })
         .sum::<usize>() as f64;
     // Per message a swap happens at sent (10%) or, failing that, at delivered (9%):
     // 0.19 per message, fewer observed where a swapped status was dropped.
     let per_message = inversions / f64::from(messages);
-    assert!((0.12..0.26).contains(&per_message), "inversions per message {per_message}");
+    assert!(
+        (0.12..0.26).contains(&per_message),
+        "inversions per message {per_message}"
+    );
     let stats = sandbox.sandbox.stats().webhooks;
     assert_eq!(stats.statuses_dropped as f64, dropped);
     assert!(stats.statuses_reordered as f64 >= inversions, "{stats:?}");
@@ -164,10 +227,30 @@ async fn webhook_duplicates_reorders_and_drops_are_observed_at_their_rates() {
 async fn the_same_message_sent_twice_is_counted_twice_and_reported() {
     let sandbox = start(config()).await;
     let client = client();
-    send(&client, &sandbox, &order_shipped("+14155550123", Some(&callback(1)))).await;
-    send(&client, &sandbox, &order_shipped("+14155550123", Some(&callback(1)))).await;
-    send(&client, &sandbox, &order_shipped("+14155550123", Some(&callback(2)))).await;
-    send(&client, &sandbox, &order_shipped("+14155550123", Some("not ours"))).await;
+    send(
+        &client,
+        &sandbox,
+        &order_shipped("+14155550123", Some(&callback(1))),
+    )
+    .await;
+    send(
+        &client,
+        &sandbox,
+        &order_shipped("+14155550123", Some(&callback(1))),
+    )
+    .await;
+    send(
+        &client,
+        &sandbox,
+        &order_shipped("+14155550123", Some(&callback(2))),
+    )
+    .await;
+    send(
+        &client,
+        &sandbox,
+        &order_shipped("+14155550123", Some("not ours")),
+    )
+    .await;
     let stats = sandbox.sandbox.stats();
     let key = callback(1);
     assert_eq!(stats.messages_accepted_twice(), vec![key.as_str()]);
@@ -192,6 +275,12 @@ async fn the_same_message_sent_twice_is_counted_twice_and_reported() {
         .unwrap();
     assert_eq!(recorded.len(), 2);
     assert_eq!(recorded[1].seq, 3);
-    assert!(matches!(recorded[1].outcome, RequestOutcome::Accepted { .. }));
-    assert_eq!(recorded[1].body.as_ref().unwrap()["biz_opaque_callback_data"], "not ours");
+    assert!(matches!(
+        recorded[1].outcome,
+        RequestOutcome::Accepted { .. }
+    ));
+    assert_eq!(
+        recorded[1].body.as_ref().unwrap()["biz_opaque_callback_data"],
+        "not ours"
+    );
 }

@@ -8,10 +8,18 @@ use wa_shared::sandbox::{InboundText, TemplateStatusChange, WindowFailure};
 #[tokio::test]
 async fn an_accepted_template_send_has_metas_success_shape() {
     let sandbox = start(config()).await;
-    let (status, body) = send(&client(), &sandbox, &order_shipped("+1 (415) 555-0123", Some(&callback(1)))).await;
+    let (status, body) = send(
+        &client(),
+        &sandbox,
+        &order_shipped("+1 (415) 555-0123", Some(&callback(1))),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messaging_product"], "whatsapp");
-    assert_eq!(body["contacts"], json!([{"input": "+1 (415) 555-0123", "wa_id": "14155550123"}]));
+    assert_eq!(
+        body["contacts"],
+        json!([{"input": "+1 (415) 555-0123", "wa_id": "14155550123"}])
+    );
     let message = &body["messages"][0];
     assert!(message["id"].as_str().unwrap().starts_with("wamid."));
     assert_eq!(message["message_status"], "accepted");
@@ -43,18 +51,29 @@ async fn every_golden_payload_of_the_builder_is_accepted() {
         if !path.to_string_lossy().ends_with(".payload.json") {
             continue;
         }
-        let payload: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let payload: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         if payload["type"] == "text" {
             let from = payload["to"].as_str().unwrap().to_owned();
             sandbox
                 .sandbox
-                .inbound_text(&InboundText { phone_number_id: PHONE.into(), from, text: "hi".into(), name: None })
+                .inbound_text(&InboundText {
+                    phone_number_id: PHONE.into(),
+                    from,
+                    text: "hi".into(),
+                    name: None,
+                })
                 .unwrap();
         }
         let (status, body) = send(&client, &sandbox, &payload).await;
         assert_eq!(status, 200, "{}: {body}", path.display());
         let has_status = body["messages"][0].get("message_status").is_some();
-        assert_eq!(has_status, payload["type"] == "template", "{}", path.display());
+        assert_eq!(
+            has_status,
+            payload["type"] == "template",
+            "{}",
+            path.display()
+        );
         checked += 1;
     }
     assert!(checked >= 8, "only {checked} golden payloads found");
@@ -72,17 +91,29 @@ fn error_cases() -> Vec<(&'static str, Value, Option<&'static str>, u16, i64)> {
                 {"type": "text", "parameter_name": "when", "text": "June 3"}]}]}});
     let positional_in_named = {
         let mut b = named_wrong.clone();
-        for p in b["template"]["components"][1]["parameters"].as_array_mut().unwrap() {
+        for p in b["template"]["components"][1]["parameters"]
+            .as_array_mut()
+            .unwrap()
+        {
             p.as_object_mut().unwrap().remove("parameter_name");
         }
         b
     };
     let mut missing_media = named_wrong.clone();
-    missing_media["template"]["components"].as_array_mut().unwrap().remove(0);
+    missing_media["template"]["components"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
     let mut one_param = order_shipped(to, None);
-    one_param["template"]["components"][0]["parameters"].as_array_mut().unwrap().pop();
+    one_param["template"]["components"][0]["parameters"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
     let mut no_button = order_shipped(to, None);
-    no_button["template"]["components"].as_array_mut().unwrap().pop();
+    no_button["template"]["components"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
     let with_text = |t: &str| {
         let mut b = order_shipped(to, None);
         b["template"]["components"][0]["parameters"][0]["text"] = json!(t);
@@ -97,21 +128,75 @@ fn error_cases() -> Vec<(&'static str, Value, Option<&'static str>, u16, i64)> {
             {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}});
     named_wrong["template"]["components"][1]["parameters"][2]["parameter_name"] = json!("when");
     vec![
-        ("wrong token", order_shipped(to, None), Some("nope"), 401, 190),
+        (
+            "wrong token",
+            order_shipped(to, None),
+            Some("nope"),
+            401,
+            190,
+        ),
         ("missing token", order_shipped(to, None), None, 401, 190),
         ("unknown template", unknown, Some(TOKEN), 404, 132001),
         ("other locale", other_locale, Some(TOKEN), 404, 132001),
         ("paused template", paused, Some(TOKEN), 400, 132015),
         ("too few body values", one_param, Some(TOKEN), 400, 132000),
         ("missing url suffix", no_button, Some(TOKEN), 400, 132000),
-        ("unknown parameter name", named_wrong, Some(TOKEN), 400, 132012),
-        ("positional values in a named template", positional_in_named, Some(TOKEN), 400, 132012),
-        ("missing media header", missing_media, Some(TOKEN), 400, 132012),
-        ("newline in a value", with_text("Ana\nSouza"), Some(TOKEN), 400, 132018),
-        ("tab in a value", with_text("Ana\tSouza"), Some(TOKEN), 400, 132018),
-        ("five spaces in a value", with_text("Ana     Souza"), Some(TOKEN), 400, 132018),
-        ("not a phone number", order_shipped("call me", None), Some(TOKEN), 400, 100),
-        ("no messaging_product", json!({"to": to, "text": {"body": "x"}}), Some(TOKEN), 400, 100),
+        (
+            "unknown parameter name",
+            named_wrong,
+            Some(TOKEN),
+            400,
+            132012,
+        ),
+        (
+            "positional values in a named template",
+            positional_in_named,
+            Some(TOKEN),
+            400,
+            132012,
+        ),
+        (
+            "missing media header",
+            missing_media,
+            Some(TOKEN),
+            400,
+            132012,
+        ),
+        (
+            "newline in a value",
+            with_text("Ana\nSouza"),
+            Some(TOKEN),
+            400,
+            132018,
+        ),
+        (
+            "tab in a value",
+            with_text("Ana\tSouza"),
+            Some(TOKEN),
+            400,
+            132018,
+        ),
+        (
+            "five spaces in a value",
+            with_text("Ana     Souza"),
+            Some(TOKEN),
+            400,
+            132018,
+        ),
+        (
+            "not a phone number",
+            order_shipped("call me", None),
+            Some(TOKEN),
+            400,
+            100,
+        ),
+        (
+            "no messaging_product",
+            json!({"to": to, "text": {"body": "x"}}),
+            Some(TOKEN),
+            400,
+            100,
+        ),
     ]
 }
 
@@ -136,7 +221,13 @@ async fn every_refusal_answers_metas_envelope_and_code() {
 async fn an_unknown_phone_number_id_is_metas_object_does_not_exist() {
     let sandbox = start(config()).await;
     let url = format!("{}/{VERSION}/999/messages", sandbox.base_url());
-    let response = client().post(url).bearer_auth(TOKEN).json(&text("+14155550123", "x")).send().await.unwrap();
+    let response = client()
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&text("+14155550123", "x"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], 100);
@@ -154,7 +245,11 @@ async fn a_disabled_template_fails_with_132016() {
     };
     sandbox.sandbox.template_status(&change).unwrap();
     let (status, body) = send(&client(), &sandbox, &order_shipped("+14155550123", None)).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(132016)), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(132016)),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -163,7 +258,11 @@ async fn free_form_text_outside_the_window_fails_synchronously_when_so_configure
     config.limits.window_failure = WindowFailure::Sync;
     let sandbox = start(config).await;
     let (status, body) = send(&client(), &sandbox, &text("+14155550123", "hello")).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131047)), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131047)),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -171,11 +270,19 @@ async fn an_accepted_text_carries_no_message_status() {
     let sandbox = start(config()).await;
     sandbox
         .sandbox
-        .inbound_text(&InboundText { phone_number_id: PHONE.into(), from: "+14155550123".into(), text: "hi".into(), name: None })
+        .inbound_text(&InboundText {
+            phone_number_id: PHONE.into(),
+            from: "+14155550123".into(),
+            text: "hi".into(),
+            name: None,
+        })
         .unwrap();
     let (status, body) = send(&client(), &sandbox, &text("+14155550123", "hello")).await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["messages"][0].get("message_status").is_none(), "{body}");
+    assert!(
+        body["messages"][0].get("message_status").is_none(),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,8 @@ pub const VERSION: &str = "v25.0";
 
 /// One phone number, the fixture catalog, quick webhooks, Meta's limits.
 pub fn config() -> SandboxConfig {
-    let catalog = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates/catalog.json");
+    let catalog =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/templates/catalog.json");
     SandboxConfig {
         phone_numbers: vec![PhoneNumberConfig {
             id: PHONE.into(),
@@ -74,7 +75,11 @@ pub fn messages_url(sandbox: &RunningSandbox) -> String {
 }
 
 /// POST a send with the right token; returns (status, JSON body).
-pub async fn send(client: &reqwest::Client, sandbox: &RunningSandbox, body: &Value) -> (u16, Value) {
+pub async fn send(
+    client: &reqwest::Client,
+    sandbox: &RunningSandbox,
+    body: &Value,
+) -> (u16, Value) {
     send_with_token(client, sandbox, body, Some(TOKEN)).await
 }
 
@@ -104,7 +109,13 @@ pub async fn send_concurrently(
         .map(|body| {
             let (client, url) = (client.clone(), url.to_owned());
             tokio::spawn(async move {
-                let response = client.post(url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+                let response = client
+                    .post(url)
+                    .bearer_auth(TOKEN)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap();
                 let status = response.status().as_u16();
                 (status, response.json::<Value>().await.unwrap())
             })
@@ -182,7 +193,11 @@ impl Receiver {
     }
 
     /// Wait until `pred` holds on the taken POSTs, or panic after `timeout`.
-    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub async fn wait_for(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();
@@ -191,7 +206,10 @@ impl Receiver {
                 return taken;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("receiver condition not met within {timeout:?}; got {} POSTs", taken.len());
+                panic!(
+                    "receiver condition not met within {timeout:?}; got {} POSTs",
+                    taken.len()
+                );
             }
         }
     }
@@ -210,7 +228,10 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    r.received.lock().unwrap().push(Received { signature, body });
+    r.received
+        .lock()
+        .unwrap()
+        .push(Received { signature, body });
     r.notify.notify_waiters();
     StatusCode::OK
 }

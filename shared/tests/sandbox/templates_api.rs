@@ -15,7 +15,10 @@ async fn get(url: &str, token: Option<&str>) -> (u16, Value) {
 #[tokio::test]
 async fn the_catalog_pages_forward_and_back_with_metas_cursors() {
     let sandbox = start(config()).await;
-    let first_url = format!("{}/{VERSION}/{WABA}/message_templates?limit=4", sandbox.base_url());
+    let first_url = format!(
+        "{}/{VERSION}/{WABA}/message_templates?limit=4",
+        sandbox.base_url()
+    );
     let mut url = first_url.clone();
     let mut names = Vec::new();
     let mut pages = Vec::new();
@@ -24,7 +27,13 @@ async fn the_catalog_pages_forward_and_back_with_metas_cursors() {
         assert_eq!(status, 200, "{page}");
         let data = page["data"].as_array().unwrap();
         assert!(data.len() <= 4);
-        names.extend(data.iter().map(|t| format!("{}/{}", t["name"].as_str().unwrap(), t["language"].as_str().unwrap())));
+        names.extend(data.iter().map(|t| {
+            format!(
+                "{}/{}",
+                t["name"].as_str().unwrap(),
+                t["language"].as_str().unwrap()
+            )
+        }));
         assert!(page["paging"]["cursors"]["before"].is_string());
         assert!(page["paging"]["cursors"]["after"].is_string());
         pages.push(page.clone());
@@ -39,23 +48,37 @@ async fn the_catalog_pages_forward_and_back_with_metas_cursors() {
     assert_eq!(unique.len(), 9, "no template twice: {names:?}");
     assert!(pages[0]["paging"].get("previous").is_none());
     // Back from the last page lands on the second.
-    let (_, back) = get(pages[2]["paging"]["previous"].as_str().unwrap(), Some(TOKEN)).await;
+    let (_, back) = get(
+        pages[2]["paging"]["previous"].as_str().unwrap(),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!(back["data"], pages[1]["data"]);
     // What was read parses as the domain's catalog.
-    let catalog = wa_shared::domain::template::TemplateCatalog::from_value(serde_json::json!({"data":
-        pages.iter().flat_map(|p| p["data"].as_array().unwrap().clone()).collect::<Vec<_>>()})).unwrap();
+    let catalog =
+        wa_shared::domain::template::TemplateCatalog::from_value(serde_json::json!({"data":
+        pages.iter().flat_map(|p| p["data"].as_array().unwrap().clone()).collect::<Vec<_>>()}))
+        .unwrap();
     assert_eq!(catalog.len(), 9);
 }
 
 #[tokio::test]
 async fn fields_and_filters_narrow_the_listing() {
     let sandbox = start(config()).await;
-    let url = format!("{}/{VERSION}/{WABA}/message_templates?status=PAUSED&fields=name,status", sandbox.base_url());
+    let url = format!(
+        "{}/{VERSION}/{WABA}/message_templates?status=PAUSED&fields=name,status",
+        sandbox.base_url()
+    );
     let (status, page) = get(&url, Some(TOKEN)).await;
     assert_eq!(status, 200);
     let data = page["data"].as_array().unwrap();
     assert_eq!(data.len(), 1);
-    let mut keys: Vec<&str> = data[0].as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = data[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(keys, ["id", "name", "status"]);
     assert_eq!(data[0]["name"], "winter_clearance");
@@ -67,9 +90,16 @@ async fn a_bad_cursor_a_bad_token_and_an_unknown_waba_get_metas_errors() {
     let sandbox = start(config()).await;
     let base = format!("{}/{VERSION}/{WABA}/message_templates", sandbox.base_url());
     let (status, body) = get(&format!("{base}?after=garbage"), Some(TOKEN)).await;
-    assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(131059)));
+    assert_eq!(
+        (status, body["error"]["code"].as_i64()),
+        (400, Some(131059))
+    );
     let (status, body) = get(&base, Some("wrong")).await;
     assert_eq!((status, body["error"]["code"].as_i64()), (401, Some(190)));
-    let (status, body) = get(&format!("{}/{VERSION}/1/message_templates", sandbox.base_url()), Some(TOKEN)).await;
+    let (status, body) = get(
+        &format!("{}/{VERSION}/1/message_templates", sandbox.base_url()),
+        Some(TOKEN),
+    )
+    .await;
     assert_eq!((status, body["error"]["code"].as_i64()), (400, Some(100)));
 }
