@@ -19,7 +19,7 @@ fn faulty(seed: u64) -> SandboxConfig {
             rate: 0.05,
         }],
         accept_then_timeout_rate: 0.02,
-        accept_then_timeout_hold_ms: Some(2_000),
+        accept_then_timeout_hold_ms: Some(3_000),
         ..FaultConfig::default()
     };
     // No receiver: the statuses are built and counted, not posted.
@@ -31,7 +31,7 @@ fn faulty(seed: u64) -> SandboxConfig {
 async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_ones() {
     let sandbox = start(faulty(42)).await;
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_millis(800))
         .build()
         .unwrap();
     let url = messages_url(&sandbox);
@@ -84,10 +84,21 @@ async fn over_ten_thousand_sends_the_observed_fault_rates_match_the_configured_o
     );
 
     let stats = sandbox.sandbox.stats();
-    assert_eq!(stats.rejected(131000), u64::from(server_errors));
-    assert_eq!(stats.answers_withheld, u64::from(timeouts));
-    // A withheld answer is still an acceptance: the message was recorded once.
-    assert_eq!(stats.sends_accepted, u64::from(ok + timeouts));
+    // The server's count is exact; the client may also time out on an answer that was
+    // merely slow (this machine is shared), so it can only see fewer 5xx and 200s,
+    // never more.
+    assert_eq!(stats.sends_accepted + stats.sends_rejected, u64::from(n));
+    assert!(u64::from(server_errors) <= stats.rejected(131000));
+    assert!(u64::from(timeouts) >= stats.answers_withheld);
+    assert!(u64::from(ok) <= stats.sends_accepted - stats.answers_withheld);
+    let server_rate = stats.rejected(131000) as f64 / f64::from(n);
+    let withheld_rate = stats.answers_withheld as f64 / f64::from(n);
+    assert!((server_rate - 0.05).abs() < 0.009, "5xx rate {server_rate}");
+    assert!(
+        (withheld_rate - 0.02).abs() < 0.006,
+        "withheld rate {withheld_rate}"
+    );
+    // A withheld answer is still an acceptance: each message was recorded once.
     assert_eq!(
         stats.accepted_per_message.len() as u64,
         stats.sends_accepted
@@ -225,7 +236,12 @@ async fn webhook_duplicates_reorders_and_drops_are_observed_at_their_rates() {
 
 #[tokio::test]
 async fn the_same_message_sent_twice_is_counted_twice_and_reported() {
-    let sandbox = start(config()).await;
+    let mut config = config();
+    // No webhook comes due while the stats are compared.
+    config.webhook.sent_after_ms = 3_600_000;
+    config.webhook.delivered_after_ms = None;
+    config.webhook.read_after_ms = None;
+    let sandbox = start(config).await;
     let client = client();
     send(
         &client,
