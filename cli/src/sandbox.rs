@@ -27,14 +27,12 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // Whoever started us may stop reading stdout: that must not stop the server.
     let mut out = std::io::stdout().lock();
-    writeln!(out, "wa sandbox listening on http://{addr}")?;
-    writeln!(
-        out,
-        "webhooks to {}",
-        sandbox.config().webhook.url.as_deref().unwrap_or("(none)")
-    )?;
-    out.flush()?;
+    let webhooks = sandbox.config().webhook.url.as_deref().unwrap_or("(none)");
+    let _ = writeln!(out, "wa sandbox listening on http://{addr}");
+    let _ = writeln!(out, "webhooks to {webhooks}");
+    let _ = out.flush();
     drop(out);
     sandbox.serve(listener, shutdown_signal()).await?;
     Ok(())
