@@ -4,9 +4,18 @@
 //! - [`domain`]: pure model — ids, states and ranks, failure classes, the message
 //!   lifecycle, template catalog and validation, Graph payloads and error
 //!   classification, webhook parsing and signature checks. No I/O.
+//! - [`ports`]: the async traits the app does I/O through (`WorkQueue`, `Clock`, `Provider`, ...).
+//! - [`adapters`]: those ports on AWS (SQS, ...), on the Graph API (`GraphProvider`) and on the embedded SQLite file.
+//! - `testkit` (feature `testkit`): port conformance suites and moto helpers.
 //!
 //! Later layers (ports, adapters, app handlers, config, telemetry) build on it.
 
+pub mod adapters;
+pub mod app;
 pub mod domain;
+pub mod metrics;
+pub mod ports;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
+#[cfg(feature = "testkit")]
+pub mod testkit;

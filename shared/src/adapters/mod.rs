@@ -1,0 +1,19 @@
+//! Adapters: the ports implemented on real backends.
+//!
+//! AWS adapters load their configuration through [`aws`] (so `AWS_ENDPOINT_URL`
+//! points them at moto with no special code path); the embedded adapters share
+//! one SQLite file through [`sqlite::SqliteDb`].
+
+pub mod aws;
+pub mod clock;
+pub mod dynamo;
+pub mod graph;
+pub mod sqlite;
+pub mod sqs;
+
+pub use clock::{ManualClock, SystemClock};
+pub use dynamo::directory::DynamoDirectory;
+pub use graph::{GraphConfig, GraphProvider};
+pub use sqlite::directory::SqliteDirectory;
+pub use sqlite::queue::SqliteWorkQueue;
+pub use sqs::SqsWorkQueue;

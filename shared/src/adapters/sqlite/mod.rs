@@ -1,0 +1,380 @@
+//! The embedded backend: one SQLite file holding queues, messages and directory.
+//!
+//! [`SqliteDb`] is a small connection pool shared by every SQLite adapter. SQLite
+//! calls block, so each runs on tokio's blocking pool and never stalls the async
+//! runtime. Durability: WAL journal with `synchronous=FULL` by default, so a
+//! committed (acknowledged) write survives a process kill and a power loss;
+//! `NORMAL` survives a process kill only and is offered for throughput tests.
+
+pub mod directory;
+pub mod queue;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+
+/// Errors of the embedded database itself (adapters wrap it in their own error).
+#[derive(Debug, thiserror::Error)]
+pub enum SqliteError {
+    /// SQLite refused a statement or could not open the file.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The blocking task running the statement panicked or was cancelled.
+    #[error("sqlite task did not finish")]
+    TaskFailed(#[from] tokio::task::JoinError),
+    /// The pool was closed while waiting for a connection.
+    #[error("sqlite pool closed")]
+    PoolClosed(#[from] tokio::sync::AcquireError),
+    /// The only connection of an in-memory database was lost (a statement panicked).
+    #[error("in-memory sqlite database lost its connection")]
+    InMemoryConnectionLost,
+}
+
+/// How a commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: no acknowledged write is lost, even on power loss.
+    Full,
+    /// fsync only at checkpoints: survives a process kill, may lose the last
+    /// commits on power loss or an OS crash. For load tests.
+    Normal,
+}
+
+/// Tuning of a [`SqliteDb`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Most connections open at once (readers run in parallel under WAL; writers queue).
+    pub max_connections: usize,
+    /// How long a statement waits for another connection's write lock before failing.
+    pub busy_timeout: Duration,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+            synchronous: Synchronous::Full,
+        }
+    }
+}
+
+/// One schema step, applied once per database and recorded in `schema_migrations`.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Unique id, prefixed by the owning adapter: `queue/0001_tables`.
+    pub id: &'static str,
+    /// The statements, run in one transaction with the record of the step.
+    pub sql: &'static str,
+}
+
+/// A pool of SQLite connections to one database. Cheap to clone; clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteDb {
+    inner: Arc<Pool>,
+}
+
+#[derive(Debug)]
+struct Pool {
+    /// `None` for an in-memory database (a single connection that must never be replaced).
+    path: Option<PathBuf>,
+    options: SqliteOptions,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl SqliteDb {
+    /// Open (creating if needed) the database file at `path` in WAL mode.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, SqliteError> {
+        let path = path.as_ref().to_path_buf();
+        let max = options.max_connections.max(1);
+        let first = {
+            let (path, options) = (path.clone(), options.clone());
+            tokio::task::spawn_blocking(move || -> Result<Connection, SqliteError> {
+                let conn = open_connection(&path, &options)?;
+                // WAL is a property of the file: set once, it holds for every connection.
+                let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
+                create_migrations_table(&conn)?;
+                Ok(conn)
+            })
+            .await??
+        };
+        Ok(Self::from_parts(Some(path), options, first, max))
+    }
+
+    /// A private in-memory database with a single connection (unit tests; nothing is durable).
+    pub async fn open_in_memory() -> Result<Self, SqliteError> {
+        let options = SqliteOptions {
+            max_connections: 1,
+            ..SqliteOptions::default()
+        };
+        let conn = tokio::task::spawn_blocking(|| -> Result<Connection, SqliteError> {
+            let conn = Connection::open_in_memory()?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            create_migrations_table(&conn)?;
+            Ok(conn)
+        })
+        .await??;
+        Ok(Self::from_parts(None, options, conn, 1))
+    }
+
+    fn from_parts(
+        path: Option<PathBuf>,
+        options: SqliteOptions,
+        first: Connection,
+        max: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Pool {
+                path,
+                options,
+                idle: Mutex::new(vec![first]),
+                permits: Arc::new(Semaphore::new(max)),
+            }),
+        }
+    }
+
+    /// Run `f` with a pooled connection on the blocking thread pool.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<SqliteError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(SqliteError::from)?;
+        let pool = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut conn = pool.checkout()?;
+            let result = f(&mut conn);
+            // Any transaction `f` opened has been committed or rolled back (dropped) by
+            // now, so the connection goes back clean. A panic in `f` drops it instead.
+            pool.idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
+            result
+        })
+        .await
+        .map_err(SqliteError::from)?
+    }
+
+    /// Run `f` inside a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok`.
+    ///
+    /// IMMEDIATE takes the write lock up front: a deferred transaction that reads
+    /// and then writes can fail with SQLITE_BUSY at the upgrade, which the busy
+    /// timeout does not retry. Every read-then-write step must use this.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<SqliteError> + Send + 'static,
+    {
+        self.call(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(SqliteError::from)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(SqliteError::from)?;
+            Ok(value)
+        })
+        .await
+    }
+
+    /// Apply the `migrations` not applied yet, in order, each in its own transaction.
+    /// Safe to run from several processes at once.
+    pub async fn migrate(&self, migrations: &'static [Migration]) -> Result<(), SqliteError> {
+        for migration in migrations {
+            self.write(move |tx| -> Result<(), SqliteError> {
+                let applied = tx
+                    .query_row(
+                        "SELECT 1 FROM schema_migrations WHERE id = ?1",
+                        [migration.id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if !applied {
+                    tx.execute_batch(migration.sql)?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (id, applied_at_ms) VALUES (?1, ?2)",
+                        rusqlite::params![migration.id, unix_millis()],
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Ids of the migrations applied to this database, in the order applied.
+    pub async fn applied_migrations(&self) -> Result<Vec<String>, SqliteError> {
+        self.call(|conn| -> Result<Vec<String>, SqliteError> {
+            let mut stmt = conn.prepare("SELECT id FROM schema_migrations ORDER BY rowid")?;
+            let ids = stmt
+                .query_map([], |row| row.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+}
+
+impl Pool {
+    fn checkout(&self) -> Result<Connection, SqliteError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match (idle, &self.path) {
+            (Some(conn), _) => Ok(conn),
+            (None, Some(path)) => open_connection(path, &self.options),
+            (None, None) => Err(SqliteError::InMemoryConnectionLost),
+        }
+    }
+}
+
+fn open_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, SqliteError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    let synchronous = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    conn.pragma_update(None, "synchronous", synchronous)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn create_migrations_table(conn: &Connection) -> Result<(), SqliteError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            id TEXT PRIMARY KEY,
+            applied_at_ms INTEGER NOT NULL
+        ) STRICT;",
+    )?;
+    Ok(())
+}
+
+/// Wall-clock milliseconds, for bookkeeping columns only (adapters take "now" from a Clock).
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static STEPS: &[Migration] = &[
+        Migration {
+            id: "test/0001",
+            sql: "CREATE TABLE t (n INTEGER NOT NULL) STRICT;",
+        },
+        Migration {
+            id: "test/0002",
+            sql: "ALTER TABLE t ADD COLUMN m INTEGER;",
+        },
+    ];
+
+    #[tokio::test]
+    async fn migrations_apply_once_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wa.sqlite");
+        let db = SqliteDb::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        db.migrate(STEPS).await.unwrap();
+        db.migrate(STEPS).await.unwrap();
+        drop(db);
+        let db = SqliteDb::open(&path, SqliteOptions::default())
+            .await
+            .unwrap();
+        db.migrate(STEPS).await.unwrap();
+        assert_eq!(
+            db.applied_migrations().await.unwrap(),
+            ["test/0001", "test/0002"]
+        );
+        let mode: String = db
+            .call(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(SqliteError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn many_concurrent_writers_lose_no_increment() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(dir.path().join("wa.sqlite"), SqliteOptions::default())
+            .await
+            .unwrap();
+        db.migrate(STEPS).await.unwrap();
+        db.write(|tx| {
+            tx.execute("INSERT INTO t (n) VALUES (0)", [])
+                .map_err(SqliteError::from)
+        })
+        .await
+        .unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    // Read then write in one transaction: the classic lost-update shape.
+                    db.write(|tx| -> Result<(), SqliteError> {
+                        let n: i64 = tx.query_row("SELECT n FROM t", [], |r| r.get(0))?;
+                        tx.execute("UPDATE t SET n = ?1", [n + 1])?;
+                        Ok(())
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let n: i64 = db
+            .call(|c| {
+                c.query_row("SELECT n FROM t", [], |r| r.get(0))
+                    .map_err(SqliteError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(n, 32);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_rolled_back() {
+        let db = SqliteDb::open_in_memory().await.unwrap();
+        db.migrate(STEPS).await.unwrap();
+        let failed = db
+            .write(|tx| -> Result<(), SqliteError> {
+                tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
+                tx.execute("INSERT INTO missing_table VALUES (1)", [])?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        let rows: i64 = db
+            .call(|c| {
+                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(SqliteError::from)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+}

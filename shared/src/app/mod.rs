@@ -1,0 +1,9 @@
+//! The four functions' handlers as plain async functions over [`Deps`].
+//!
+//! The Lambda binaries, the local runner (`wa dev`) and the tests all call these
+//! same functions; none re-implements them.
+
+mod deps;
+pub mod http;
+
+pub use deps::Deps;

@@ -1,0 +1,216 @@
+//! The decision rules for our own workers: the sender's reports after a claim and the
+//! reconciler's sweep actions. These are explicit moves, guarded by the state and the
+//! attempt they were decided on; a stale reconciler action is simply dropped.
+
+use super::event::{EventKind, LifecycleEvent};
+use super::history::{anomaly, flags, move_to, sweep_for, transition};
+use super::patch::{Change, Decision, Guard, Patch, TimestampWrite};
+use super::sweep::LifecyclePolicy;
+use crate::domain::failure::{Failure, FailureClass, FailureSource};
+use crate::domain::message::{HistoryOutcome, Message, TimestampField};
+use crate::domain::state::MessageState;
+use crate::domain::time::Timestamp;
+
+fn advance(
+    current: &Message,
+    event: &LifecycleEvent,
+    policy: &LifecyclePolicy,
+    guard: Guard,
+    patch: Patch,
+) -> Decision {
+    Decision::Advance(transition(
+        Some(current),
+        event,
+        policy,
+        guard,
+        patch,
+        current.state,
+        HistoryOutcome::Advanced,
+    ))
+}
+
+/// Move to `failed` with `failure`; the state leaves the sweep index.
+fn fail(current: &Message, at: Timestamp, failure: &Failure, policy: &LifecyclePolicy) -> Patch {
+    let state = MessageState::Failed;
+    let mut patch = move_to(state, state.rank(Some(failure)), at);
+    patch
+        .timestamps
+        .insert(TimestampField::FailedAt, TimestampWrite::Set(at));
+    patch.failure = Some(Change::Set(failure.clone()));
+    patch.lease_until = Some(Change::Clear);
+    patch.sweep = Some(sweep_for(policy, &current.id, state, at));
+    patch
+}
+
+/// Back to `queued`, swept again after the queued grace counted from `from`.
+fn requeue(current: &Message, at: Timestamp, from: Timestamp, policy: &LifecyclePolicy) -> Patch {
+    let state = MessageState::Queued;
+    let mut patch = move_to(state, state.rank(None), at);
+    patch.lease_until = Some(Change::Clear);
+    let deadline = from.plus_millis(policy.queued_grace_ms());
+    patch.sweep = Some(sweep_for(policy, &current.id, state, deadline));
+    patch
+}
+
+/// Sender reports on attempt `n`: they apply only while the sender holds that claim
+/// ([`Guard::ClaimHeld`]); anything else is recorded as stale.
+pub(super) fn decide_sender(
+    current: &Message,
+    event: &LifecycleEvent,
+    policy: &LifecyclePolicy,
+) -> Decision {
+    let Some(attempt) = event.kind.attempt() else {
+        return Decision::Duplicate;
+    };
+    let guard = Guard::ClaimHeld { attempt };
+    if !guard.holds(current) {
+        let evidence_won = current.attempt == attempt
+            && current.rank >= MessageState::Accepted.rank(None)
+            && matches!(event.kind, EventKind::MarkedAmbiguous { .. });
+        // A lost answer whose webhook already arrived is the normal race, not an anomaly.
+        return if evidence_won {
+            Decision::Duplicate
+        } else {
+            Decision::Anomaly(anomaly(current, event, policy, flags::STALE_SENDER_EVENT))
+        };
+    }
+    let at = event.at;
+    let patch = match &event.kind {
+        EventKind::RetryScheduled {
+            failure,
+            not_before,
+            ..
+        } => {
+            // The last retryable failure stays visible while the message waits.
+            let mut patch = requeue(current, at, *not_before, policy);
+            patch.failure = Some(Change::Set(failure.clone()));
+            patch
+        }
+        EventKind::SendFailed { failure, .. } => fail(current, at, failure, policy),
+        EventKind::MarkedAmbiguous { .. } => {
+            // Dropping the lease is what keeps an ambiguous send from being claimed
+            // (and blind-retried) again; the reconciler resolves it after the grace.
+            let mut patch = Patch::touch(at);
+            patch.ambiguous_at = Some(Change::Set(at));
+            patch.lease_until = Some(Change::Clear);
+            let deadline = at.plus_millis(policy.ambiguous_grace_ms());
+            patch.sweep = Some(sweep_for(policy, &current.id, current.state, deadline));
+            patch
+        }
+        EventKind::Suppressed { suppression, .. } => {
+            let state = MessageState::Suppressed;
+            let mut patch = move_to(state, state.rank(None), at);
+            patch
+                .timestamps
+                .insert(TimestampField::SuppressedAt, TimestampWrite::Fill(at));
+            patch.suppression = Some(suppression.clone());
+            patch.lease_until = Some(Change::Clear);
+            patch.sweep = Some(sweep_for(policy, &current.id, state, at));
+            patch
+        }
+        _ => return Decision::Duplicate,
+    };
+    advance(current, event, policy, guard, patch)
+}
+
+/// The failure the reconciler stores when an ambiguous send's grace ran out.
+pub fn ambiguous_failure() -> Failure {
+    Failure {
+        class: FailureClass::Ambiguous,
+        code: None,
+        title: "no answer from the Graph API and no status webhook within the grace period".into(),
+        detail: None,
+        source: FailureSource::Reconciler,
+    }
+}
+
+/// The failure the reconciler stores when no webhook came within the horizon.
+pub fn unconfirmed_failure() -> Failure {
+    Failure {
+        class: FailureClass::Unconfirmed,
+        code: None,
+        title: "no status webhook within the webhook horizon".into(),
+        detail: None,
+        source: FailureSource::Reconciler,
+    }
+}
+
+/// Reconciler actions. Each applies only if the message is still in the situation the
+/// sweep found (deadline passed, same state and attempt); otherwise it is dropped.
+pub(super) fn decide_reconciler(
+    current: &Message,
+    event: &LifecycleEvent,
+    policy: &LifecyclePolicy,
+) -> Decision {
+    let at = event.at;
+    let due = current.sweep_at.is_some_and(|d| d <= at);
+    let ambiguous_due = |attempt: u32| {
+        current.state == MessageState::Sending
+            && current.attempt == attempt
+            && current
+                .ambiguous_at
+                .is_some_and(|t| t.plus_millis(policy.ambiguous_grace_ms()) <= at)
+    };
+    match &event.kind {
+        EventKind::Requeued { attempt } | EventKind::Exhausted { attempt, .. } => {
+            let guard = Guard::LeaseExpired {
+                attempt: *attempt,
+                now: at,
+            };
+            if !guard.holds(current) {
+                return Decision::Duplicate;
+            }
+            let patch = match &event.kind {
+                EventKind::Exhausted { failure, .. } => fail(current, at, failure, policy),
+                _ => requeue(current, at, at, policy),
+            };
+            advance(current, event, policy, guard, patch)
+        }
+        EventKind::AmbiguousFailed { attempt } | EventKind::AmbiguousRetry { attempt } => {
+            if !ambiguous_due(*attempt) {
+                return Decision::Duplicate;
+            }
+            // Only the reconciler resolves an ambiguous attempt, and it never loses its
+            // ambiguous mark while sending: state + attempt pin the situation.
+            let guard = Guard::StateIs {
+                state: MessageState::Sending,
+                attempt: Some(*attempt),
+            };
+            let patch = match &event.kind {
+                EventKind::AmbiguousFailed { .. } => {
+                    fail(current, at, &ambiguous_failure(), policy)
+                }
+                _ => {
+                    let mut patch = requeue(current, at, at, policy);
+                    patch.ambiguous_at = Some(Change::Clear);
+                    patch
+                }
+            };
+            advance(current, event, policy, guard, patch)
+        }
+        EventKind::Unconfirmed => {
+            if !(due && matches!(current.state, MessageState::Accepted | MessageState::Sent)) {
+                return Decision::Duplicate;
+            }
+            let guard = Guard::StateIs {
+                state: current.state,
+                attempt: None,
+            };
+            let patch = fail(current, at, &unconfirmed_failure(), policy);
+            advance(current, event, policy, guard, patch)
+        }
+        EventKind::SweepPushed { next } => {
+            if !(due && current.state == MessageState::Queued) {
+                return Decision::Duplicate;
+            }
+            let guard = Guard::StateIs {
+                state: MessageState::Queued,
+                attempt: Some(current.attempt),
+            };
+            let mut patch = Patch::touch(at);
+            patch.sweep = Some(sweep_for(policy, &current.id, current.state, *next));
+            advance(current, event, policy, guard, patch)
+        }
+        _ => Decision::Duplicate,
+    }
+}

@@ -1,0 +1,387 @@
+//! The stored message: the one item every store adapter persists (DESIGN §8).
+//!
+//! A [`Message`] is created by intake ([`Message::new_queued`] or
+//! [`Message::new_suppressed`]) and afterwards changed only by the
+//! [`Transition`](super::lifecycle::Transition)s that
+//! [`lifecycle::decide`](super::lifecycle::decide) returns, each written in one
+//! conditional write. The field names below are the attribute names the stores use.
+//!
+//! Invariants kept by the constructors and every transition:
+//! - `rank == state.rank(failure.as_ref())`;
+//! - `sweep_key`/`sweep_at` are set exactly when `state.is_swept()`;
+//! - `history.len() <= policy.history_cap`: once the cap is reached new entries are
+//!   only counted in `history_dropped`, while the state still moves.
+
+use super::failure::Failure;
+use super::ids::{MessageId, PhoneNumber, TenantId, Wamid};
+use super::lifecycle::LifecyclePolicy;
+use super::state::MessageState;
+use super::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+mod timestamps;
+pub use timestamps::{TimestampField, Timestamps};
+
+/// One outbound message as stored (keyed by `tenant` + `id`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Owner of the message; every read is scoped by it.
+    pub tenant: TenantId,
+    /// Our id of the message.
+    pub id: MessageId,
+    /// Where the message is in its lifecycle.
+    pub state: MessageState,
+    /// Always `state.rank(failure)`: the number every forward-only write compares.
+    pub rank: u8,
+    /// Recipient in E.164 form.
+    pub to: PhoneNumber,
+    /// Template name, or `None` for free-form text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    /// Template language code, or `None` for free-form text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_language: Option<String>,
+    /// The validated request JSON as received; the sender re-parses it to build the payload.
+    pub request: Value,
+    /// Hash of the canonical request: same idempotency key + other hash is a 409.
+    pub request_hash: String,
+    /// Caller-supplied metadata, returned as is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    /// Number of claims so far; the fencing token of the current claim.
+    pub attempt: u32,
+    /// While `sending` and not ambiguous: when the current claim expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until: Option<Timestamp>,
+    /// Meta's id once known (set once, never overwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wamid: Option<Wamid>,
+    /// Meta's `message_status` from the send answer (`accepted`, `held_for_quality_assessment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_status: Option<String>,
+    /// When the message first reached each state.
+    pub timestamps: Timestamps,
+    /// When the sender lost the Graph answer (the send may or may not have happened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ambiguous_at: Option<Timestamp>,
+    /// Why it failed (when `failed`), or the last retryable failure (when `queued` again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// Why our policy refused it (when `suppressed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppression: Option<Suppression>,
+    /// Every recorded event, keyed by its fingerprint (see `lifecycle::LifecycleEvent::fingerprint`).
+    #[serde(default)]
+    pub history: BTreeMap<String, HistoryEntry>,
+    /// Events not kept in `history` because it reached the cap.
+    #[serde(default)]
+    pub history_dropped: u32,
+    /// Anomalies seen, e.g. `failed_after_delivered` (see `lifecycle::flags`).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub flags: BTreeSet<String>,
+    /// Sparse sharded sweep key `"{state}#{shard}"`, present while the reconciler watches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_key: Option<String>,
+    /// When the reconciler should look at it next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep_at: Option<Timestamp>,
+    /// When intake stored it.
+    pub created_at: Timestamp,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+    /// TTL attribute: epoch **seconds** after which the store may delete the item.
+    pub expires_at: i64,
+}
+
+/// What intake knows about a new message; the lifecycle fields are filled by the constructors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMessage {
+    /// Owner.
+    pub tenant: TenantId,
+    /// Id (derived from the idempotency key, or generated).
+    pub id: MessageId,
+    /// Recipient.
+    pub to: PhoneNumber,
+    /// Template name, `None` for free-form text.
+    pub template_name: Option<String>,
+    /// Template language, `None` for free-form text.
+    pub template_language: Option<String>,
+    /// The validated request JSON.
+    pub request: Value,
+    /// Hash of the canonical request.
+    pub request_hash: String,
+    /// Caller metadata.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Message {
+    /// A message accepted by intake: `queued`, attempt 0, in the sweep index with the
+    /// queued grace as deadline (so a lost enqueue is repaired by the reconciler).
+    pub fn new_queued(new: NewMessage, now: Timestamp, policy: &LifecyclePolicy) -> Self {
+        let sweep_key = Some(policy.sweep_key(MessageState::Queued, &new.id));
+        let mut m = Self::base(new, MessageState::Queued, None, now, policy);
+        m.timestamps.queued_at = Some(now);
+        m.sweep_key = sweep_key;
+        m.sweep_at = Some(now.plus_millis(policy.queued_grace_ms()));
+        m.record_creation("intake.queued", None);
+        m
+    }
+
+    /// A valid request our policy refused: `suppressed` with its reason, never swept.
+    pub fn new_suppressed(
+        new: NewMessage,
+        suppression: Suppression,
+        now: Timestamp,
+        policy: &LifecyclePolicy,
+    ) -> Self {
+        let detail = json!({ "suppression": suppression });
+        let mut m = Self::base(new, MessageState::Suppressed, None, now, policy);
+        m.timestamps.suppressed_at = Some(now);
+        m.suppression = Some(suppression);
+        m.record_creation("intake.suppressed", Some(detail));
+        m
+    }
+
+    fn base(
+        new: NewMessage,
+        state: MessageState,
+        failure: Option<Failure>,
+        now: Timestamp,
+        policy: &LifecyclePolicy,
+    ) -> Self {
+        Self {
+            tenant: new.tenant,
+            id: new.id,
+            state,
+            rank: state.rank(failure.as_ref()),
+            to: new.to,
+            template_name: new.template_name,
+            template_language: new.template_language,
+            request: new.request,
+            request_hash: new.request_hash,
+            metadata: new.metadata,
+            attempt: 0,
+            lease_until: None,
+            wamid: None,
+            message_status: None,
+            timestamps: Timestamps::default(),
+            ambiguous_at: None,
+            failure,
+            suppression: None,
+            history: BTreeMap::new(),
+            history_dropped: 0,
+            flags: BTreeSet::new(),
+            sweep_key: None,
+            sweep_at: None,
+            created_at: now,
+            updated_at: now,
+            expires_at: now.plus_millis(policy.message_ttl_ms()).as_secs(),
+        }
+    }
+
+    /// The creation event is the first history entry; its fingerprint is its event name
+    /// because a message is created once.
+    fn record_creation(&mut self, event: &str, detail: Option<Value>) {
+        self.history.insert(
+            event.to_owned(),
+            HistoryEntry {
+                at: self.created_at,
+                event: event.to_owned(),
+                state_after: self.state,
+                outcome: HistoryOutcome::Advanced,
+                detail,
+            },
+        );
+    }
+
+    /// Whether an event with this fingerprint is already recorded.
+    pub fn has_seen(&self, fingerprint: &str) -> bool {
+        self.history.contains_key(fingerprint)
+    }
+}
+
+/// Why our policy refused a message, with an optional human-readable detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// The stable reason.
+    pub reason: SuppressionReason,
+    /// Extra context (e.g. the template's pause reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The policy that refused a message (DESIGN §4 step 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    /// The recipient opted out.
+    OptedOut,
+    /// Free-form text outside the 24-hour customer service window.
+    WindowClosed,
+    /// The template is paused by Meta.
+    TemplatePaused,
+    /// The template is disabled by Meta.
+    TemplateDisabled,
+    /// The template is not (or no longer) approved.
+    TemplateNotApproved,
+    /// The tenant is suspended by an operator.
+    TenantSuspended,
+}
+
+impl SuppressionReason {
+    /// Every reason, for tables and tests.
+    pub const ALL: [SuppressionReason; 6] = [
+        Self::OptedOut,
+        Self::WindowClosed,
+        Self::TemplatePaused,
+        Self::TemplateDisabled,
+        Self::TemplateNotApproved,
+        Self::TenantSuspended,
+    ];
+
+    /// The snake_case name used in storage, APIs and metrics.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::OptedOut => "opted_out",
+            Self::WindowClosed => "window_closed",
+            Self::TemplatePaused => "template_paused",
+            Self::TemplateDisabled => "template_disabled",
+            Self::TemplateNotApproved => "template_not_approved",
+            Self::TenantSuspended => "tenant_suspended",
+        }
+    }
+}
+
+impl fmt::Display for SuppressionReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One recorded event in a message's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// When we recorded it (for webhooks: when received; Meta's time is in `detail`).
+    pub at: Timestamp,
+    /// What happened, e.g. `webhook.delivered`, `sender.accepted`, `reconciler.requeued`.
+    pub event: String,
+    /// The state right after the event was applied.
+    pub state_after: MessageState,
+    /// What the event did.
+    pub outcome: HistoryOutcome,
+    /// Event data worth keeping: attempt, failure, pricing/conversation, error payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Value>,
+}
+
+/// What a recorded event did to the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryOutcome {
+    /// It moved the message (state, or lease/deadline of the same state).
+    Advanced,
+    /// It came late: only its timestamp (and wamid) was filled.
+    TimestampFilled,
+    /// It contradicted what we know: recorded and flagged, state kept.
+    Anomaly,
+}
+
+impl HistoryOutcome {
+    /// The snake_case name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Advanced => "advanced",
+            Self::TimestampFilled => "timestamp_filled",
+            Self::Anomaly => "anomaly",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_message() -> NewMessage {
+        NewMessage {
+            tenant: TenantId::parse("acme").unwrap(),
+            id: MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3").unwrap(),
+            to: PhoneNumber::parse("+14155550123").unwrap(),
+            template_name: Some("order_update".into()),
+            template_language: Some("en_US".into()),
+            request: json!({"to": "+14155550123", "template": {"name": "order_update"}}),
+            request_hash: "abc123".into(),
+            metadata: None,
+        }
+    }
+
+    #[test]
+    fn a_queued_message_is_swept_expires_after_the_ttl_and_records_its_creation() {
+        let policy = LifecyclePolicy::default();
+        let now = Timestamp::from_secs(1_750_000_000);
+        let m = Message::new_queued(new_message(), now, &policy);
+        assert_eq!(m.state, MessageState::Queued);
+        assert_eq!(m.rank, 0);
+        assert_eq!(m.timestamps.queued_at, Some(now));
+        assert_eq!(
+            m.sweep_key.as_deref(),
+            Some(policy.sweep_key(MessageState::Queued, &m.id).as_str())
+        );
+        assert_eq!(m.sweep_at, Some(now.plus_millis(policy.queued_grace_ms())));
+        assert_eq!(m.expires_at, 1_750_000_000 + 90 * 86_400);
+        assert_eq!(m.history["intake.queued"].outcome, HistoryOutcome::Advanced);
+    }
+
+    #[test]
+    fn a_suppressed_message_is_terminal_unswept_and_keeps_its_reason() {
+        let policy = LifecyclePolicy::default();
+        let now = Timestamp::from_secs(1_750_000_000);
+        let s = Suppression {
+            reason: SuppressionReason::OptedOut,
+            detail: None,
+        };
+        let m = Message::new_suppressed(new_message(), s.clone(), now, &policy);
+        assert_eq!(m.state, MessageState::Suppressed);
+        assert_eq!(m.rank, 100);
+        assert_eq!(m.suppression, Some(s));
+        assert_eq!(m.timestamps.suppressed_at, Some(now));
+        assert!(m.sweep_key.is_none() && m.sweep_at.is_none());
+        assert!(m.has_seen("intake.suppressed"));
+    }
+
+    #[test]
+    fn a_message_round_trips_through_json_with_snake_case_names() {
+        let policy = LifecyclePolicy::default();
+        let s = Suppression {
+            reason: SuppressionReason::TemplatePaused,
+            detail: Some("FIRST_PAUSE".into()),
+        };
+        let m = Message::new_suppressed(new_message(), s, Timestamp::from_secs(1), &policy);
+        let json = serde_json::to_value(&m).unwrap();
+        assert_eq!(json["suppression"]["reason"], "template_paused");
+        assert_eq!(json["timestamps"]["suppressed_at"], 1000);
+        assert_eq!(json["history"]["intake.suppressed"]["outcome"], "advanced");
+        let back: Message = serde_json::from_value(json).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn suppression_reasons_and_timestamp_fields_serialise_as_their_names() {
+        for r in SuppressionReason::ALL {
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+        for s in MessageState::ALL {
+            let f = TimestampField::for_state(s);
+            assert_eq!(f.as_str(), format!("{}_at", s.as_str()));
+            assert_eq!(
+                serde_json::to_string(&f).unwrap(),
+                format!("\"{}\"", f.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `Directory`: tenants, API keys, phone-number routing, templates and contacts
+//! (DESIGN §2, §8; items in docs/data-model.md).
+
+use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
+use async_trait::async_trait;
+
+/// Why a directory call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The backend failed or could not be reached; the call may be retried.
+    #[error("directory backend failed during {operation}")]
+    Backend {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored item could not be decoded.
+    #[error("directory item {key} is corrupt")]
+    Corrupt {
+        /// The item's key.
+        key: String,
+        /// The decoding error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// A template as the directory keeps it: Meta's JSON plus what webhooks told us since.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTemplate {
+    /// Meta's template (its `status` is kept current by webhooks and syncs).
+    pub template: Template,
+    /// Last quality score Meta reported (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    pub quality: Option<String>,
+    /// When it was last written.
+    pub updated_at: Timestamp,
+}
+
+/// Tenants, API keys, routing, templates and contacts.
+#[async_trait]
+pub trait Directory: Send + Sync {
+    /// The tenant an API key (by its hash) belongs to.
+    async fn tenant_by_api_key(
+        &self,
+        hash: &ApiKeyHash,
+    ) -> Result<Option<TenantId>, DirectoryError>;
+
+    /// The tenant that owns a business phone number (routes message webhooks).
+    async fn tenant_by_phone_number_id(
+        &self,
+        id: &PhoneNumberId,
+    ) -> Result<Option<TenantId>, DirectoryError>;
+
+    /// The tenant that owns a WABA (routes template and account webhooks).
+    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError>;
+
+    /// A tenant's profile.
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError>;
+
+    /// Every tenant, sorted by id (operators' `wa tenants list`; a scan, not for hot paths).
+    async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError>;
+
+    /// Create or replace a profile, and its phone-number and WABA routing entries, atomically.
+    /// Routing entries of the replaced profile's phone number or WABA are removed, unless
+    /// another tenant has taken them over since (the last put of an id wins).
+    async fn put_tenant(&self, profile: &TenantProfile) -> Result<(), DirectoryError>;
+
+    /// Map an API key (by its hash) to a tenant.
+    async fn put_api_key(&self, hash: &ApiKeyHash, tenant: &TenantId)
+    -> Result<(), DirectoryError>;
+
+    /// One language version of a tenant's template.
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<StoredTemplate>, DirectoryError>;
+
+    /// Every language version of a template name (to tell `unknown_language` from
+    /// `unknown_template`).
+    async fn templates_named(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Vec<StoredTemplate>, DirectoryError>;
+
+    /// Create or replace one language version of a template (sync, load).
+    async fn put_template(
+        &self,
+        tenant: &TenantId,
+        template: &Template,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError>;
+
+    /// Record a status change from a webhook. Returns `false` if the template is unknown.
+    async fn update_template_status(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        status: &TemplateStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError>;
+
+    /// Record a quality change from a webhook. Returns `false` if the template is unknown.
+    async fn update_template_quality(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        quality: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError>;
+
+    /// What we know of a recipient (default when nothing is stored).
+    async fn contact(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+    ) -> Result<Contact, DirectoryError>;
+
+    /// Record an inbound message: `last_inbound_at` only ever moves forward.
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError>;
+
+    /// Record an opt-out (`true`) or opt-in (`false`); an older change never overwrites
+    /// a newer one, and at the same instant an opt-out wins.
+    async fn set_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError>;
+}

@@ -1,0 +1,23 @@
+//! Ports: the small async traits through which the application does I/O.
+//!
+//! Each port is a `Send + Sync` trait held as `Arc<dyn Port>`; every adapter of
+//! a port passes the same conformance suite (DESIGN §2).
+
+pub mod clock;
+pub mod directory;
+pub mod provider;
+pub mod queue;
+pub mod store;
+pub mod tokens;
+
+pub use clock::Clock;
+pub use directory::{Directory, DirectoryError, StoredTemplate};
+pub use provider::{Provider, SendRequest};
+pub use queue::{
+    BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
+    QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
+};
+pub use store::{
+    ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
+};
+pub use tokens::{TokenError, TokenSource};
