@@ -230,7 +230,7 @@ async fn a_closed_port_is_transient() {
         .await
         .unwrap();
     let provider = provider(&sandbox, QUICK);
-    sandbox.stop().await;
+    sandbox.stop().await.unwrap();
     let phone = PhoneNumberId::parse(PHONE).unwrap();
     let token = SecretString::from(TOKEN.to_owned());
     let body = order_shipped("+14155550123");
