@@ -1,6 +1,7 @@
 //! Test helpers shared by this crate's tests and other crates' tests (feature `testkit`).
 //!
 //! - [`queue_conformance`]: the one `WorkQueue` suite every adapter must pass.
+//! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
@@ -8,6 +9,7 @@
 
 pub mod moto;
 pub mod queue_conformance;
+pub mod store_conformance;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
