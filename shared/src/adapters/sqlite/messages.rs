@@ -357,6 +357,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn expired_messages_are_deleted_and_live_ones_kept() {
+        let queued = |created_secs| {
+            let new = crate::domain::NewMessage {
+                tenant: TenantId::parse("acme").unwrap(),
+                id: MessageId::generate(),
+                to: crate::domain::PhoneNumber::parse("+14155550123").unwrap(),
+                template_name: None,
+                template_language: None,
+                request: serde_json::json!({"text": "hi"}),
+                request_hash: "h".into(),
+                metadata: None,
+            };
+            let policy = crate::domain::LifecyclePolicy::default();
+            Message::new_queued(new, Timestamp::from_secs(created_secs), &policy)
+        };
+        let store = SqliteMessageStore::new(SqliteDb::open_in_memory().await.unwrap())
+            .await
+            .unwrap();
+        let old = queued(1_750_000_000);
+        let young = queued(1_750_000_000 + 86_400);
+        for m in [&old, &young] {
+            store.create_if_absent(m).await.unwrap();
+        }
+        let between = Timestamp::from_secs(old.expires_at + 1);
+        assert_eq!(store.delete_expired(between).await.unwrap(), 1);
+        assert_eq!(store.get(&old.tenant, &old.id).await.unwrap(), None);
+        assert_eq!(
+            store.get(&young.tenant, &young.id).await.unwrap(),
+            Some(young)
+        );
+    }
+
+    #[tokio::test]
     async fn a_foreign_cursor_is_refused() {
         let store = SqliteMessageStore::new(SqliteDb::open_in_memory().await.unwrap())
             .await

@@ -293,6 +293,7 @@ macro_rules! store_conformance_tests {
             concurrent_claims_of_one_message_have_exactly_one_winner,
             an_expired_lease_is_reclaimed_but_a_live_one_is_not,
             an_ambiguous_send_is_never_reclaimed,
+            a_message_with_a_full_history_is_still_claimable,
             provider_statuses_in_any_order_end_in_the_highest_rank_with_every_timestamp,
             a_late_lower_rank_status_fills_its_timestamp_only,
             the_same_event_twice_is_recorded_once,

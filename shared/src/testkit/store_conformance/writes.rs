@@ -80,6 +80,23 @@ pub async fn an_expired_lease_is_reclaimed_but_a_live_one_is_not(h: &dyn StoreHa
     assert_eq!(second.timestamps.sending_at, first.timestamps.sending_at);
 }
 
+/// A message whose history reached its cap is still claimed (the entry is counted in
+/// `history_dropped` instead): the blind claim assumes room, fails, and the claim is
+/// decided again on the returned item.
+pub async fn a_message_with_a_full_history_is_still_claimable(h: &dyn StoreHarness) {
+    let m = queued("acme", at(0));
+    create(h, &m).await;
+    let full = LifecyclePolicy {
+        history_cap: 1,
+        ..policy()
+    };
+    let store = h.store();
+    let claimed = store.claim_for_send(&m.tenant, &m.id, at(10), &full).await;
+    let claimed = claimed.unwrap().expect("claimed despite a full history");
+    assert_eq!((claimed.state, claimed.attempt), (MessageState::Sending, 1));
+    assert_eq!((claimed.history.len(), claimed.history_dropped), (1, 1));
+}
+
 /// A send whose answer was lost gives up its lease: no later claim takes it.
 pub async fn an_ambiguous_send_is_never_reclaimed(h: &dyn StoreHarness) {
     let m = queued("acme", at(0));
