@@ -7,10 +7,10 @@ ifeq ($(CI),true)
 NEXTEST_PROFILE := --profile ci
 endif
 
-.PHONY: test dev fmt-check clippy unit bench
+.PHONY: test dev fmt-check clippy unit infra-lint bench
 
 ## make test: every check — formatting, lints, all tests (moto started and stopped around them).
-test: fmt-check clippy unit
+test: fmt-check clippy infra-lint unit
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -25,6 +25,10 @@ else
 	scripts/with-moto.sh $(CARGO) test --workspace --all-features --locked
 endif
 	$(CARGO) test --workspace --all-features --locked --doc
+
+## SAM template: cfn-lint (SAM and translated CloudFormation), IAM guard, checkov.
+infra-lint:
+	scripts/lint-infra.sh
 
 ## make dev: the whole pipeline on this machine (arrives with `wa dev`).
 dev:

@@ -4,6 +4,10 @@
 //! with no API call. Names and dimensions are the metric contract of
 //! `infra/template.yaml` (namespace `WaPipeline`). A [`MetricsSink::Memory`] sink
 //! records the same lines for tests and for `wa dev`.
+//!
+//! Every line carries the `Stage` dimension and declares two dimension sets: the
+//! detailed one (`[Stage, Tenant, ...]`) and `[Stage]` alone, so alarms can read a
+//! stage-wide series without SEARCH.
 
 use serde_json::{Map, Value, json};
 use std::io::Write;
@@ -27,6 +31,7 @@ pub enum MetricsSink {
 #[derive(Debug, Clone)]
 pub struct Metrics {
     sink: MetricsSink,
+    stage: Arc<str>,
 }
 
 /// The unit of a metric value.
@@ -48,15 +53,18 @@ impl Unit {
 }
 
 impl Metrics {
-    /// Metrics written to `sink`.
-    pub fn new(sink: MetricsSink) -> Self {
-        Self { sink }
+    /// Metrics of `stage` written to `sink`.
+    pub fn new(sink: MetricsSink, stage: &str) -> Self {
+        Self {
+            sink,
+            stage: Arc::from(stage),
+        }
     }
 
-    /// Metrics kept in memory, with the handle to read them back.
+    /// Metrics of stage `test` kept in memory, with the handle to read them back.
     pub fn in_memory() -> (Self, Arc<Mutex<Vec<Value>>>) {
         let store = Arc::new(Mutex::new(Vec::new()));
-        (Self::new(MetricsSink::Memory(store.clone())), store)
+        (Self::new(MetricsSink::Memory(store.clone()), "test"), store)
     }
 
     /// Count one occurrence of `name` with these dimensions (e.g. `[("Tenant", "acme")]`).
@@ -81,7 +89,10 @@ impl Metrics {
         if matches!(self.sink, MetricsSink::Discard) {
             return;
         }
-        let line = emf_line(name, value, unit, dimensions, now_millis());
+        let mut dims: Vec<(&str, &str)> = Vec::with_capacity(dimensions.len() + 1);
+        dims.push(("Stage", &self.stage));
+        dims.extend_from_slice(dimensions);
+        let line = emf_line(name, value, unit, &dims, now_millis());
         match &self.sink {
             MetricsSink::Stdout => {
                 // One write per line so concurrent tasks never interleave halves.
@@ -106,7 +117,8 @@ fn now_millis() -> i64 {
 }
 
 /// Build one EMF document: `_aws.CloudWatchMetrics` declares the metric and its
-/// dimension set; the values sit at the top level.
+/// dimension sets (all of `dimensions`, and the first one alone when there are
+/// more); the values sit at the top level.
 pub fn emf_line(
     name: &str,
     value: f64,
@@ -115,6 +127,10 @@ pub fn emf_line(
     at_ms: i64,
 ) -> Value {
     let dim_names: Vec<&str> = dimensions.iter().map(|(k, _)| *k).collect();
+    let mut sets = vec![dim_names.clone()];
+    if dim_names.len() > 1 {
+        sets.push(dim_names[..1].to_vec());
+    }
     let mut doc = Map::new();
     doc.insert(
         "_aws".into(),
@@ -122,7 +138,7 @@ pub fn emf_line(
             "Timestamp": at_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dim_names],
+                "Dimensions": sets,
                 "Metrics": [{"Name": name, "Unit": unit.as_str()}],
             }],
         }),
@@ -158,13 +174,20 @@ mod tests {
             "Failed",
             1.0,
             Unit::Count,
-            &[("Tenant", "acme"), ("Class", "throttled")],
+            &[
+                ("Stage", "prod"),
+                ("Tenant", "acme"),
+                ("Class", "throttled"),
+            ],
             42,
         );
         assert_eq!(line["_aws"]["Timestamp"], 42);
         let decl = &line["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(decl["Namespace"], NAMESPACE);
-        assert_eq!(decl["Dimensions"], json!([["Tenant", "Class"]]));
+        assert_eq!(
+            decl["Dimensions"],
+            json!([["Stage", "Tenant", "Class"], ["Stage"]])
+        );
         assert_eq!(
             decl["Metrics"],
             json!([{"Name": "Failed", "Unit": "Count"}])
@@ -182,6 +205,7 @@ mod tests {
         m.millis("QueueToAcceptedMs", 250, &[("Tenant", "a")]);
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 3);
+        assert!(lines.iter().all(|l| l["Stage"] == "test"));
         assert_eq!(total(&lines, "Accepted", &[]), 3.0);
         assert_eq!(total(&lines, "Accepted", &[("Tenant", "b")]), 2.0);
         assert_eq!(

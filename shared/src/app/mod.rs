@@ -4,5 +4,6 @@
 //! same functions; none re-implements them.
 
 mod deps;
+pub mod http;
 
 pub use deps::Deps;

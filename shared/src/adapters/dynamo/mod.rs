@@ -5,6 +5,7 @@
 
 pub mod capacity;
 mod cursor;
+pub mod directory;
 pub mod messages;
 pub mod schema;
 
