@@ -16,6 +16,8 @@ pub mod config;
 pub mod domain;
 pub mod metrics;
 pub mod ports;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
