@@ -4,7 +4,10 @@
 //! infra/README.md, "Environment"); optional tuning variables have defaults.
 //!
 //! [`IntakeConfig`] and [`SenderConfig`] each hold the shared [`CommonConfig`] and
-//! their own part, and turn into the settings their handler takes.
+//! their own part, and turn into the settings their handler takes; [`aws`] builds
+//! the AWS `Deps` from them.
+
+pub mod aws;
 
 use crate::adapters::graph::{
     DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, GRAPH_BASE_URL, GraphConfig,
