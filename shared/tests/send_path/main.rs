@@ -1,0 +1,9 @@
+//! The send path through its real handlers: intake (API Gateway v2 events) and the
+//! sender (SQS events), on the embedded adapters with a manual clock.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod intake;
+mod sender;
+mod support;

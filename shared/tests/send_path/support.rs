@@ -1,0 +1,387 @@
+//! The embedded pipeline for handler tests: SQLite store, directory and queues, a
+//! manual clock, in-memory metrics, and a Graph provider chosen by the test.
+
+use async_trait::async_trait;
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wa_shared::adapters::sqlite::SqliteDb;
+use wa_shared::adapters::tokens::StaticTokenSource;
+use wa_shared::adapters::{ManualClock, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue};
+use wa_shared::app::Deps;
+use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use wa_shared::app::intake::IntakeSettings;
+use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
+use wa_shared::domain::graph::{SendOutcome, read_send_reply};
+use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::{
+    ApiKeyHash, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
+    default_opt_out_keywords,
+};
+use wa_shared::domain::validation::FormattingPolicy;
+use wa_shared::domain::{LifecyclePolicy, Message, MessageId, PhoneNumberId, TenantId, Timestamp};
+use wa_shared::metrics::{self, Metrics};
+use wa_shared::ports::provider::SendRequest;
+use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, QueueSpec, WorkQueue};
+
+/// 2026-06-03T10:15:30Z, the time of the fixtures.
+pub const START: Timestamp = Timestamp::from_millis(1_780_481_730_000);
+/// The fixtures' API key (tenant `demo`).
+pub const API_KEY: &str = "wa_demo_key";
+/// The other tenant's key.
+pub const OTHER_KEY: &str = "wa_other_key";
+/// The token reference of both tenants, answered by a static token source.
+pub const TOKEN_REF: &str = "test/demo-token";
+/// The business phone number of `demo`.
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+/// The idempotency key of `events/intake/send-template.json`.
+pub const FIXTURE_KEY: &str = "order-1234-shipped";
+
+/// An event file of `events/`.
+pub fn event(path: &str) -> Value {
+    let file = format!("{}/../events/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"))
+}
+
+/// An API Gateway request from an event file.
+pub fn request(path: &str) -> ApiGatewayV2httpRequest {
+    serde_json::from_value(event(path)).unwrap()
+}
+
+/// `request` with a new JSON body.
+pub fn with_body(mut req: ApiGatewayV2httpRequest, body: &Value) -> ApiGatewayV2httpRequest {
+    req.body = Some(body.to_string());
+    req
+}
+
+/// `request` with a header set (or removed with `None`).
+pub fn with_header(
+    mut req: ApiGatewayV2httpRequest,
+    name: &'static str,
+    value: Option<&str>,
+) -> ApiGatewayV2httpRequest {
+    match value {
+        Some(v) => {
+            req.headers.insert(name, v.parse().unwrap());
+        }
+        None => {
+            req.headers.remove(name);
+        }
+    }
+    req
+}
+
+/// The JSON body of a response.
+pub fn body(resp: &ApiGatewayV2httpResponse) -> Value {
+    match &resp.body {
+        Some(Body::Text(t)) => serde_json::from_str(t).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+/// A response header.
+pub fn header<'a>(resp: &'a ApiGatewayV2httpResponse, name: &str) -> Option<&'a str> {
+    resp.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The id `events/intake/send-template.json` creates.
+pub fn fixture_id() -> MessageId {
+    MessageId::for_idempotency_key(
+        &TenantId::parse("demo").unwrap(),
+        &wa_shared::domain::IdempotencyKey::parse(FIXTURE_KEY).unwrap(),
+    )
+}
+
+/// One canned answer of [`ScriptedProvider`].
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// An HTTP answer, read by the real reply parser.
+    Http(u16, Value),
+    /// A classified outcome as the provider adapter would return it.
+    Outcome(SendOutcome),
+}
+
+/// A Graph provider with canned answers per recipient (accepted by default); it
+/// records every request body.
+#[derive(Debug, Default)]
+pub struct ScriptedProvider {
+    script: Mutex<HashMap<String, VecDeque<Reply>>>,
+    calls: Mutex<Vec<Value>>,
+}
+
+impl ScriptedProvider {
+    /// Answer the next send to `to` with `reply`.
+    pub fn script(&self, to: &str, reply: Reply) {
+        self.script
+            .lock()
+            .unwrap()
+            .entry(to.to_owned())
+            .or_default()
+            .push_back(reply);
+    }
+
+    /// The request bodies so far.
+    pub fn calls(&self) -> Vec<Value> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Provider for ScriptedProvider {
+    async fn send(&self, request: SendRequest<'_>) -> SendOutcome {
+        let n = {
+            let mut calls = self.calls.lock().unwrap();
+            calls.push(request.body.clone());
+            calls.len()
+        };
+        let to = request.body["to"].as_str().unwrap_or_default().to_owned();
+        let reply = self
+            .script
+            .lock()
+            .unwrap()
+            .get_mut(&to)
+            .and_then(VecDeque::pop_front);
+        match reply {
+            Some(Reply::Outcome(o)) => o,
+            Some(Reply::Http(status, body)) => read_send_reply(status, body.to_string().as_bytes()),
+            None => read_send_reply(
+                200,
+                json!({"messaging_product": "whatsapp",
+                       "contacts": [{"input": to, "wa_id": to.trim_start_matches('+')}],
+                       "messages": [{"id": format!("wamid.TEST{n:04}"), "message_status": "accepted"}]})
+                .to_string()
+                .as_bytes(),
+            ),
+        }
+    }
+}
+
+/// A Graph error answer in Meta's envelope.
+pub fn graph_error(status: u16, code: i64, message: &str) -> Reply {
+    Reply::Http(
+        status,
+        json!({"error": {"message": format!("(#{code}) {message}"), "type": "OAuthException",
+                         "code": code, "error_data": {"messaging_product": "whatsapp", "details": message},
+                         "fbtrace_id": "Az8or2yhqkZfEZ-_4Qn_Bam"}}),
+    )
+}
+
+/// The whole embedded pipeline of one test.
+pub struct Pipeline {
+    /// What the handlers take.
+    pub deps: Deps,
+    /// The clock of the handlers and the queue.
+    pub clock: Arc<ManualClock>,
+    /// EMF lines.
+    pub metrics: Arc<Mutex<Vec<Value>>>,
+    /// The tenant `demo`'s queue.
+    pub queue: QueueRef,
+    /// The queue adapter, to receive what intake enqueued.
+    pub queues: Arc<SqliteWorkQueue>,
+    /// The directory, to change facts between calls.
+    pub directory: Arc<SqliteDirectory>,
+    /// The store, to read messages back.
+    pub store: Arc<SqliteMessageStore>,
+}
+
+/// A profile of `tenant` sending from `phone` through `queue`.
+pub fn profile(tenant: &str, phone: &str, queue: &QueueRef) -> TenantProfile {
+    TenantProfile {
+        id: TenantId::parse(tenant).unwrap(),
+        status: TenantStatus::Active,
+        phone_number_id: PhoneNumberId::parse(phone).unwrap(),
+        waba_id: format!("{phone}0"),
+        queue: queue.as_str().to_owned(),
+        token_ref: TOKEN_REF.to_owned(),
+        max_concurrency: 2,
+        throughput_mps: 1000,
+        formatting: FormattingPolicy::Strict,
+        on_ambiguous: OnAmbiguous::Fail,
+        opt_out_keywords: default_opt_out_keywords(),
+        opt_in_keywords: default_opt_in_keywords(),
+        phone_quality: None,
+        account_event: None,
+        updated_at: START,
+    }
+}
+
+impl Pipeline {
+    /// Tenants `demo` and `other`, the fixture catalog for both, Graph = `provider`.
+    pub async fn new(provider: Arc<dyn Provider>) -> Self {
+        let db = SqliteDb::open_in_memory().await.unwrap();
+        let clock = Arc::new(ManualClock::new(START));
+        let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
+        let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
+        let queues = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
+        let queue = queues
+            .ensure_queue("demo", &QueueSpec::default())
+            .await
+            .unwrap();
+        let other_queue = queues
+            .ensure_queue("other", &QueueSpec::default())
+            .await
+            .unwrap();
+        directory
+            .put_tenant(&profile("demo", PHONE_NUMBER_ID, &queue))
+            .await
+            .unwrap();
+        directory
+            .put_tenant(&profile("other", "106540352240000", &other_queue))
+            .await
+            .unwrap();
+        for (key, tenant) in [(API_KEY, "demo"), (OTHER_KEY, "other")] {
+            let tenant = TenantId::parse(tenant).unwrap();
+            directory
+                .put_api_key(&ApiKeyHash::of_key(key), &tenant)
+                .await
+                .unwrap();
+            let catalog =
+                TemplateCatalog::from_json(include_str!("../fixtures/templates/catalog.json"))
+                    .unwrap();
+            for t in catalog.iter() {
+                directory.put_template(&tenant, t, START).await.unwrap();
+            }
+        }
+        let (metrics, lines) = Metrics::in_memory();
+        let tokens =
+            StaticTokenSource::new([(TOKEN_REF.to_owned(), SecretString::from("EAAG-test-token"))]);
+        let sender = SenderSettings {
+            pacer: Pacer::new(PacingShare::WholeNumber),
+            ..SenderSettings::default()
+        };
+        let deps = Deps {
+            store: store.clone(),
+            directory: directory.clone(),
+            queue: queues.clone(),
+            provider,
+            tokens: Arc::new(tokens),
+            clock: clock.clone(),
+            metrics,
+            lifecycle: LifecyclePolicy::default(),
+            intake: IntakeSettings::default(),
+            sender,
+        };
+        Self {
+            deps,
+            clock,
+            metrics: lines,
+            queue,
+            queues,
+            directory,
+            store,
+        }
+    }
+
+    /// The handlers' now.
+    pub fn clock_now(&self) -> Timestamp {
+        use wa_shared::ports::Clock;
+        self.clock.now()
+    }
+
+    /// Run intake on a request.
+    pub async fn intake(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        wa_shared::app::intake::handle(&self.deps, req).await
+    }
+
+    /// Sum of a metric with these dimensions.
+    pub fn metric(&self, name: &str, dims: &[(&str, &str)]) -> f64 {
+        metrics::total(&self.metrics.lock().unwrap(), name, dims)
+    }
+
+    /// The stored message of `demo`.
+    pub async fn stored(&self, id: &MessageId) -> Message {
+        self.store
+            .get(&TenantId::parse("demo").unwrap(), id)
+            .await
+            .unwrap()
+            .expect("message is stored")
+    }
+
+    /// What `demo`'s queue holds now, as the SQS event Lambda would deliver.
+    pub async fn receive(&self) -> SqsEvent {
+        let received = self
+            .queues
+            .receive(&self.queue, 10, Duration::from_secs(180), Duration::ZERO)
+            .await
+            .unwrap();
+        sqs_event(received.into_iter().map(|m| {
+            (
+                m.id.as_str().to_owned(),
+                m.receipt.as_str().to_owned(),
+                m.body,
+            )
+        }))
+    }
+
+    /// Run the sender on a batch and, like Lambda's event source mapping, delete the
+    /// records it did not report as failures. Returns the reported ids.
+    pub async fn send(&self, batch: SqsEvent) -> Vec<String> {
+        let receipts: Vec<(Option<String>, Option<String>)> = batch
+            .records
+            .iter()
+            .map(|r| (r.message_id.clone(), r.receipt_handle.clone()))
+            .collect();
+        let failures: Vec<String> = wa_shared::app::sender::handle(&self.deps, batch)
+            .await
+            .batch_item_failures
+            .into_iter()
+            .map(|f| f.item_identifier)
+            .collect();
+        for (id, receipt) in receipts {
+            if let (Some(id), Some(receipt)) = (id, receipt)
+                && !failures.contains(&id)
+            {
+                // Fixture receipts are not this queue's: a stale receipt is no error.
+                let _ = self
+                    .queues
+                    .delete(&self.queue, &wa_shared::ports::ReceiptHandle::new(receipt))
+                    .await;
+            }
+        }
+        failures
+    }
+
+    /// POST a message to `to` with `template` body values and return its id (asserting 202).
+    pub async fn queue_template(&self, to: &str, key: &str) -> MessageId {
+        let request_body = json!({"to": to, "template": {"name": "order_shipped", "language": "en_US",
+            "body": ["Ana", "#1234"], "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}});
+        let req = with_header(
+            with_body(request("intake/send-template.json"), &request_body),
+            "idempotency-key",
+            Some(key),
+        );
+        let resp = self.intake(req).await;
+        assert_eq!(resp.status_code, 202, "{}", body_text(&resp));
+        MessageId::parse(body(&resp)["id"].as_str().unwrap()).unwrap()
+    }
+}
+
+/// The body as text, for assertion messages.
+pub fn body_text(resp: &ApiGatewayV2httpResponse) -> String {
+    match &resp.body {
+        Some(Body::Text(t)) => t.clone(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// An SQS event of `(messageId, receiptHandle, body)` records.
+pub fn sqs_event(records: impl IntoIterator<Item = (String, String, String)>) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = records
+        .into_iter()
+        .map(|(id, receipt, body)| {
+            let mut m = SqsMessage::default();
+            m.message_id = Some(id);
+            m.receipt_handle = Some(receipt);
+            m.body = Some(body);
+            m.event_source = Some("aws:sqs".into());
+            m
+        })
+        .collect();
+    event
+}
