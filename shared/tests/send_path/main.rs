@@ -5,5 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod intake;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod sender;
 mod support;
