@@ -182,6 +182,30 @@ mod tests {
         assert!(source.graph_token("other").await.is_err());
     }
 
+    #[tokio::test]
+    async fn only_secrets_under_the_prefix_are_read() {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let source = SecretsManagerTokenSource::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            "dev/wa/tenants/",
+        );
+        assert!(source.allows("dev/wa/tenants/acme"));
+        assert!(source.allows(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:dev/wa/tenants/acme-AbCdEf"
+        ));
+        assert!(!source.allows("dev/wa/tenants/"));
+        assert!(!source.allows("prod/wa/tenants/acme"));
+        assert!(!source.allows("arn:aws:secretsmanager:us-east-1:1:secret:other/acme"));
+        // Refused before any call (this client has no endpoint or credentials).
+        let e = source
+            .graph_token("prod/wa/tenants/acme")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, TokenError::Unresolvable(_)));
+    }
+
     #[test]
     fn secrets_are_raw_tokens_or_json_with_a_token_field() {
         let raw = token_from_secret_string(" EAAG123 \n").unwrap();

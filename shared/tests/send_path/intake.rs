@@ -459,3 +459,35 @@ async fn a_sanitizing_tenant_gets_its_values_cleaned_instead_of_a_422() {
         json!(["Ana Silva", "#1234 X"])
     );
 }
+
+#[test]
+fn every_event_file_parses_as_its_function_input() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
+    let mut seen = 0;
+    for (folder, parse) in [
+        (
+            "intake",
+            (|v| {
+                serde_json::from_value::<wa_shared::app::http::ApiGatewayV2httpRequest>(v)
+                    .map(|_| ())
+            }) as fn(Value) -> serde_json::Result<()>,
+        ),
+        ("sender", |v| {
+            serde_json::from_value::<wa_shared::app::sender::SqsEvent>(v).map(|_| ())
+        }),
+    ] {
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            let value: Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            parse(value).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 10, "{seen}");
+    // The GET fixture names the message the send-template fixture creates.
+    assert_eq!(
+        event("intake/get.json")["pathParameters"]["id"],
+        fixture_id().as_str()
+    );
+}
