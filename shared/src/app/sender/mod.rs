@@ -7,9 +7,11 @@
 //! error. Everything else (sent, failed for good, suppressed, ambiguous, duplicate)
 //! deletes it. Duplicate deliveries are harmless because of the claim.
 //!
-//! - [`record`](mod@record): one record, claim to record.
+//! - `record`: one record, from the claim to the Graph call.
+//! - `outcome`: recording what came of it (retry delay, failure, suppression).
 //! - [`pacing`]: per-phone-number spacing and throttle backoff.
 
+mod outcome;
 pub mod pacing;
 mod record;
 

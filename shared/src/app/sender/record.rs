@@ -1,6 +1,7 @@
 //! One SQS record: claim, re-check policy, re-validate, build, send, classify, record
 //! (DESIGN §5 steps 1–4).
 
+use super::outcome::sender_failure;
 use crate::app::Deps;
 use crate::app::intake::{ErrorChain, policy};
 use crate::domain::graph::{CallbackData, Classification, SendOutcome};
@@ -10,14 +11,11 @@ use crate::domain::template::TemplateCatalog;
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{FormattingPolicy, ValidatedRequest, validate};
 use crate::domain::{
-    Failure, FailureClass, FailureSource, LifecycleEvent, Message, MessageId, Suppression,
-    TenantId, Timestamp,
+    FailureClass, FailureSource, Message, MessageId, Suppression, TenantId, Timestamp,
 };
-use crate::ports::queue::MAX_VISIBILITY_TIMEOUT;
-use crate::ports::{QueueRef, ReceiptHandle, Recorded, SendRequest, record_event};
+use crate::ports::{ReceiptHandle, SendRequest};
 use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
-use std::time::Duration;
 use tracing::{Span, error, info, warn};
 
 /// Whether SQS should deliver the record again (report it as a batch item failure).
@@ -101,18 +99,19 @@ fn aborted(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> Ab
     }
 }
 
-struct Send<'a> {
-    deps: &'a Deps,
-    message: &'a Message,
-    receipt: Option<ReceiptHandle>,
+/// One claimed message on its way to Graph.
+pub(super) struct Send<'a> {
+    pub(super) deps: &'a Deps,
+    pub(super) message: &'a Message,
+    pub(super) receipt: Option<ReceiptHandle>,
 }
 
 impl Send<'_> {
-    fn attempt(&self) -> u32 {
+    pub(super) fn attempt(&self) -> u32 {
         self.message.attempt
     }
 
-    fn tenant(&self) -> &TenantId {
+    pub(super) fn tenant(&self) -> &TenantId {
         &self.message.tenant
     }
 
@@ -295,190 +294,5 @@ impl Send<'_> {
             }
             _ => self.fail(failure).await,
         }
-    }
-
-    /// Exhausted when this attempt was the last, or the message is too old to send.
-    fn exhausted(&self, now: Timestamp, last: Option<&Failure>) -> Option<Failure> {
-        let settings = &self.deps.sender;
-        let age_ms = now.millis_since(self.message.created_at);
-        let max_age_ms = i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX);
-        let (over, title) = match last {
-            // Before sending: only an attempt past the budget (a reconciler requeue).
-            None => (self.attempt() > settings.max_attempts, "retry budget spent"),
-            Some(_) => (
-                self.attempt() >= settings.max_attempts,
-                "retry budget spent",
-            ),
-        };
-        let title = if age_ms > max_age_ms {
-            "message is older than the maximum age"
-        } else if over {
-            title
-        } else {
-            return None;
-        };
-        let mut failure = sender_failure(FailureClass::Exhausted, title);
-        if let Some(last) = last {
-            failure.code = last.code;
-            failure.detail = Some(format!("last failure: {} ({})", last.title, last.class));
-        }
-        Some(failure)
-    }
-
-    /// Back to `queued` with the class's delay, or exhausted.
-    async fn retry(
-        &mut self,
-        profile: &TenantProfile,
-        failure: Failure,
-        classification: Option<&Classification>,
-    ) -> Again {
-        let now = self.deps.clock.now();
-        if let Some(exhausted) = self.exhausted(now, Some(&failure)) {
-            return self.fail(exhausted).await;
-        }
-        let jitter = jitter();
-        let delay = classification
-            .and_then(|c| c.retry_delay(self.attempt(), jitter))
-            .or_else(|| failure.class.retry_delay(self.attempt(), jitter))
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_VISIBILITY_TIMEOUT);
-        let not_before = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        info!(class = %failure.class, delay_ms = delay.as_millis() as u64, "retry scheduled");
-        let class = failure.class;
-        let event = EventKind::RetryScheduled {
-            attempt: self.attempt(),
-            failure,
-            not_before,
-        };
-        if !self.record(event, now).await {
-            // Not recorded: the claim stays until its lease expires; let SQS bring
-            // the record back at its usual visibility.
-            return Again::Yes;
-        }
-        self.deps
-            .metrics
-            .count("Retried", &[("Tenant", self.tenant().as_str())]);
-        if let Some(receipt) = &self.receipt {
-            let queue = QueueRef::new(profile.queue.clone());
-            if let Err(e) = self
-                .deps
-                .queue
-                .change_visibility(&queue, receipt, delay)
-                .await
-            {
-                // The record comes back at the queue's default visibility instead; the
-                // claim (queued, attempt counted) keeps that safe.
-                warn!(error = %ErrorChain(&e), %class, "could not delay the record");
-            }
-        }
-        Again::Yes
-    }
-
-    async fn fail(&mut self, failure: Failure) -> Again {
-        warn!(class = %failure.class, code = ?failure.code, title = %failure.title, "send failed");
-        let class = failure.class;
-        let event = EventKind::SendFailed {
-            attempt: self.attempt(),
-            failure,
-        };
-        if self.record(event, self.deps.clock.now()).await {
-            self.deps.metrics.count(
-                "Failed",
-                &[
-                    ("Tenant", self.tenant().as_str()),
-                    ("Class", class.as_str()),
-                ],
-            );
-            Again::No
-        } else {
-            Again::Yes
-        }
-    }
-
-    async fn suppress(&mut self, suppression: Suppression) -> Again {
-        info!(reason = %suppression.reason, "suppressed by the policy re-check");
-        let reason = suppression.reason;
-        let event = EventKind::Suppressed {
-            attempt: self.attempt(),
-            suppression,
-        };
-        if self.record(event, self.deps.clock.now()).await {
-            self.deps.metrics.count(
-                "Suppressed",
-                &[
-                    ("Tenant", self.tenant().as_str()),
-                    ("Reason", reason.as_str()),
-                ],
-            );
-            Again::No
-        } else {
-            Again::Yes
-        }
-    }
-
-    /// Record `kind`; true when the event is now in the message (written, or already
-    /// there), false when the store failed.
-    async fn record(&self, kind: EventKind, now: Timestamp) -> bool {
-        let event = LifecycleEvent::new(now, kind);
-        let name = event.kind.name();
-        let deps = self.deps;
-        match record_event(
-            &*deps.store,
-            self.tenant(),
-            &self.message.id,
-            &event,
-            &deps.lifecycle,
-        )
-        .await
-        {
-            Ok(Recorded::Written { decision, message }) => {
-                info!(event = name, decision, state = %message.state.as_str(), "recorded");
-                true
-            }
-            Ok(Recorded::Duplicate(_)) => {
-                info!(event = name, "already recorded");
-                true
-            }
-            Ok(Recorded::NotFound) => {
-                warn!(
-                    event = name,
-                    "message vanished before its outcome was recorded"
-                );
-                true
-            }
-            Err(e) => {
-                error!(event = name, error = %ErrorChain(&e), "recording the outcome failed");
-                false
-            }
-        }
-    }
-}
-
-fn sender_failure(class: FailureClass, title: &str) -> Failure {
-    Failure {
-        class,
-        code: None,
-        title: title.to_owned(),
-        detail: None,
-        source: FailureSource::Sender,
-    }
-}
-
-/// A uniform draw from `[0, 1)`, from the OS-seeded generator behind ULIDs.
-fn jitter() -> f64 {
-    let bits = ulid::Ulid::generate().random() as u64 >> 11;
-    bits as f64 / (1u64 << 53) as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_in_the_unit_interval_and_varies() {
-        let draws: Vec<f64> = (0..200).map(|_| jitter()).collect();
-        assert!(draws.iter().all(|j| (0.0..1.0).contains(j)));
-        let first = draws[0];
-        assert!(draws.iter().any(|j| (*j - first).abs() > 1e-9));
     }
 }
