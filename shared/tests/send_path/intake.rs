@@ -7,7 +7,7 @@ use std::time::Duration;
 use wa_shared::domain::template::TemplateStatus;
 use wa_shared::domain::tenant::TenantStatus;
 use wa_shared::domain::{MessageId, MessageState, PhoneNumber, TenantId};
-use wa_shared::ports::{Directory, MessageStore, QueueRef, WorkQueue};
+use wa_shared::ports::QueueRef;
 
 async fn pipeline() -> Pipeline {
     Pipeline::new(Arc::new(ScriptedProvider::default())).await

@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod intake;
+#[cfg(feature = "testkit")]
+mod moto;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod sender;

@@ -11,8 +11,8 @@ use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
 use wa_shared::app::sender::{Pacer, PacingShare};
 use wa_shared::domain::graph::SendOutcome;
 use wa_shared::domain::{FailureClass, MessageState, TenantId};
+use wa_shared::ports::Provider;
 use wa_shared::ports::provider::SendRequest;
-use wa_shared::ports::{Directory, MessageStore, Provider};
 use wa_shared::sandbox::{
     FaultConfig, LimitsConfig, PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret,
     TemplatesSource,

@@ -8,7 +8,6 @@ use wa_shared::domain::graph::{Classification, SendOutcome};
 use wa_shared::domain::template::TemplateStatus;
 use wa_shared::domain::tenant::TenantStatus;
 use wa_shared::domain::{FailureClass, FailureSource, MessageState, TenantId};
-use wa_shared::ports::{Directory, WorkQueue};
 
 const ANA: &str = "+14155550123";
 const BRUNO: &str = "+14155550124";

@@ -182,11 +182,11 @@ pub struct Pipeline {
     /// The tenant `demo`'s queue.
     pub queue: QueueRef,
     /// The queue adapter, to receive what intake enqueued.
-    pub queues: Arc<SqliteWorkQueue>,
+    pub queues: Arc<dyn WorkQueue>,
     /// The directory, to change facts between calls.
-    pub directory: Arc<SqliteDirectory>,
+    pub directory: Arc<dyn Directory>,
     /// The store, to read messages back.
-    pub store: Arc<SqliteMessageStore>,
+    pub store: Arc<dyn MessageStore>,
 }
 
 /// A profile of `tenant` sending from `phone` through `queue`.
@@ -211,19 +211,60 @@ pub fn profile(tenant: &str, phone: &str, queue: &QueueRef) -> TenantProfile {
 }
 
 impl Pipeline {
-    /// Tenants `demo` and `other`, the fixture catalog for both, Graph = `provider`.
+    /// Tenants `demo` and `other`, the fixture catalog for both, Graph = `provider`, on
+    /// the embedded SQLite adapters.
     pub async fn new(provider: Arc<dyn Provider>) -> Self {
         let db = SqliteDb::open_in_memory().await.unwrap();
         let clock = Arc::new(ManualClock::new(START));
         let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
         let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
         let queues = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
+        Self::on(provider, clock, store, directory, queues, "").await
+    }
+
+    /// The same on DynamoDB and SQS (moto): fresh tables and queues named after
+    /// `prefix`. The queues keep real time; the handlers still read the manual clock.
+    pub async fn on_aws(
+        provider: Arc<dyn Provider>,
+        sdk: &wa_shared::adapters::aws::SdkConfig,
+        prefix: &str,
+    ) -> Self {
+        use wa_shared::adapters::dynamo::{TableNames, create_tables};
+        use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
+        let tables = TableNames::with_prefix(prefix);
+        create_tables(&aws_sdk_dynamodb::Client::new(sdk), &tables)
+            .await
+            .unwrap();
+        let store = Arc::new(DynamoMessageStore::new(sdk, tables.messages));
+        let directory = Arc::new(DynamoDirectory::new(sdk, tables.directory));
+        let queues = Arc::new(SqsWorkQueue::new(sdk));
+        let clock = Arc::new(ManualClock::new(START));
+        Self::on(
+            provider,
+            clock,
+            store,
+            directory,
+            queues,
+            &format!("{prefix}-"),
+        )
+        .await
+    }
+
+    async fn on(
+        provider: Arc<dyn Provider>,
+        clock: Arc<ManualClock>,
+        store: Arc<dyn MessageStore>,
+        directory: Arc<dyn Directory>,
+        queues: Arc<dyn WorkQueue>,
+        queue_prefix: &str,
+    ) -> Self {
+        let spec = QueueSpec::default();
         let queue = queues
-            .ensure_queue("demo", &QueueSpec::default())
+            .ensure_queue(&format!("{queue_prefix}demo"), &spec)
             .await
             .unwrap();
         let other_queue = queues
-            .ensure_queue("other", &QueueSpec::default())
+            .ensure_queue(&format!("{queue_prefix}other"), &spec)
             .await
             .unwrap();
         directory
