@@ -13,7 +13,7 @@ use wa_shared::domain::payload::build_payload;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::validation::{FormattingPolicy, validate};
 use wa_shared::domain::webhook::{parse_envelope, sign, verify_signature};
-use wa_shared::domain::{MessageId, TenantId};
+use wa_shared::domain::{MessageId, PhoneNumber, TenantId};
 
 const CATALOG: &str = include_str!("../tests/fixtures/templates/catalog.json");
 const REQUEST: &str = include_str!("../tests/golden/order_shipped_url_button.request.json");
@@ -35,6 +35,10 @@ fn template_message(c: &mut Criterion) {
             let payload = build_payload(&validated, &callback).expect("payload builds");
             black_box(payload.to_json())
         })
+    });
+    // The recipient check alone (libphonenumber metadata), to see its share.
+    group.bench_function("phone_number_parse", |b| {
+        b.iter(|| black_box(PhoneNumber::parse(black_box("+14155550123"))))
     });
     group.finish();
 }
