@@ -29,4 +29,8 @@ pub struct Deps {
     pub metrics: Metrics,
     /// Leases, graces, horizons, shards, TTL, history cap.
     pub lifecycle: LifecyclePolicy,
+    /// The webhook function's settings (secrets, inbox, body limit).
+    pub webhook: super::webhook::WebhookSettings,
+    /// The reconciler's settings (budget, page size, per-tenant caps).
+    pub reconciler: super::reconciler::ReconcilerSettings,
 }

@@ -5,5 +5,7 @@
 
 mod deps;
 pub mod http;
+pub mod reconciler;
+pub mod webhook;
 
 pub use deps::Deps;
