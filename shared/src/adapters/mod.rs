@@ -6,11 +6,14 @@
 
 pub mod aws;
 pub mod clock;
+pub mod dynamo;
 pub mod graph;
 pub mod sqlite;
 pub mod sqs;
 
 pub use clock::{ManualClock, SystemClock};
+pub use dynamo::directory::DynamoDirectory;
 pub use graph::{GraphConfig, GraphProvider};
+pub use sqlite::directory::SqliteDirectory;
 pub use sqlite::queue::SqliteWorkQueue;
 pub use sqs::SqsWorkQueue;

@@ -61,10 +61,12 @@ pub trait Directory: Send + Sync {
     /// A tenant's profile.
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError>;
 
-    /// Every tenant (operators' `wa tenants list`; a scan, not for hot paths).
+    /// Every tenant, sorted by id (operators' `wa tenants list`; a scan, not for hot paths).
     async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError>;
 
-    /// Create or replace a profile, and its phone-number and WABA routing entries.
+    /// Create or replace a profile, and its phone-number and WABA routing entries, atomically.
+    /// Routing entries of the replaced profile's phone number or WABA are removed, unless
+    /// another tenant has taken them over since (the last put of an id wins).
     async fn put_tenant(&self, profile: &TenantProfile) -> Result<(), DirectoryError>;
 
     /// Map an API key (by its hash) to a tenant.
@@ -131,7 +133,7 @@ pub trait Directory: Send + Sync {
     ) -> Result<(), DirectoryError>;
 
     /// Record an opt-out (`true`) or opt-in (`false`); an older change never overwrites
-    /// a newer one.
+    /// a newer one, and at the same instant an opt-out wins.
     async fn set_opt_out(
         &self,
         tenant: &TenantId,

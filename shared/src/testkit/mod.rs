@@ -1,11 +1,13 @@
 //! Test helpers shared by this crate's tests and other crates' tests (feature `testkit`).
 //!
 //! - [`queue_conformance`]: the one `WorkQueue` suite every adapter must pass.
+//! - [`directory_conformance`]: the one `Directory` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod directory_conformance;
 pub mod moto;
 pub mod queue_conformance;
 

@@ -1,0 +1,3 @@
+//! DynamoDB adapters.
+
+pub mod directory;

@@ -1,0 +1,395 @@
+//! `SqliteDirectory`: the [`Directory`] port on tables of the embedded SQLite file.
+//!
+//! Same semantics as the DynamoDB adapter: `put_tenant` writes the profile and its
+//! routing rows in one transaction; template status and quality live in their own
+//! columns and override the JSON's `status` on read; contact facts move forward only,
+//! each guarded by its own timestamp inside one upsert statement, so concurrent
+//! writers end at the latest value.
+
+mod rows;
+
+use super::{SqliteDb, SqliteError};
+use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
+use crate::ports::{Directory, DirectoryError, StoredTemplate};
+use async_trait::async_trait;
+use rows::{
+    API_KEY, MIGRATIONS, PHONE, TemplateRow, WABA, contact_row, delete_route_of, profile_json,
+    route, set_route, template_rows,
+};
+use rusqlite::params;
+
+/// The embedded [`Directory`].
+#[derive(Debug, Clone)]
+pub struct SqliteDirectory {
+    db: SqliteDb,
+}
+
+impl SqliteDirectory {
+    /// The directory on `db`, creating its tables if needed.
+    pub async fn new(db: SqliteDb) -> Result<Self, DirectoryError> {
+        db.migrate(MIGRATIONS)
+            .await
+            .map_err(|e| backend("migrate", e))?;
+        Ok(Self { db })
+    }
+
+    async fn route(
+        &self,
+        kind: &'static str,
+        key: String,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        let tenant = self
+            .db
+            .call(move |conn| route(conn, kind, &key))
+            .await
+            .map_err(|e| backend("route", e))?;
+        tenant
+            .map(|t| TenantId::parse(&t).map_err(|e| corrupt(format!("route {kind}"), e)))
+            .transpose()
+    }
+
+    async fn templates(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: Option<&str>,
+    ) -> Result<Vec<StoredTemplate>, DirectoryError> {
+        let (t, n, l) = (
+            tenant.as_str().to_owned(),
+            name.to_owned(),
+            language.map(str::to_owned),
+        );
+        let rows = self
+            .db
+            .call(move |conn| template_rows(conn, &t, &n, l.as_deref()))
+            .await
+            .map_err(|e| backend("template", e))?;
+        rows.into_iter()
+            .map(|row| stored_template(tenant, row))
+            .collect()
+    }
+
+    /// Run one write statement; the number of rows it changed.
+    async fn execute(
+        &self,
+        operation: &'static str,
+        sql: &'static str,
+        values: Vec<rusqlite::types::Value>,
+    ) -> Result<usize, DirectoryError> {
+        self.db
+            .write(move |tx| -> Result<usize, SqliteError> {
+                Ok(tx.execute(sql, rusqlite::params_from_iter(values))?)
+            })
+            .await
+            .map_err(|e| backend(operation, e))
+    }
+}
+
+fn stored_template(tenant: &TenantId, row: TemplateRow) -> Result<StoredTemplate, DirectoryError> {
+    let (json, status, quality, updated_at) = row;
+    let mut template: Template =
+        serde_json::from_str(&json).map_err(|e| corrupt(format!("template of {tenant}"), e))?;
+    template.status = status.map(TemplateStatus::from);
+    Ok(StoredTemplate {
+        template,
+        quality,
+        updated_at: Timestamp::from_millis(updated_at),
+    })
+}
+
+fn backend(operation: &'static str, source: SqliteError) -> DirectoryError {
+    DirectoryError::Backend {
+        operation,
+        source: Box::new(source),
+    }
+}
+
+fn corrupt(key: String, source: impl std::error::Error + Send + Sync + 'static) -> DirectoryError {
+    DirectoryError::Corrupt {
+        key,
+        source: Box::new(source),
+    }
+}
+
+fn text(s: &str) -> rusqlite::types::Value {
+    rusqlite::types::Value::Text(s.to_owned())
+}
+
+fn millis(at: Timestamp) -> rusqlite::types::Value {
+    rusqlite::types::Value::Integer(at.as_millis())
+}
+
+#[async_trait]
+impl Directory for SqliteDirectory {
+    async fn tenant_by_api_key(
+        &self,
+        hash: &ApiKeyHash,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        self.route(API_KEY, hash.as_str().to_owned()).await
+    }
+
+    async fn tenant_by_phone_number_id(
+        &self,
+        id: &PhoneNumberId,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        self.route(PHONE, id.as_str().to_owned()).await
+    }
+
+    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError> {
+        self.route(WABA, waba_id.to_owned()).await
+    }
+
+    async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError> {
+        let tenant = id.as_str().to_owned();
+        let json = self
+            .db
+            .call(move |conn| profile_json(conn, &tenant))
+            .await
+            .map_err(|e| backend("tenant", e))?;
+        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(format!("profile of {id}"), e)))
+            .transpose()
+    }
+
+    /// Every profile, sorted by tenant id.
+    async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError> {
+        let rows = self
+            .db
+            .call(|conn| -> Result<Vec<(String, String)>, SqliteError> {
+                let mut stmt =
+                    conn.prepare("SELECT tenant, profile FROM directory_tenants ORDER BY tenant")?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await
+            .map_err(|e| backend("list_tenants", e))?;
+        rows.into_iter()
+            .map(|(tenant, json)| {
+                serde_json::from_str(&json).map_err(|e| corrupt(format!("profile of {tenant}"), e))
+            })
+            .collect()
+    }
+
+    async fn put_tenant(&self, profile: &TenantProfile) -> Result<(), DirectoryError> {
+        let json = serde_json::to_string(profile)
+            .map_err(|e| corrupt(format!("profile of {}", profile.id), e))?;
+        let profile = profile.clone();
+        self.db
+            .write(move |tx| -> Result<(), SqliteError> {
+                let tenant = profile.id.as_str();
+                // The routing the replaced profile had goes away with it (unless another
+                // tenant took those ids since), all in this one transaction. A previous
+                // profile that no longer decodes is simply replaced: its routing rows
+                // cannot be known, and refusing the put would leave it broken for good.
+                let previous = profile_json(tx, tenant)?
+                    .and_then(|j| serde_json::from_str::<TenantProfile>(&j).ok());
+                if let Some(previous) = previous {
+                    delete_route_of(tx, PHONE, previous.phone_number_id.as_str(), tenant)?;
+                    delete_route_of(tx, WABA, &previous.waba_id, tenant)?;
+                }
+                set_route(tx, PHONE, profile.phone_number_id.as_str(), tenant)?;
+                set_route(tx, WABA, &profile.waba_id, tenant)?;
+                tx.execute(
+                    "INSERT INTO directory_tenants (tenant, profile) VALUES (?1, ?2)
+                     ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
+                    params![tenant, json],
+                )?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| backend("put_tenant", e))
+    }
+
+    async fn put_api_key(
+        &self,
+        hash: &ApiKeyHash,
+        tenant: &TenantId,
+    ) -> Result<(), DirectoryError> {
+        let (hash, tenant) = (hash.as_str().to_owned(), tenant.as_str().to_owned());
+        self.db
+            .write(move |tx| set_route(tx, API_KEY, &hash, &tenant))
+            .await
+            .map_err(|e| backend("put_api_key", e))
+    }
+
+    async fn template(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<StoredTemplate>, DirectoryError> {
+        Ok(self
+            .templates(tenant, name, Some(language))
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    async fn templates_named(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Vec<StoredTemplate>, DirectoryError> {
+        self.templates(tenant, name, None).await
+    }
+
+    /// An upsert of the JSON and status that keeps the last reported quality.
+    async fn put_template(
+        &self,
+        tenant: &TenantId,
+        template: &Template,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        let without_status = Template {
+            status: None,
+            ..template.clone()
+        };
+        let json = serde_json::to_string(&without_status)
+            .map_err(|e| corrupt(format!("template {}", template.name), e))?;
+        let status = template
+            .status
+            .as_ref()
+            .map_or(rusqlite::types::Value::Null, |s| text(s.as_str()));
+        self.execute(
+            "put_template",
+            "INSERT INTO directory_templates
+                 (tenant, name, language, template, status, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (tenant, name, language) DO UPDATE SET
+                 template = excluded.template,
+                 status = excluded.status,
+                 updated_at_ms = excluded.updated_at_ms",
+            vec![
+                text(tenant.as_str()),
+                text(&template.name),
+                text(&template.language),
+                rusqlite::types::Value::Text(json),
+                status,
+                millis(at),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn update_template_status(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        status: &TemplateStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let changed = self
+            .execute(
+                "update_template_status",
+                "UPDATE directory_templates SET status = ?4, updated_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3",
+                vec![
+                    text(tenant.as_str()),
+                    text(name),
+                    text(language),
+                    text(status.as_str()),
+                    millis(at),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn update_template_quality(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        quality: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let changed = self
+            .execute(
+                "update_template_quality",
+                "UPDATE directory_templates SET quality = ?4, updated_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3",
+                vec![
+                    text(tenant.as_str()),
+                    text(name),
+                    text(language),
+                    text(quality),
+                    millis(at),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn contact(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+    ) -> Result<Contact, DirectoryError> {
+        let (t, p) = (tenant.as_str().to_owned(), who.as_str().to_owned());
+        let row = self
+            .db
+            .call(move |conn| contact_row(conn, &t, &p))
+            .await
+            .map_err(|e| backend("contact", e))?;
+        Ok(
+            row.map_or_else(Contact::default, |(last, opted_out, changed)| Contact {
+                last_inbound_at: last.map(Timestamp::from_millis),
+                opted_out,
+                opt_changed_at: changed.map(Timestamp::from_millis),
+            }),
+        )
+    }
+
+    async fn record_inbound(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        // Only a later inbound moves the window; an older one changes nothing.
+        self.execute(
+            "record_inbound",
+            "INSERT INTO directory_contacts (tenant, phone, last_inbound_at_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT (tenant, phone) DO UPDATE SET last_inbound_at_ms = excluded.last_inbound_at_ms
+             WHERE last_inbound_at_ms IS NULL OR last_inbound_at_ms < excluded.last_inbound_at_ms",
+            vec![text(tenant.as_str()), text(who.as_str()), millis(at)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        // An older change never overwrites a newer one; at the same millisecond an
+        // opt-out wins over an opt-in (?4 is 1 for an opt-out).
+        self.execute(
+            "set_opt_out",
+            "INSERT INTO directory_contacts (tenant, phone, opted_out, opt_changed_at_ms)
+             VALUES (?1, ?2, ?4, ?3)
+             ON CONFLICT (tenant, phone) DO UPDATE SET
+                 opted_out = excluded.opted_out,
+                 opt_changed_at_ms = excluded.opt_changed_at_ms
+             WHERE opt_changed_at_ms IS NULL
+                OR opt_changed_at_ms < excluded.opt_changed_at_ms
+                OR (opt_changed_at_ms = excluded.opt_changed_at_ms AND excluded.opted_out = 1)",
+            vec![
+                text(tenant.as_str()),
+                text(who.as_str()),
+                millis(at),
+                rusqlite::types::Value::Integer(i64::from(opted_out)),
+            ],
+        )
+        .await
+        .map(|_| ())
+    }
+}

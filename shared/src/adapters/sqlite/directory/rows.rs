@@ -1,0 +1,143 @@
+//! Tables of the embedded directory and the statements that need more than one line.
+//!
+//! The tables mirror the DynamoDB items (docs/data-model.md): one routing table for
+//! API keys, phone numbers and WABAs, profiles and templates as JSON text with the
+//! fields webhooks change in their own columns, contacts with one column per fact.
+
+use super::super::{Migration, SqliteError};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// Schema of the embedded directory.
+pub(super) static MIGRATIONS: &[Migration] = &[Migration {
+    id: "directory/0001_tables",
+    sql: "
+        CREATE TABLE directory_tenants (
+            tenant TEXT PRIMARY KEY,
+            profile TEXT NOT NULL
+        ) STRICT;
+        CREATE TABLE directory_routes (
+            kind TEXT NOT NULL CHECK (kind IN ('apikey', 'phone', 'waba')),
+            key TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            PRIMARY KEY (kind, key)
+        ) STRICT;
+        CREATE TABLE directory_templates (
+            tenant TEXT NOT NULL,
+            name TEXT NOT NULL,
+            language TEXT NOT NULL,
+            template TEXT NOT NULL,
+            status TEXT,
+            quality TEXT,
+            updated_at_ms INTEGER NOT NULL,
+            PRIMARY KEY (tenant, name, language)
+        ) STRICT;
+        CREATE TABLE directory_contacts (
+            tenant TEXT NOT NULL,
+            phone TEXT NOT NULL,
+            last_inbound_at_ms INTEGER,
+            opted_out INTEGER NOT NULL DEFAULT 0,
+            opt_changed_at_ms INTEGER,
+            PRIMARY KEY (tenant, phone)
+        ) STRICT;
+    ",
+}];
+
+/// Kinds of routing rows.
+pub(super) const API_KEY: &str = "apikey";
+pub(super) const PHONE: &str = "phone";
+pub(super) const WABA: &str = "waba";
+
+/// A template row as stored: JSON text, status, quality, updated_at.
+pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64);
+
+/// A contact row: last inbound, opted out, opt change time.
+pub(super) type ContactRow = (Option<i64>, bool, Option<i64>);
+
+pub(super) fn route(
+    conn: &rusqlite::Connection,
+    kind: &'static str,
+    key: &str,
+) -> Result<Option<String>, SqliteError> {
+    Ok(conn
+        .query_row(
+            "SELECT tenant FROM directory_routes WHERE kind = ?1 AND key = ?2",
+            params![kind, key],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub(super) fn set_route(
+    tx: &Transaction<'_>,
+    kind: &'static str,
+    key: &str,
+    tenant: &str,
+) -> Result<(), SqliteError> {
+    tx.execute(
+        "INSERT INTO directory_routes (kind, key, tenant) VALUES (?1, ?2, ?3)
+         ON CONFLICT (kind, key) DO UPDATE SET tenant = excluded.tenant",
+        params![kind, key, tenant],
+    )?;
+    Ok(())
+}
+
+/// Remove a routing row only while it still points at `tenant` (another tenant may own it now).
+pub(super) fn delete_route_of(
+    tx: &Transaction<'_>,
+    kind: &'static str,
+    key: &str,
+    tenant: &str,
+) -> Result<(), SqliteError> {
+    tx.execute(
+        "DELETE FROM directory_routes WHERE kind = ?1 AND key = ?2 AND tenant = ?3",
+        params![kind, key, tenant],
+    )?;
+    Ok(())
+}
+
+pub(super) fn profile_json(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+) -> Result<Option<String>, SqliteError> {
+    Ok(conn
+        .query_row(
+            "SELECT profile FROM directory_tenants WHERE tenant = ?1",
+            [tenant],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+pub(super) fn template_rows(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    name: &str,
+    language: Option<&str>,
+) -> Result<Vec<TemplateRow>, SqliteError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT template, status, quality, updated_at_ms FROM directory_templates
+         WHERE tenant = ?1 AND name = ?2 AND (?3 IS NULL OR language = ?3)
+         ORDER BY language",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant, name, language], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+pub(super) fn contact_row(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+    phone: &str,
+) -> Result<Option<ContactRow>, SqliteError> {
+    Ok(conn
+        .query_row(
+            "SELECT last_inbound_at_ms, opted_out, opt_changed_at_ms FROM directory_contacts
+             WHERE tenant = ?1 AND phone = ?2",
+            params![tenant, phone],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?)
+}
