@@ -15,5 +15,7 @@ pub mod app;
 pub mod domain;
 pub mod metrics;
 pub mod ports;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 #[cfg(feature = "testkit")]
 pub mod testkit;

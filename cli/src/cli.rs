@@ -1,0 +1,41 @@
+//! The command line, declared with clap's derive.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// WhatsApp messaging pipeline tools.
+#[derive(Debug, Parser)]
+#[command(name = "wa", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
+    Sandbox(SandboxArgs),
+}
+
+/// `wa sandbox`: flags override the configuration file.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed).
+    #[arg(long, default_value = "127.0.0.1:8089")]
+    pub listen: SocketAddr,
+    /// Where status webhooks are posted (overrides `webhook.url`).
+    #[arg(long)]
+    pub webhook_url: Option<String>,
+    /// App secret that signs webhooks (overrides `webhook.app_secret`).
+    #[arg(long)]
+    pub app_secret: Option<String>,
+    /// Configuration file, TOML (`.toml`) or JSON; see cli/sandbox.example.toml.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Seed of the fault generators (overrides `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
