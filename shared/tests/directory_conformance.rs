@@ -6,11 +6,9 @@
 // Harness setup outside #[test] fns: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use std::sync::Arc;
 use wa_shared::adapters::aws::SdkConfig;
+use wa_shared::adapters::dynamo::schema;
 use wa_shared::adapters::sqlite::{SqliteDb, SqliteOptions};
 use wa_shared::adapters::{DynamoDirectory, SqliteDirectory};
 use wa_shared::ports::Directory;
@@ -47,32 +45,10 @@ struct DynamoHarness {
     directory: Arc<DynamoDirectory>,
 }
 
-/// The `directory` table as docs/data-model.md defines it: `pk` (S, HASH), `sk` (S, RANGE).
+/// The `directory` table exactly as the schema (checked against infra/template.yaml) defines it.
 async fn create_directory_table(config: &SdkConfig, table: &str) {
     let client = aws_sdk_dynamodb::Client::new(config);
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .unwrap()
-    };
-    let string = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .attribute_definitions(string("pk"))
-        .attribute_definitions(string("sk"))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
+    schema::create_table(&client, &schema::DIRECTORY, table)
         .await
         .unwrap();
 }

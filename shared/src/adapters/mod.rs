@@ -12,8 +12,10 @@ pub mod sqlite;
 pub mod sqs;
 
 pub use clock::{ManualClock, SystemClock};
+pub use dynamo::DynamoMessageStore;
 pub use dynamo::directory::DynamoDirectory;
 pub use graph::{GraphConfig, GraphProvider};
 pub use sqlite::directory::SqliteDirectory;
+pub use sqlite::messages::SqliteMessageStore;
 pub use sqlite::queue::SqliteWorkQueue;
 pub use sqs::SqsWorkQueue;

@@ -5,7 +5,7 @@
 //! [`crate::domain::lifecycle`] for the contract). [`record_event`] is the
 //! read-decide-write loop every function uses on top of it.
 
-use crate::domain::lifecycle::{self, LifecycleEvent, LifecyclePolicy, Transition};
+use crate::domain::lifecycle::{self, EventKind, LifecycleEvent, LifecyclePolicy, Transition};
 use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
 use async_trait::async_trait;
 
@@ -30,6 +30,9 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A page cursor that this store did not hand out (or that was altered).
+    #[error("invalid page cursor")]
+    InvalidCursor,
     /// The read-decide-write loop kept losing races (should not happen in practice).
     #[error("gave up after {attempts} conflicting writes")]
     Contention {
@@ -116,6 +119,10 @@ pub trait MessageStore: Send + Sync {
     /// Claim a message for sending: `queued`, or `sending` with an expired lease, moves
     /// to `sending` with the attempt incremented and a new lease. `None` when someone
     /// else holds it or it is done: the caller drops the record.
+    ///
+    /// One blind conditional write in the common case. When it is rejected, the claim
+    /// is decided on the returned item: a message whose history is full is still
+    /// claimable (the blind write assumed room in the history, so it cannot hold).
     async fn claim_for_send(
         &self,
         tenant: &TenantId,
@@ -123,11 +130,13 @@ pub trait MessageStore: Send + Sync {
         now: Timestamp,
         policy: &LifecyclePolicy,
     ) -> Result<Option<Message>, StoreError> {
-        let claim = lifecycle::claim_transition(id, now, policy);
-        Ok(match self.apply(tenant, id, &claim).await? {
-            ApplyOutcome::Applied(m) => Some(*m),
-            ApplyOutcome::Rejected(_) | ApplyOutcome::NotFound => None,
-        })
+        let claim = LifecycleEvent::new(now, EventKind::Claimed);
+        Ok(
+            match record_event(self, tenant, id, &claim, policy).await? {
+                Recorded::Written { message, .. } => Some(*message),
+                Recorded::Duplicate(_) | Recorded::NotFound => None,
+            },
+        )
     }
 }
 
@@ -154,8 +163,8 @@ pub const MAX_RECORD_ATTEMPTS: u32 = 8;
 /// write in the common case), else (or when its condition fails) decide on the current
 /// item and write that decision conditionally, re-deciding if another writer got there
 /// first.
-pub async fn record_event(
-    store: &dyn MessageStore,
+pub async fn record_event<S: MessageStore + ?Sized>(
+    store: &S,
     tenant: &TenantId,
     id: &MessageId,
     event: &LifecycleEvent,

@@ -2,6 +2,7 @@
 //!
 //! - [`queue_conformance`]: the one `WorkQueue` suite every adapter must pass.
 //! - [`directory_conformance`]: the one `Directory` suite every adapter must pass.
+//! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
@@ -10,6 +11,7 @@
 pub mod directory_conformance;
 pub mod moto;
 pub mod queue_conformance;
+pub mod store_conformance;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -7,6 +7,7 @@
 //! `NORMAL` survives a process kill only and is offered for throughput tests.
 
 pub mod directory;
+pub mod messages;
 pub mod queue;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
