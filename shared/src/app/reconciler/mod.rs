@@ -11,7 +11,7 @@ mod actions;
 
 use crate::app::Deps;
 use crate::domain::MessageState;
-use aws_lambda_events::eventbridge::EventBridgeEvent;
+pub use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -117,6 +117,15 @@ pub enum ReconcilerError {
         /// What the run did anyway.
         report: Box<RunReport>,
     },
+}
+
+impl ReconcilerError {
+    /// The error type Lambda reports (CloudWatch shows this, not a Rust type name).
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            ReconcilerError::Incomplete { .. } => "ReconcilerIncomplete",
+        }
+    }
 }
 
 /// The states the sweep visits, in order: recover stuck sends first, since they hold
