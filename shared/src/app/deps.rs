@@ -33,4 +33,8 @@ pub struct Deps {
     pub intake: crate::app::intake::IntakeSettings,
     /// The sender's retry budget, concurrency, pacer and lookup cache.
     pub sender: crate::app::sender::SenderSettings,
+    /// The webhook function's settings (secrets, inbox, body limit).
+    pub webhook: super::webhook::WebhookSettings,
+    /// The reconciler's settings (budget, page size, per-tenant caps).
+    pub reconciler: super::reconciler::ReconcilerSettings,
 }

@@ -6,6 +6,8 @@
 mod deps;
 pub mod http;
 pub mod intake;
+pub mod reconciler;
 pub mod sender;
+pub mod webhook;
 
 pub use deps::Deps;

@@ -42,6 +42,8 @@ fn deps(
         lifecycle: common.lifecycle.clone(),
         intake,
         sender,
+        webhook: Default::default(),
+        reconciler: Default::default(),
     }
 }
 

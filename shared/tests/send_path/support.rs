@@ -306,6 +306,8 @@ impl Pipeline {
             lifecycle: LifecyclePolicy::default(),
             intake: IntakeSettings::default(),
             sender,
+            webhook: Default::default(),
+            reconciler: Default::default(),
         };
         Self {
             deps,

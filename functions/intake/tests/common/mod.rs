@@ -148,6 +148,8 @@ impl AwsStack {
             lifecycle: LifecyclePolicy::default(),
             intake: Default::default(),
             sender: Default::default(),
+            webhook: Default::default(),
+            reconciler: Default::default(),
         }
     }
 }

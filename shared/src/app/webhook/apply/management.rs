@@ -1,0 +1,162 @@
+//! Template status/quality and phone-number/account updates, stored in the directory so
+//! intake and the sender refuse a paused or disabled template before anything is sent.
+
+use super::{ApplyError, Context};
+use crate::domain::template::TemplateStatus;
+use crate::domain::webhook::{
+    AccountUpdate, PhoneNumberQualityUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
+};
+use crate::domain::{TenantId, Timestamp};
+use tracing::{info, warn};
+
+pub(super) async fn template_status(
+    ctx: &mut Context<'_>,
+    update: &TemplateStatusUpdate,
+) -> Result<(), ApplyError> {
+    let Some((tenant, name, language)) = template_target(
+        ctx,
+        &update.waba_id,
+        update.name.as_deref(),
+        update.language.as_deref(),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let status = TemplateStatus::from(update.event.clone());
+    let at = at_or_now(ctx, update.time);
+    let known = ctx
+        .deps
+        .directory
+        .update_template_status(&tenant, name, language, &status, at)
+        .await?;
+    stored(
+        ctx,
+        known,
+        &tenant,
+        name,
+        language,
+        "status",
+        status.as_str(),
+    );
+    Ok(())
+}
+
+pub(super) async fn template_quality(
+    ctx: &mut Context<'_>,
+    update: &TemplateQualityUpdate,
+) -> Result<(), ApplyError> {
+    let Some((tenant, name, language)) = template_target(
+        ctx,
+        &update.waba_id,
+        update.name.as_deref(),
+        update.language.as_deref(),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let at = at_or_now(ctx, update.time);
+    let quality = update.new_quality_score.as_str();
+    let known = ctx
+        .deps
+        .directory
+        .update_template_quality(&tenant, name, language, quality, at)
+        .await?;
+    stored(ctx, known, &tenant, name, language, "quality", quality);
+    Ok(())
+}
+
+pub(super) async fn phone_quality(
+    ctx: &mut Context<'_>,
+    update: &PhoneNumberQualityUpdate,
+) -> Result<(), ApplyError> {
+    let tier = update
+        .max_daily_conversations_per_business
+        .as_deref()
+        .or(update.current_limit.as_deref());
+    let value = match tier {
+        Some(tier) => format!("{} {tier}", update.event),
+        None => update.event.clone(),
+    };
+    update_profile(ctx, &update.waba_id, update.time, |p| {
+        p.phone_quality = Some(value)
+    })
+    .await
+}
+
+pub(super) async fn account_update(
+    ctx: &mut Context<'_>,
+    update: &AccountUpdate,
+) -> Result<(), ApplyError> {
+    let event = update.event.clone();
+    update_profile(ctx, &update.waba_id, update.time, |p| {
+        p.account_event = Some(event)
+    })
+    .await
+}
+
+/// Read-modify-write of the tenant profile. Management changes are rare (minutes or days
+/// apart), so the last write winning is acceptable here.
+async fn update_profile(
+    ctx: &mut Context<'_>,
+    waba_id: &str,
+    time: Option<Timestamp>,
+    change: impl FnOnce(&mut crate::domain::tenant::TenantProfile),
+) -> Result<(), ApplyError> {
+    let Some(tenant) = ctx.tenant_by_waba(waba_id).await? else {
+        return Ok(());
+    };
+    let Some(mut profile) = ctx.profile(&tenant).await? else {
+        warn!(tenant = %tenant, "tenant routed by WABA has no profile; update not stored");
+        ctx.report.ignored += 1;
+        return Ok(());
+    };
+    change(&mut profile);
+    profile.updated_at = at_or_now(ctx, time).max(profile.updated_at);
+    ctx.deps.directory.put_tenant(&profile).await?;
+    info!(tenant = %tenant, phone_quality = ?profile.phone_quality, account_event = ?profile.account_event, "tenant profile updated from webhook");
+    ctx.report.directory_updates += 1;
+    ctx.remember_profile(profile);
+    Ok(())
+}
+
+async fn template_target<'u>(
+    ctx: &mut Context<'_>,
+    waba_id: &str,
+    name: Option<&'u str>,
+    language: Option<&'u str>,
+) -> Result<Option<(TenantId, &'u str, &'u str)>, ApplyError> {
+    let Some(tenant) = ctx.tenant_by_waba(waba_id).await? else {
+        return Ok(None);
+    };
+    let (Some(name), Some(language)) = (name, language) else {
+        warn!(tenant = %tenant, "template update without name or language; not stored");
+        ctx.report.ignored += 1;
+        return Ok(None);
+    };
+    Ok(Some((tenant, name, language)))
+}
+
+fn stored(
+    ctx: &mut Context<'_>,
+    known: bool,
+    tenant: &TenantId,
+    name: &str,
+    language: &str,
+    what: &str,
+    value: &str,
+) {
+    if known {
+        ctx.report.directory_updates += 1;
+        info!(tenant = %tenant, template = name, language, what, value, "template updated from webhook");
+    } else {
+        // A template created outside our catalog: nothing to refuse sends of.
+        warn!(tenant = %tenant, template = name, language, what, value, "template update for a template we do not have");
+        ctx.report.ignored += 1;
+    }
+}
+
+fn at_or_now(ctx: &Context<'_>, time: Option<Timestamp>) -> Timestamp {
+    time.unwrap_or_else(|| ctx.deps.clock.now())
+}

@@ -1,0 +1,162 @@
+//! Applying a verified webhook batch: statuses to the message store, inbound messages
+//! and management changes to the directory.
+//!
+//! Every write is idempotent (statuses dedupe on their fingerprint, inbound times only
+//! move forward, opt-outs keep the newest change), so a batch that failed half way is
+//! safe to apply again from the inbox.
+
+mod inbound;
+mod management;
+mod statuses;
+
+use crate::app::Deps;
+use crate::domain::tenant::TenantProfile;
+use crate::domain::webhook::{WebhookBatch, WebhookEvent};
+use crate::domain::{PhoneNumberId, TenantId};
+use crate::ports::{DirectoryError, StoreError};
+use std::collections::HashMap;
+use tracing::{info, warn};
+
+/// Why a batch could not be stored (the HTTP answer parks it; the inbox retries it).
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The message store failed.
+    #[error("message store failed")]
+    Store(#[from] StoreError),
+    /// The directory failed.
+    #[error("directory failed")]
+    Directory(#[from] DirectoryError),
+}
+
+/// What one batch did, for the log line and for tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Statuses that moved a message forward.
+    pub advanced: u32,
+    /// Lower-rank statuses that only filled their timestamp.
+    pub timestamps_filled: u32,
+    /// Statuses recorded as anomalies (e.g. `failed` after `delivered`).
+    pub anomalies: u32,
+    /// Statuses already applied.
+    pub duplicates: u32,
+    /// Statuses of messages we do not know.
+    pub unknown_messages: u32,
+    /// Inbound messages recorded on their contact.
+    pub inbound: u32,
+    /// Opt-outs and opt-ins recorded.
+    pub keyword_changes: u32,
+    /// Template and phone/account changes stored in the directory.
+    pub directory_updates: u32,
+    /// Events whose phone number id or WABA id routes to no tenant.
+    pub unrouted: u32,
+    /// Events that carry nothing to store (system errors, unknown changes, …).
+    pub ignored: u32,
+}
+
+/// Apply every event of `batch`; stops at the first storage failure.
+pub async fn apply_batch(deps: &Deps, batch: &WebhookBatch) -> Result<ApplyReport, ApplyError> {
+    for warning in &batch.warnings {
+        warn!(warning = %warning, "webhook body tolerated with a warning");
+    }
+    let mut ctx = Context {
+        deps,
+        report: ApplyReport::default(),
+        by_phone: HashMap::new(),
+        by_waba: HashMap::new(),
+        profiles: HashMap::new(),
+    };
+    for event in &batch.events {
+        match event {
+            WebhookEvent::Status(s) => statuses::apply(&mut ctx, s).await?,
+            WebhookEvent::Inbound(m) => inbound::apply(&mut ctx, m).await?,
+            WebhookEvent::TemplateStatus(u) => management::template_status(&mut ctx, u).await?,
+            WebhookEvent::TemplateQuality(u) => management::template_quality(&mut ctx, u).await?,
+            WebhookEvent::PhoneNumberQuality(u) => management::phone_quality(&mut ctx, u).await?,
+            WebhookEvent::AccountUpdate(u) => management::account_update(&mut ctx, u).await?,
+            WebhookEvent::TemplateCategory(u) => {
+                info!(waba_id = %u.waba_id, template = ?u.name, new_category = ?u.new_category,
+                    correct_category = ?u.correct_category, "template category update");
+                ctx.report.ignored += 1;
+            }
+            WebhookEvent::SystemError(e) => {
+                warn!(waba_id = %e.waba_id, code = ?e.error.code, title = ?e.error.title, "Meta reported a system error");
+                ctx.report.ignored += 1;
+            }
+            WebhookEvent::Unknown(u) => {
+                info!(waba_id = %u.waba_id, field = %u.field, "webhook change not handled");
+                ctx.report.ignored += 1;
+            }
+        }
+    }
+    Ok(ctx.report)
+}
+
+/// Per-batch lookups, so a batch of 100 statuses from one number asks the directory once.
+pub(super) struct Context<'d> {
+    pub(super) deps: &'d Deps,
+    pub(super) report: ApplyReport,
+    by_phone: HashMap<PhoneNumberId, Option<TenantId>>,
+    by_waba: HashMap<String, Option<TenantId>>,
+    profiles: HashMap<TenantId, Option<TenantProfile>>,
+}
+
+impl Context<'_> {
+    /// The tenant that owns a business phone number; counted when there is none.
+    pub(super) async fn tenant_by_phone(
+        &mut self,
+        id: Option<&PhoneNumberId>,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        let Some(id) = id else {
+            return Ok(self.unrouted("no phone_number_id", ""));
+        };
+        if !self.by_phone.contains_key(id) {
+            let tenant = self.deps.directory.tenant_by_phone_number_id(id).await?;
+            self.by_phone.insert(id.clone(), tenant);
+        }
+        match self.by_phone.get(id).cloned().flatten() {
+            Some(t) => Ok(Some(t)),
+            None => Ok(self.unrouted("unknown phone_number_id", id.as_str())),
+        }
+    }
+
+    /// The tenant that owns a WABA; counted when there is none.
+    pub(super) async fn tenant_by_waba(
+        &mut self,
+        waba_id: &str,
+    ) -> Result<Option<TenantId>, DirectoryError> {
+        if !self.by_waba.contains_key(waba_id) {
+            let tenant = self.deps.directory.tenant_by_waba_id(waba_id).await?;
+            self.by_waba.insert(waba_id.to_owned(), tenant);
+        }
+        match self.by_waba.get(waba_id).cloned().flatten() {
+            Some(t) => Ok(Some(t)),
+            None => Ok(self.unrouted("unknown WABA id", waba_id)),
+        }
+    }
+
+    /// A tenant's profile (cached for the batch).
+    pub(super) async fn profile(
+        &mut self,
+        tenant: &TenantId,
+    ) -> Result<Option<TenantProfile>, DirectoryError> {
+        if !self.profiles.contains_key(tenant) {
+            let profile = self.deps.directory.tenant(tenant).await?;
+            self.profiles.insert(tenant.clone(), profile);
+        }
+        Ok(self.profiles.get(tenant).cloned().flatten())
+    }
+
+    /// Forget a cached profile after writing it.
+    pub(super) fn remember_profile(&mut self, profile: TenantProfile) {
+        self.profiles.insert(profile.id.clone(), Some(profile));
+    }
+
+    fn unrouted(&mut self, why: &str, id: &str) -> Option<TenantId> {
+        // Acknowledged, not an error: another app on the same WABA, or a tenant not yet
+        // added. Meta would retry an error for days without anything changing.
+        warn!(id, "webhook event routes to no tenant: {why}");
+        self.deps.metrics.count("UnroutedWebhook", &[]);
+        self.report.unrouted += 1;
+        None
+    }
+}

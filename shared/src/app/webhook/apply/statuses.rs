@@ -1,0 +1,187 @@
+//! Status webhooks: find the message (callback data, else wamid) and record the status
+//! through the lifecycle (one conditional write; a lower rank is a timestamp-only write).
+
+use super::{ApplyError, Context};
+use crate::domain::failure::{Failure, FailureClass, FailureSource};
+use crate::domain::graph::{CallbackData, excerpt, rule_for};
+use crate::domain::lifecycle::{EventKind, LifecycleEvent, ProviderStatus, ProviderStatusKind};
+use crate::domain::webhook::{DeliveryStatus, StatusUpdate, WebhookError};
+use crate::domain::{Message, MessageId, MessageState, TenantId};
+use crate::ports::{Recorded, record_event};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Result<(), ApplyError> {
+    let Some(kind) = provider_kind(&status.status) else {
+        info!(wamid = %status.wamid, status = status.status.as_str(), "status value not handled");
+        ctx.report.ignored += 1;
+        return Ok(());
+    };
+    let deps = ctx.deps;
+    let Some((tenant, id)) = locate(ctx, status).await? else {
+        unknown(ctx, status);
+        return Ok(());
+    };
+    let now = deps.clock.now();
+    let event = LifecycleEvent::new(
+        now,
+        EventKind::Provider(ProviderStatus {
+            wamid: status.wamid.clone(),
+            status: kind,
+            occurred_at: status.timestamp.unwrap_or(now),
+            failure: (kind == ProviderStatusKind::Failed).then(|| webhook_failure(&status.errors)),
+            detail: history_detail(status),
+        }),
+    );
+    let recorded = record_event(&*deps.store, &tenant, &id, &event, &deps.lifecycle).await?;
+    let dims = [("Tenant", tenant.as_str())];
+    match recorded {
+        Recorded::Written { decision, message } => match decision {
+            "advanced" => {
+                ctx.report.advanced += 1;
+                count_advance(ctx, kind, &message);
+                info!(tenant = %tenant, message_id = %id, wamid = %status.wamid, state = message.state.as_str(), "status applied");
+            }
+            "timestamp_filled" => {
+                ctx.report.timestamps_filled += 1;
+                deps.metrics.count("OutOfOrderWebhook", &dims);
+                info!(tenant = %tenant, message_id = %id, status = kind.as_str(), state = message.state.as_str(), "late status filled its timestamp");
+            }
+            _ => {
+                ctx.report.anomalies += 1;
+                deps.metrics.count("OutOfOrderWebhook", &dims);
+                warn!(tenant = %tenant, message_id = %id, status = kind.as_str(), state = message.state.as_str(), flags = ?message.flags, "status contradicts the stored state; recorded as an anomaly");
+            }
+        },
+        Recorded::Duplicate(_) => {
+            ctx.report.duplicates += 1;
+            deps.metrics.count("DuplicateWebhook", &dims);
+        }
+        Recorded::NotFound => unknown(ctx, status),
+    }
+    Ok(())
+}
+
+fn provider_kind(status: &DeliveryStatus) -> Option<ProviderStatusKind> {
+    Some(match status {
+        DeliveryStatus::Sent => ProviderStatusKind::Sent,
+        DeliveryStatus::Delivered => ProviderStatusKind::Delivered,
+        DeliveryStatus::Read => ProviderStatusKind::Read,
+        DeliveryStatus::Played => ProviderStatusKind::Played,
+        DeliveryStatus::Failed => ProviderStatusKind::Failed,
+        DeliveryStatus::Unknown(_) => return None,
+    })
+}
+
+/// Our callback data names the message without a lookup (and matches a send whose
+/// answer was lost, which has no wamid stored); other statuses go through the index.
+async fn locate(
+    ctx: &mut Context<'_>,
+    status: &StatusUpdate,
+) -> Result<Option<(TenantId, MessageId)>, ApplyError> {
+    if let Some(data) = status.biz_opaque_callback_data.as_deref() {
+        match CallbackData::decode(data) {
+            Ok(cb) => return Ok(Some((cb.tenant, cb.message_id))),
+            Err(e) => {
+                info!(wamid = %status.wamid, error = %e, "callback data not ours; looking up the wamid")
+            }
+        }
+    }
+    Ok(ctx.deps.store.find_by_wamid(&status.wamid).await?)
+}
+
+fn unknown(ctx: &mut Context<'_>, status: &StatusUpdate) {
+    info!(wamid = %status.wamid, status = status.status.as_str(), "status for a message we do not know");
+    ctx.deps.metrics.count("UnknownMessageStatus", &[]);
+    ctx.report.unknown_messages += 1;
+}
+
+/// Meta's first error, classified by its code. A `failed` webhook has no HTTP status to
+/// fall back on: an unlisted code means this recipient could not be reached, and no
+/// error at all means the message was refused.
+fn webhook_failure(errors: &[WebhookError]) -> Failure {
+    let Some(error) = errors.first() else {
+        return Failure {
+            class: FailureClass::Rejected,
+            code: None,
+            title: "failed status webhook without error details".into(),
+            detail: None,
+            source: FailureSource::Webhook,
+        };
+    };
+    let rule = error.code.and_then(rule_for);
+    let title = error
+        .title
+        .as_deref()
+        .or(error.message.as_deref())
+        .map(excerpt)
+        .or_else(|| rule.map(|r| r.reason.to_owned()))
+        .unwrap_or_else(|| "failed status webhook".into());
+    Failure {
+        class: rule.map_or(FailureClass::Recipient, |r| r.class),
+        code: error.code,
+        title,
+        detail: error
+            .details
+            .as_deref()
+            .or(error.message.as_deref())
+            .map(excerpt),
+        source: FailureSource::Webhook,
+    }
+}
+
+/// What the history entry keeps besides the status: pricing, conversation and Meta's
+/// raw errors (every one of them, not just the one classified).
+fn history_detail(status: &StatusUpdate) -> Option<Value> {
+    let mut detail = serde_json::Map::new();
+    if let Some(p) = &status.pricing {
+        detail.insert(
+            "pricing".into(),
+            json!({"billable": p.billable, "pricing_model": p.pricing_model,
+                   "type": p.pricing_type, "category": p.category}),
+        );
+    }
+    if let Some(c) = &status.conversation {
+        detail.insert("conversation".into(), c.clone());
+    }
+    if !status.errors.is_empty() {
+        let errors: Vec<Value> = status
+            .errors
+            .iter()
+            .map(|e| {
+                json!({"code": e.code, "title": e.title, "message": e.message,
+                            "details": e.details, "href": e.href})
+            })
+            .collect();
+        detail.insert("errors".into(), Value::Array(errors));
+    }
+    (!detail.is_empty()).then_some(Value::Object(detail))
+}
+
+fn count_advance(ctx: &Context<'_>, kind: ProviderStatusKind, message: &Message) {
+    let metrics = &ctx.deps.metrics;
+    let tenant = message.tenant.as_str();
+    match message.state {
+        MessageState::Sent => metrics.count("Sent", &[("Tenant", tenant)]),
+        MessageState::Delivered => metrics.count("Delivered", &[("Tenant", tenant)]),
+        MessageState::Read => metrics.count("Read", &[("Tenant", tenant)]),
+        MessageState::Failed => {
+            let class = message
+                .failure
+                .as_ref()
+                .map_or("rejected", |f| f.class.as_str());
+            metrics.count("Failed", &[("Tenant", tenant), ("Class", class)]);
+        }
+        _ => {}
+    }
+    if kind == ProviderStatusKind::Delivered {
+        let t = &message.timestamps;
+        if let (Some(accepted), Some(delivered)) = (t.accepted_at, t.delivered_at) {
+            metrics.millis(
+                "AcceptedToDeliveredMs",
+                delivered.millis_since(accepted),
+                &[("Tenant", tenant)],
+            );
+        }
+    }
+}
