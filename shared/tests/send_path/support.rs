@@ -235,7 +235,12 @@ impl Pipeline {
         create_tables(&aws_sdk_dynamodb::Client::new(sdk), &tables)
             .await
             .unwrap();
-        let store = Arc::new(DynamoMessageStore::new(sdk, tables.messages));
+        // moto does not apply concurrent conditional writes to one item atomically
+        // (real DynamoDB does), so writes go one at a time here; the claim races
+        // themselves are proven on SQLite and by the store conformance suite.
+        let store = Arc::new(wa_shared::testkit::store_conformance::OneWriteAtATime::new(
+            DynamoMessageStore::new(sdk, tables.messages),
+        ));
         let directory = Arc::new(DynamoDirectory::new(sdk, tables.directory));
         let queues = Arc::new(SqsWorkQueue::new(sdk));
         let clock = Arc::new(ManualClock::new(START));
