@@ -16,14 +16,14 @@ use crate::metrics::{Metrics, MetricsSink};
 use crate::ports::tokens::TokenSource;
 use std::sync::Arc;
 
-fn graph(config: &GraphConfig) -> Result<GraphProvider, ConfigError> {
+pub(super) fn graph(config: &GraphConfig) -> Result<GraphProvider, ConfigError> {
     GraphProvider::new(config).map_err(|e| ConfigError::Invalid {
         var: "WA_GRAPH_BASE_URL",
         reason: e.to_string(),
     })
 }
 
-fn deps(
+pub(super) fn deps(
     common: &CommonConfig,
     sdk: &SdkConfig,
     provider: GraphProvider,

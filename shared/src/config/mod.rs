@@ -8,6 +8,11 @@
 //! the AWS `Deps` from them.
 
 pub mod aws;
+mod reconciler;
+mod webhook;
+
+pub use reconciler::ReconcilerConfig;
+pub use webhook::WebhookConfig;
 
 use crate::adapters::graph::{
     DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, GRAPH_BASE_URL, GraphConfig,

@@ -1,0 +1,174 @@
+//! The webhook function's configuration: the Meta app secret and verify token by
+//! secret ARN (their values are read from Secrets Manager at cold start, never from the
+//! environment), the inbox queue and the body limit.
+
+use super::{CommonConfig, ConfigError, Vars};
+use crate::adapters::aws::load_sdk_config;
+use crate::adapters::graph::GraphConfig;
+use crate::adapters::tokens::EnvTokenSource;
+use crate::app::Deps;
+use crate::app::intake::IntakeSettings;
+use crate::app::sender::SenderSettings;
+use crate::app::webhook::{DEFAULT_MAX_BODY_BYTES, WebhookSettings};
+use crate::ports::QueueRef;
+use secrecy::SecretString;
+use std::sync::Arc;
+
+/// The webhook function's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    /// Shared part.
+    pub common: CommonConfig,
+    /// `WA_APP_SECRET_ARN`: the secret holding the Meta app secret. During a rotation it
+    /// may hold the new and the old secret separated by a comma (new first).
+    pub app_secret_arn: String,
+    /// `WA_VERIFY_TOKEN_ARN`: the secret holding the handshake's verify token.
+    pub verify_token_arn: String,
+    /// `WA_WEBHOOK_INBOX_URL`: where bodies that could not be stored are parked.
+    pub inbox_url: String,
+    /// `WA_WEBHOOK_MAX_BODY_BYTES` (default 1 MiB).
+    pub max_body_bytes: usize,
+}
+
+impl WebhookConfig {
+    /// Read and validate from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Read and validate through `var`.
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(var);
+        let max_body = vars.number(
+            "WA_WEBHOOK_MAX_BODY_BYTES",
+            DEFAULT_MAX_BODY_BYTES as u64,
+            1_024,
+            6 * 1024 * 1024,
+        )?;
+        Ok(Self {
+            common: CommonConfig::read(&vars)?,
+            app_secret_arn: vars.required("WA_APP_SECRET_ARN")?,
+            verify_token_arn: vars.required("WA_VERIFY_TOKEN_ARN")?,
+            inbox_url: vars.required("WA_WEBHOOK_INBOX_URL")?,
+            max_body_bytes: usize::try_from(max_body).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        })
+    }
+
+    /// The webhook's dependencies on AWS, with both secrets read once now. It never
+    /// calls Graph; its provider is the default client, unused.
+    pub async fn aws_deps(&self) -> Result<Deps, ConfigError> {
+        let sdk = load_sdk_config().await;
+        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+        let app_secret = secret(&secrets, &self.app_secret_arn, "WA_APP_SECRET_ARN").await?;
+        let verify_token = secret(&secrets, &self.verify_token_arn, "WA_VERIFY_TOKEN_ARN").await?;
+        let mut deps = super::aws::deps(
+            &self.common,
+            &sdk,
+            super::aws::graph(&GraphConfig::default())?,
+            Arc::new(EnvTokenSource),
+            IntakeSettings::default(),
+            SenderSettings::default(),
+        );
+        deps.webhook = WebhookSettings {
+            app_secrets: app_secrets(&app_secret),
+            verify_token: SecretString::from(verify_token),
+            inbox: Some(QueueRef::new(self.inbox_url.clone())),
+            max_body_bytes: self.max_body_bytes,
+        };
+        Ok(deps)
+    }
+}
+
+/// The secrets of a rotation (`new,old`), trimmed, empty parts dropped.
+fn app_secrets(value: &str) -> Vec<SecretString> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| SecretString::from(s.to_owned()))
+        .collect()
+}
+
+/// A secret's string value. Errors name the variable, never the value.
+async fn secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    var: &'static str,
+) -> Result<String, ConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            var,
+            reason: format!(
+                "the secret could not be read: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    out.secret_string()
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(ConfigError::Invalid {
+            var,
+            reason: "the secret has no string value".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    const BASE: [(&str, &str); 6] = [
+        ("WA_STAGE", "dev"),
+        ("WA_MESSAGES_TABLE", "dev-wa-messages"),
+        ("WA_DIRECTORY_TABLE", "dev-wa-directory"),
+        ("WA_APP_SECRET_ARN", "arn:app"),
+        ("WA_VERIFY_TOKEN_ARN", "arn:verify"),
+        ("WA_WEBHOOK_INBOX_URL", "http://sqs/inbox"),
+    ];
+
+    #[test]
+    fn the_webhook_reads_the_template_variables_and_defaults_the_limit() {
+        let c = WebhookConfig::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.app_secret_arn, "arn:app");
+        assert_eq!(c.inbox_url, "http://sqs/inbox");
+        assert_eq!(c.max_body_bytes, 1_048_576);
+    }
+
+    #[test]
+    fn every_required_variable_is_named_when_missing() {
+        for missing in [
+            "WA_APP_SECRET_ARN",
+            "WA_VERIFY_TOKEN_ARN",
+            "WA_WEBHOOK_INBOX_URL",
+        ] {
+            let vars: Vec<_> = BASE
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(
+                WebhookConfig::from_lookup(lookup(&vars)),
+                Err(ConfigError::Missing(missing))
+            );
+        }
+    }
+
+    #[test]
+    fn a_rotation_secret_holds_the_new_and_the_old_value() {
+        let s = app_secrets(" new , old ,");
+        let exposed: Vec<&str> = s.iter().map(|s| s.expose_secret()).collect();
+        assert_eq!(exposed, ["new", "old"]);
+    }
+}
