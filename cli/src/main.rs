@@ -1,14 +1,12 @@
-//! `wa`: the pipeline's command line tool. Each subcommand lives in its own module;
-//! this file only parses and dispatches.
-
-mod cli;
-mod sandbox;
+//! `wa`: the pipeline's command line tool. Each subcommand lives in its own module
+//! of the `wa_cli` library; this file only parses and dispatches.
 
 use clap::Parser;
+use wa_cli::cli::{Cli, Command};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    match cli::Cli::parse().command {
-        cli::Command::Sandbox(args) => sandbox::run(args).await,
+    match Cli::parse().command {
+        Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
     }
 }

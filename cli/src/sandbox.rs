@@ -39,7 +39,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
 }
 
 /// Ctrl-C, or SIGTERM on Unix (how process managers stop services).
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

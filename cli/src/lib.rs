@@ -1,0 +1,8 @@
+//! `wa-cli`: the logic of every `wa` subcommand, as library functions so tests can
+//! call them in-process (for instance `wa dev` on port 0). The `wa` binary only
+//! parses arguments ([`cli`]) and dispatches.
+//!
+//! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own.
+
+pub mod cli;
+pub mod sandbox;
