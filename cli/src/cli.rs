@@ -16,8 +16,103 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the whole pipeline locally: API, sender, webhook, reconciler, Graph sandbox.
+    Dev(DevArgs),
+    /// Send a message through a running pipeline (`wa dev` or a deployed API).
+    Send(SendArgs),
+    /// Show a message: its state, timestamps, failure and history.
+    Status(StatusArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
+}
+
+/// `wa dev`: flags override the configuration file.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Configuration file (TOML; see wa.example.toml). Without one: the demo tenant.
+    #[arg(long, env = "WA_DEV_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address of the API, webhook and status page (port 0: any free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The SQLite file holding messages, directory and queues.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Address of the embedded Graph sandbox (port 0: any free port).
+    #[arg(long)]
+    pub sandbox_listen: Option<SocketAddr>,
+}
+
+/// Where the API is and who is calling: shared by `wa send` and `wa status`.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of the API (`wa dev` or a deployed stage).
+    #[arg(long, env = "WA_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// API key of the tenant (sent as `Authorization: Bearer`).
+    #[arg(
+        long,
+        env = "WA_API_KEY",
+        default_value = "wa_demo_key",
+        hide_env_values = true
+    )]
+    pub key: String,
+    /// Print the raw JSON answer instead of a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wa send`: a template message (`--template`) or a free-form text (`--text`), or a
+/// whole request body (`--body-file`).
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Where the API is and who is calling.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Recipient, E.164 (`+14155550123`).
+    #[arg(long, required_unless_present = "body_file")]
+    pub to: Option<String>,
+    /// Template name.
+    #[arg(long, conflicts_with_all = ["text", "body_file"])]
+    pub template: Option<String>,
+    /// Template language.
+    #[arg(long, default_value = "en_US")]
+    pub language: String,
+    /// A body parameter: positional (`--param Ana --param '#1234'`) or named
+    /// (`--param first_name=Ana`); repeat in order.
+    #[arg(long = "param")]
+    pub params: Vec<String>,
+    /// Dynamic suffix of a URL button (`INDEX=TEXT`, e.g. `0=ABC123`).
+    #[arg(long = "url-button")]
+    pub url_buttons: Vec<String>,
+    /// Coupon of a copy-code button (`INDEX=CODE`). OTP buttons take the body's code.
+    #[arg(long = "coupon-button")]
+    pub coupon_buttons: Vec<String>,
+    /// Free-form text (inside the 24-hour window only).
+    #[arg(long, conflicts_with = "body_file")]
+    pub text: Option<String>,
+    /// The whole JSON request body from a file (`-`: standard input).
+    #[arg(long)]
+    pub body_file: Option<PathBuf>,
+    /// Idempotency key; a retry with the same key never sends twice.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
+    /// Wait until the message reaches this state or a terminal one, then print it.
+    #[arg(long)]
+    pub wait_for: Option<String>,
+    /// How long `--wait-for` waits, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub wait_secs: u64,
+}
+
+/// `wa status ID`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Where the API is and who is calling.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// The message id (`msg_...`).
+    pub id: String,
 }
 
 /// `wa sandbox`: flags override the configuration file.

@@ -2,7 +2,11 @@
 //! call them in-process (for instance `wa dev` on port 0). The `wa` binary only
 //! parses arguments ([`cli`]) and dispatches.
 //!
+//! - [`dev`]: `wa dev`, the whole pipeline on one machine;
+//! - [`client`]: `wa send` and `wa status` against a running API;
 //! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own.
 
 pub mod cli;
+pub mod client;
+pub mod dev;
 pub mod sandbox;

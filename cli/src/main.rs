@@ -7,6 +7,9 @@ use wa_cli::cli::{Cli, Command};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Dev(args) => wa_cli::dev::command(args).await,
+        Command::Send(args) => wa_cli::client::send(args).await,
+        Command::Status(args) => wa_cli::client::status(args).await,
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
     }
 }

@@ -53,10 +53,22 @@ pub fn init() {
     init_with(&LogSettings::from_env());
 }
 
-/// Install the global subscriber with explicit settings.
+/// Install the global subscriber with explicit settings (log lines on stdout, where
+/// Lambda collects them).
 pub fn init_with(settings: &LogSettings) {
+    init_with_writer(settings, std::io::stdout);
+}
+
+/// Install the global subscriber writing to `writer`: the CLI logs to stderr, so its
+/// stdout stays for what the user asked for.
+pub fn init_with_writer<W>(settings: &LogSettings, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     // `try_init` fails only when a subscriber is already installed: keep that one.
     let _ = if settings.json {
         builder
