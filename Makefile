@@ -32,10 +32,10 @@ endif
 infra-lint:
 	scripts/lint-infra.sh
 
-## make dev: the whole pipeline on this machine (arrives with `wa dev`).
+## make dev: the whole pipeline on this machine (`wa dev`: SQLite store in .wa/, Graph sandbox).
+## Pass a configuration with WA_DEV_CONFIG=wa.toml (see wa.example.toml).
 dev:
-	@if [ -d cli ]; then $(CARGO) run --release -p wa-cli -- dev; \
-	else echo "make dev: the local pipeline (wa dev) is not built yet; see README 'Status'." >&2; exit 1; fi
+	$(CARGO) run --release --locked -p wa-cli -- dev
 
 ## make bench: criterion benches (figures, not pass/fail).
 bench:

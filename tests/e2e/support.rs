@@ -145,6 +145,27 @@ impl Dev {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the process to exit by itself (after a SIGTERM), or panic after `limit`.
+    pub fn wait_exit(mut self, limit: Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "wa dev exited with {status}");
+                return;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "wa dev did not stop within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kill the process at once (SIGKILL), as a crash would.
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();
@@ -161,6 +182,27 @@ impl Api {
         body: &Value,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
         self.post_raw(key, idempotency_key, body.to_string()).await
+    }
+
+    /// `POST /v1/messages` that may find the process gone: `None` when no answer came.
+    pub async fn try_post(
+        &self,
+        key: &str,
+        idempotency_key: &str,
+        body: &Value,
+    ) -> Option<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/v1/messages", self.url))
+            .bearer_auth(key)
+            .header("idempotency-key", idempotency_key)
+            .json(body)
+            .send()
+            .await
+            .ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.json().await.ok()?;
+        Some((status, body))
     }
 
     /// The same with a raw body.

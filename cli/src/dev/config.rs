@@ -329,6 +329,7 @@ impl DevConfig {
     ) -> Result<Self, ConfigError> {
         let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
         let lifecycle = lifecycle(&file.lifecycle)?;
+        let timeout = Duration::from_millis(file.graph.timeout_ms.unwrap_or(10_000));
         let graph = GraphConfig {
             base_url: file.graph.base_url.clone().unwrap_or_default(),
             api_version: file
@@ -336,12 +337,12 @@ impl DevConfig {
                 .api_version
                 .clone()
                 .unwrap_or_else(|| GRAPH_API_VERSION.to_owned()),
-            connect_timeout: file
-                .graph
-                .connect_timeout_ms
-                .map_or(DEFAULT_CONNECT_TIMEOUT, Duration::from_millis),
-            // Shorter than the Lambda default: a local sandbox answers in microseconds.
-            timeout: Duration::from_millis(file.graph.timeout_ms.unwrap_or(10_000)),
+            // The connect limit must stay below the total one (GraphConfig's rule).
+            connect_timeout: file.graph.connect_timeout_ms.map_or(
+                DEFAULT_CONNECT_TIMEOUT.min(timeout / 2),
+                Duration::from_millis,
+            ),
+            timeout,
         };
         let sandbox_settings = sandbox_settings(file.sandbox.settings)?;
         let target = GraphTarget::Sandbox {
