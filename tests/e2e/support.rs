@@ -43,8 +43,6 @@ pub struct Dev {
     /// How to reach it (cheap to clone into tasks).
     pub api: Api,
     child: Child,
-    /// Data and logs; shared by restarts of the same test.
-    pub dir: PathBuf,
 }
 
 impl std::ops::Deref for Dev {
@@ -141,7 +139,6 @@ impl Dev {
                     .unwrap(),
             },
             child,
-            dir: dir.to_path_buf(),
         }
     }
 

@@ -65,43 +65,21 @@ impl Gateway {
         path_parameters: HashMap<String, String>,
         body: &Bytes,
     ) -> ApiGatewayV2httpRequest {
+        let request = Incoming {
+            route_key,
+            method,
+            uri,
+            headers,
+            path_parameters,
+            body,
+        };
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
-        let now = self.deps.clock.now();
-        let mut req = ApiGatewayV2httpRequest::default();
-        req.version = Some("2.0".into());
-        req.route_key = Some(route_key.into());
-        req.raw_path = Some(uri.path().to_owned());
-        let raw_query = uri.query().unwrap_or_default();
-        req.raw_query_string = Some(raw_query.to_owned());
-        req.query_string_parameters = raw_query.parse().unwrap_or_default();
-        req.headers = headers.clone();
-        req.path_parameters = path_parameters;
-        // API Gateway passes text bodies as they are and anything else base64-encoded;
-        // the handlers must read both (the webhook signs the raw bytes).
-        if !body.is_empty() {
-            match std::str::from_utf8(body) {
-                Ok(text) => req.body = Some(text.to_owned()),
-                Err(_) => {
-                    req.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
-                    req.is_base64_encoded = true;
-                }
-            }
-        }
-        let ctx = &mut req.request_context;
-        ctx.route_key = Some(route_key.into());
-        ctx.stage = Some("$default".into());
-        ctx.request_id = Some(format!("dev-{}-{n}", now.as_millis()));
-        ctx.time_epoch = now.as_millis();
-        ctx.domain_name = Some(self.local_addr.to_string());
-        ctx.http.method = method.clone();
-        ctx.http.path = Some(uri.path().to_owned());
-        ctx.http.protocol = Some("HTTP/1.1".into());
-        ctx.http.source_ip = Some("127.0.0.1".into());
-        ctx.http.user_agent = headers
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        req
+        to_event(
+            request,
+            self.deps.clock.now().as_millis(),
+            n,
+            self.local_addr,
+        )
     }
 
     async fn invoke(&self, function: Function, event: ApiGatewayV2httpRequest) -> Response {
@@ -111,6 +89,68 @@ impl Gateway {
         };
         into_http(response)
     }
+}
+
+/// One HTTP request as the routes see it.
+struct Incoming<'a> {
+    route_key: &'a str,
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    path_parameters: HashMap<String, String>,
+    body: &'a Bytes,
+}
+
+/// The API Gateway v2 event of `request`, received at `now_ms` as the `n`th request.
+fn to_event(
+    request: Incoming<'_>,
+    now_ms: i64,
+    n: u64,
+    local_addr: SocketAddr,
+) -> ApiGatewayV2httpRequest {
+    let Incoming {
+        route_key,
+        method,
+        uri,
+        headers,
+        path_parameters,
+        body,
+    } = request;
+    let mut req = ApiGatewayV2httpRequest::default();
+    req.version = Some("2.0".into());
+    req.route_key = Some(route_key.into());
+    req.raw_path = Some(uri.path().to_owned());
+    let raw_query = uri.query().unwrap_or_default();
+    req.raw_query_string = Some(raw_query.to_owned());
+    req.query_string_parameters = raw_query.parse().unwrap_or_default();
+    req.headers = headers.clone();
+    req.path_parameters = path_parameters;
+    // API Gateway passes text bodies as they are and anything else base64-encoded;
+    // the handlers must read both (the webhook signs the raw bytes).
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => req.body = Some(text.to_owned()),
+            Err(_) => {
+                req.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
+                req.is_base64_encoded = true;
+            }
+        }
+    }
+    let ctx = &mut req.request_context;
+    ctx.route_key = Some(route_key.into());
+    ctx.stage = Some("$default".into());
+    ctx.request_id = Some(format!("dev-{now_ms}-{n}"));
+    ctx.time_epoch = now_ms;
+    ctx.domain_name = Some(local_addr.to_string());
+    ctx.http.method = method.clone();
+    ctx.http.path = Some(uri.path().to_owned());
+    ctx.http.protocol = Some("HTTP/1.1".into());
+    ctx.http.source_ip = Some("127.0.0.1".into());
+    ctx.http.user_agent = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    req
 }
 
 async fn post_message(
@@ -218,4 +258,75 @@ pub fn into_http(response: ApiGatewayV2httpResponse) -> Response {
         headers.insert(name.clone(), value.clone());
     }
     http
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_shared::app::http;
+
+    fn event_of(method: Method, uri: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
+        let uri: Uri = uri.parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("user-agent", "billing/1.0".parse().unwrap());
+        headers.insert("x-hub-signature-256", "sha256=00".parse().unwrap());
+        to_event(
+            Incoming {
+                route_key: "POST /webhook",
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                path_parameters: HashMap::from([("id".into(), "msg_1".into())]),
+                body: &Bytes::copy_from_slice(body),
+            },
+            1_780_481_730_000,
+            7,
+            "127.0.0.1:8080".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_request_becomes_the_event_api_gateway_would_send() {
+        let event = event_of(
+            Method::GET,
+            "/webhook?hub.mode=subscribe&hub.challenge=42",
+            b"",
+        );
+        assert_eq!(http::method(&event), "GET");
+        assert_eq!(http::path(&event), "/webhook");
+        assert_eq!(
+            event.query_string_parameters.first("hub.challenge"),
+            Some("42")
+        );
+        assert_eq!(http::header(&event, "user-agent"), Some("billing/1.0"));
+        assert_eq!(http::request_id(&event), "dev-1780481730000-7");
+        assert_eq!(event.path_parameters["id"], "msg_1");
+        assert_eq!(event.body, None);
+        // The handlers' own parser accepts what we built (it round-trips through JSON).
+        let json = serde_json::to_value(&event).unwrap();
+        let back: ApiGatewayV2httpRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back.raw_path.as_deref(), Some("/webhook"));
+    }
+
+    #[test]
+    fn bodies_keep_their_exact_bytes() {
+        let text = event_of(Method::POST, "/webhook", b"{\"a\": 1}");
+        assert!(!text.is_base64_encoded);
+        assert_eq!(http::body_bytes(&text).unwrap(), b"{\"a\": 1}");
+        let binary = event_of(Method::POST, "/webhook", &[0xff, 0x00, 0x7b]);
+        assert!(binary.is_base64_encoded);
+        assert_eq!(http::body_bytes(&binary).unwrap(), vec![0xff, 0x00, 0x7b]);
+    }
+
+    #[test]
+    fn a_response_keeps_status_headers_and_body() {
+        let response = http::json_response(
+            202,
+            &serde_json::json!({"id": "msg_1"}),
+            &[("idempotent-replayed", "true")],
+        );
+        let http_response = into_http(response);
+        assert_eq!(http_response.status(), StatusCode::ACCEPTED);
+        assert_eq!(http_response.headers()["idempotent-replayed"], "true");
+    }
 }

@@ -11,7 +11,6 @@
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -192,16 +191,10 @@ impl Worker {
     }
 }
 
-fn invoke(
-    consumer: Consumer,
-    deps: &Deps,
-    event: SqsEvent,
-) -> impl Future<Output = SqsBatchResponse> + '_ {
-    async move {
-        match consumer {
-            Consumer::Sender => wa_shared::app::sender::handle(deps, event).await,
-            Consumer::Inbox => wa_shared::app::webhook::handle_inbox(deps, event).await,
-        }
+async fn invoke(consumer: Consumer, deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    match consumer {
+        Consumer::Sender => wa_shared::app::sender::handle(deps, event).await,
+        Consumer::Inbox => wa_shared::app::webhook::handle_inbox(deps, event).await,
     }
 }
 
