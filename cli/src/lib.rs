@@ -6,3 +6,4 @@
 
 pub mod cli;
 pub mod sandbox;
+pub mod status_page;
