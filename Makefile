@@ -20,7 +20,11 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
+## The status page's browser test needs Debian's Chromium: installed first, and the
+## test fails (instead of skipping) without it.
+unit: export WA_REQUIRE_CHROMIUM := 1
 unit:
+	scripts/ensure-chromium.sh
 ifeq ($(NEXTEST),yes)
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-features --locked $(NEXTEST_PROFILE)
 else

@@ -10,3 +10,4 @@ pub mod cli;
 pub mod client;
 pub mod dev;
 pub mod sandbox;
+pub mod status_page;

@@ -38,6 +38,24 @@ async fn a_template_message_goes_from_queued_to_read() {
     }
     let stats = dev.sandbox_stats().await;
     assert_eq!(stats["sends_accepted"], 1, "{stats:#}");
+
+    // The status page of wa dev lists it, and its timeline opens.
+    let page = dev.http.get(format!("{}/", dev.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(&id), "the page does not list {id}");
+    let timeline = dev
+        .http
+        .get(format!("{}/ui/messages/demo/{id}", dev.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(timeline.status(), 200);
+    let html = timeline.text().await.unwrap();
+    assert!(
+        html.contains("delivered") && html.contains("read"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

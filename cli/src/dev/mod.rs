@@ -279,7 +279,9 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         },
     };
 
-    let app = gateway::Gateway::router(deps.clone(), addr).fallback(gateway::not_found);
+    let app = gateway::Gateway::router(deps.clone(), addr)
+        .merge(crate::status_page::router(store.clone()))
+        .fallback(gateway::not_found);
     let mut server_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
         let shutdown = async move {

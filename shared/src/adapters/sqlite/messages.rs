@@ -17,9 +17,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rusqlite::{OptionalExtension, params};
 
-static MIGRATIONS: &[Migration] = &[Migration {
-    id: "store/0001_messages",
-    sql: "
+static MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "store/0001_messages",
+        sql: "
         CREATE TABLE store_messages (
             pk TEXT PRIMARY KEY NOT NULL,
             tenant TEXT NOT NULL,
@@ -38,7 +39,9 @@ static MIGRATIONS: &[Migration] = &[Migration {
         CREATE INDEX store_messages_by_tenant ON store_messages (tenant, created_at, pk);
         CREATE INDEX store_messages_by_expiry ON store_messages (expires_at);
     ",
-}];
+    },
+    super::overview::INDEXES,
+];
 
 /// Largest page a caller may ask for.
 const MAX_PAGE: usize = 1000;
@@ -46,12 +49,12 @@ const MAX_PAGE: usize = 1000;
 /// The embedded [`MessageStore`].
 #[derive(Debug, Clone)]
 pub struct SqliteMessageStore {
-    db: SqliteDb,
+    pub(super) db: SqliteDb,
 }
 
 /// Errors inside a database closure, given their operation name outside it.
 #[derive(Debug)]
-enum RowError {
+pub(super) enum RowError {
     Sqlite(SqliteError),
     Corrupt(String, serde_json::Error),
     Encode(serde_json::Error),
@@ -70,7 +73,7 @@ impl From<rusqlite::Error> for RowError {
 }
 
 impl RowError {
-    fn during(self, operation: &'static str) -> StoreError {
+    pub(super) fn during(self, operation: &'static str) -> StoreError {
         match self {
             RowError::Sqlite(e) => StoreError::Backend {
                 operation,
@@ -88,11 +91,11 @@ impl RowError {
     }
 }
 
-fn decode(key: &str, body: &str) -> Result<Message, RowError> {
+pub(super) fn decode(key: &str, body: &str) -> Result<Message, RowError> {
     serde_json::from_str(body).map_err(|e| RowError::Corrupt(key.to_owned(), e))
 }
 
-fn limit_of(limit: usize) -> i64 {
+pub(super) fn limit_of(limit: usize) -> i64 {
     // Clamped to 1..=MAX_PAGE, so the cast cannot truncate.
     limit.clamp(1, MAX_PAGE) as i64
 }
@@ -352,7 +355,7 @@ mod tests {
         SqliteMessageStore::new(db.clone()).await.unwrap();
         assert_eq!(
             db.applied_migrations().await.unwrap(),
-            ["store/0001_messages"]
+            ["store/0001_messages", "store/0002_overview_indexes"]
         );
     }
 

@@ -8,6 +8,7 @@
 
 pub mod directory;
 pub mod messages;
+pub mod overview;
 pub mod queue;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};

@@ -1,0 +1,262 @@
+//! The status page of `wa dev`: server-rendered HTML, no build step, refreshing itself.
+//!
+//! - `GET /`: messages per tenant and state (with totals) and the latest 50 messages;
+//!   a friendly hint with a ready curl when the store is empty.
+//! - `GET /ui/messages/{tenant}/{id}`: the same page with that message's timeline on
+//!   top (every state timestamp and every history entry, in time order). The selection
+//!   lives in the URL, so the self-refresh keeps it.
+//!
+//! It reads the embedded store only (`SqliteMessageStore::overview` and `get`).
+//! Recipients are masked as in the logs and every stored value is HTML-escaped. A
+//! store failure answers an opaque 500 page; the cause goes to the log.
+
+mod html;
+mod tables;
+mod timeline;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use wa_shared::adapters::SqliteMessageStore;
+use wa_shared::adapters::SystemClock;
+use wa_shared::adapters::sqlite::overview::Overview;
+use wa_shared::domain::{Message, MessageId, TenantId};
+use wa_shared::ports::{Clock, MessageStore, StoreError};
+
+/// How many of the newest messages the page lists.
+pub const LATEST: usize = 50;
+
+/// The page's routes (`GET /`, `GET /ui/messages/{tenant}/{id}`) with their state
+/// applied, ready to merge into `wa dev`'s router.
+pub fn router(store: Arc<SqliteMessageStore>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/ui/messages/{tenant}/{id}", get(message))
+        .with_state(store)
+}
+
+/// Why a page could not be rendered (the visitor only sees a generic 500).
+#[derive(Debug, thiserror::Error)]
+enum PageError {
+    #[error("reading the message store failed")]
+    Store(#[from] StoreError),
+    #[error("rendering the page failed")]
+    Render(#[from] std::fmt::Error),
+}
+
+/// The message a page shows the timeline of.
+enum Selected {
+    Nothing,
+    Found(Box<Message>),
+    Missing { tenant: String, id: String },
+}
+
+async fn index(State(store): State<Arc<SqliteMessageStore>>, headers: HeaderMap) -> Response {
+    respond(&store, &headers, None).await
+}
+
+async fn message(
+    State(store): State<Arc<SqliteMessageStore>>,
+    Path((tenant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&store, &headers, Some((tenant, id))).await
+}
+
+async fn respond(
+    store: &SqliteMessageStore,
+    headers: &HeaderMap,
+    wanted: Option<(String, String)>,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8080");
+    match build(store, wanted, host).await {
+        Ok((status, body)) => (status, no_store(), Html(body)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&e), "status page failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                no_store(),
+                Html(ERROR_PAGE),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The page and its status: 404 when the URL names a message that does not exist.
+async fn build(
+    store: &SqliteMessageStore,
+    wanted: Option<(String, String)>,
+    host: &str,
+) -> Result<(StatusCode, String), PageError> {
+    let (overview, selected) = load(store, wanted).await?;
+    let status = match selected {
+        Selected::Missing { .. } => StatusCode::NOT_FOUND,
+        Selected::Nothing | Selected::Found(_) => StatusCode::OK,
+    };
+    Ok((status, render(&overview, &selected, host)?))
+}
+
+/// The overview, and the selected message when the URL names one.
+async fn load(
+    store: &SqliteMessageStore,
+    wanted: Option<(String, String)>,
+) -> Result<(Overview, Selected), PageError> {
+    let overview = store.overview(LATEST).await?;
+    let Some((tenant, id)) = wanted else {
+        return Ok((overview, Selected::Nothing));
+    };
+    let found = match (TenantId::parse(&tenant), MessageId::parse(&id)) {
+        (Ok(t), Ok(i)) => store.get(&t, &i).await?,
+        _ => None,
+    };
+    let selected = match found {
+        Some(m) => Selected::Found(Box::new(m)),
+        None => Selected::Missing { tenant, id },
+    };
+    Ok((overview, selected))
+}
+
+fn render(overview: &Overview, selected: &Selected, host: &str) -> Result<String, PageError> {
+    let mut out = String::with_capacity(32 * 1024);
+    html::page(&mut out, SystemClock.now(), |out| {
+        let message = match selected {
+            Selected::Nothing => None,
+            Selected::Found(m) => {
+                timeline::timeline(out, m)?;
+                Some(m.as_ref())
+            }
+            Selected::Missing { tenant, id } => {
+                timeline::not_found(out, tenant, id)?;
+                None
+            }
+        };
+        if overview.latest.is_empty() {
+            tables::empty(out, host)
+        } else {
+            tables::counts(out, &overview.counts)?;
+            tables::latest(out, &overview.latest, message)
+        }
+    })?;
+    Ok(out)
+}
+
+/// The page is live data: never serve it from a cache.
+fn no_store() -> [(header::HeaderName, HeaderValue); 1] {
+    [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))]
+}
+
+/// The whole answer to a failure: nothing about the cause (that is in the log).
+const ERROR_PAGE: &str = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+    <meta http-equiv=\"refresh\" content=\"5\"><title>wa dev · status unavailable</title></head>\
+    <body><h1>Status unavailable</h1><p>The status page could not read the message store. \
+    The cause is in the <code>wa dev</code> log; this page retries every 5 seconds.</p>\
+    </body></html>\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wa_shared::adapters::sqlite::{SqliteDb, SqliteError};
+    use wa_shared::domain::{LifecyclePolicy, NewMessage, PhoneNumber, Timestamp};
+
+    async fn serve(store: Arc<SqliteMessageStore>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(store)).await });
+        format!("http://{addr}")
+    }
+
+    async fn store() -> (Arc<SqliteMessageStore>, SqliteDb) {
+        let db = SqliteDb::open_in_memory().await.unwrap();
+        let store = SqliteMessageStore::new(db.clone()).await.unwrap();
+        (Arc::new(store), db)
+    }
+
+    fn queued(tenant: &str) -> Message {
+        let new = NewMessage {
+            tenant: TenantId::parse(tenant).unwrap(),
+            id: MessageId::generate(),
+            to: PhoneNumber::parse("+14155550123").unwrap(),
+            template_name: None,
+            template_language: None,
+            request: serde_json::json!({}),
+            request_hash: "h".into(),
+            metadata: None,
+        };
+        Message::new_queued(new, Timestamp::from_secs(1), &LifecyclePolicy::default())
+    }
+
+    async fn get(url: &str) -> (u16, String) {
+        let response = reqwest::get(url).await.unwrap();
+        let status = response.status().as_u16();
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        (status, response.text().await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_empty_store_shows_the_curl_hint_for_the_host_asked() {
+        let (store, _db) = store().await;
+        let base = serve(store).await;
+        let (status, body) = get(&format!("{base}/")).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("No messages yet"), "{body}");
+        let host = base.trim_start_matches("http://");
+        assert!(body.contains(&format!("curl -s http://{host}/v1/messages")));
+        assert!(!body.contains("id=\"counts\""));
+    }
+
+    #[tokio::test]
+    async fn a_message_page_shows_the_timeline_and_an_unknown_one_is_a_404() {
+        let (store, _db) = store().await;
+        let m = queued("acme");
+        store.create_if_absent(&m).await.unwrap();
+        let base = serve(store).await;
+
+        let (status, body) = get(&format!("{base}/")).await;
+        assert_eq!(status, 200);
+        assert!(body.contains("data-tenant=\"acme\" data-state=\"queued\">1</td>"));
+        assert!(!body.contains("id=\"timeline\""));
+
+        let (status, body) = get(&format!("{base}/ui/messages/acme/{}", m.id)).await;
+        assert_eq!(status, 200);
+        assert!(body.contains(&format!("<section id=\"timeline\" data-id=\"{}\"", m.id)));
+        assert!(body.contains("data-event=\"intake.queued\""));
+        assert!(body.contains("class=\"selected\""));
+
+        for path in [
+            format!("/ui/messages/other/{}", m.id),
+            "/ui/messages/acme/msg_nope".to_owned(),
+            "/ui/messages/NOT%20A%20TENANT/x".to_owned(),
+        ] {
+            let (status, body) = get(&format!("{base}{path}")).await;
+            assert_eq!(status, 404, "{path}");
+            assert!(body.contains("No such message"), "{path}");
+            assert!(
+                body.contains("id=\"counts\""),
+                "the overview is still shown"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_is_an_opaque_500() {
+        let (store, db) = store().await;
+        let base = serve(store).await;
+        db.call(|c| {
+            c.execute_batch("DROP TABLE store_messages")
+                .map_err(SqliteError::from)
+        })
+        .await
+        .unwrap();
+        let (status, body) = get(&format!("{base}/")).await;
+        assert_eq!(status, 500);
+        assert!(body.contains("Status unavailable"));
+        assert!(!body.to_lowercase().contains("sqlite") && !body.contains("store_messages"));
+    }
+}
