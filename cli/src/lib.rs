@@ -3,6 +3,8 @@
 //! parses arguments ([`cli`]) and dispatches.
 //!
 //! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own.
+//! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`.
 
 pub mod cli;
+pub mod ops;
 pub mod sandbox;
