@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
+    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key).
+    Tenants(crate::ops::tenants::TenantsArgs),
 }
 
 /// `wa sandbox`: flags override the configuration file.

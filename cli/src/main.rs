@@ -8,5 +8,6 @@ use wa_cli::cli::{Cli, Command};
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
+        Command::Tenants(args) => wa_cli::ops::tenants::run(args).await,
     }
 }
