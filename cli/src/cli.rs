@@ -20,6 +20,8 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key).
     Tenants(crate::ops::tenants::TenantsArgs),
+    /// Sync a tenant's message templates from the Graph API, or load them from a file.
+    Templates(crate::ops::templates::TemplatesArgs),
 }
 
 /// `wa sandbox`: flags override the configuration file.

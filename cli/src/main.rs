@@ -9,5 +9,6 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
         Command::Tenants(args) => wa_cli::ops::tenants::run(args).await,
+        Command::Templates(args) => wa_cli::ops::templates::run(args).await,
     }
 }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod output;
 pub mod plan;
 pub mod since;
+pub mod templates;
 pub mod tenants;
 
 use wa_shared::adapters::SystemClock;
