@@ -22,6 +22,10 @@ pub enum Command {
     Tenants(crate::ops::tenants::TenantsArgs),
     /// Sync a tenant's message templates from the Graph API, or load them from a file.
     Templates(crate::ops::templates::TemplatesArgs),
+    /// What happened to a message: one message, or a tenant's recent messages.
+    Messages(crate::ops::messages::MessagesArgs),
+    /// A tenant's dead letters: list them, move them back to its queue.
+    Dlq(crate::ops::dlq::DlqArgs),
 }
 
 /// `wa sandbox`: flags override the configuration file.

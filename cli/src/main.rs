@@ -10,5 +10,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
         Command::Tenants(args) => wa_cli::ops::tenants::run(args).await,
         Command::Templates(args) => wa_cli::ops::templates::run(args).await,
+        Command::Messages(args) => wa_cli::ops::messages::run(args).await,
+        Command::Dlq(args) => wa_cli::ops::dlq::run(args).await,
     }
 }

@@ -15,6 +15,8 @@
 
 pub mod backend;
 pub mod config;
+pub mod dlq;
+pub mod messages;
 pub mod output;
 pub mod plan;
 pub mod since;
