@@ -581,3 +581,76 @@ async fn a_missing_stack_output_is_named_before_any_aws_call() {
         assert!(err.contains(name), "{name} missing from: {err}");
     }
 }
+
+#[tokio::test]
+async fn stack_outputs_come_from_a_toml_file_or_the_environment() {
+    let Some(backend) = Backend::moto().await else {
+        return;
+    };
+    let s = stack(&backend);
+    // The [aws] section as `aws cloudformation describe-stacks` lists the outputs,
+    // including those the commands do not use.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("wa.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[aws]\nApiUrl = \"https://x.execute-api.us-east-1.amazonaws.com\"\n\
+             MessagesTableName = \"{}\"\nDirectoryTableName = \"{}\"\n\
+             SenderFunctionArn = \"{}\"\nSendQueueNamePrefix = \"{}\"\n\
+             SendQueueVisibilityTimeout = \"180\"\nSendQueueMaxReceiveCount = \"5\"\n\
+             SendBatchSize = \"10\"\nTenantSecretPrefix = \"{}\"\nAlarmTopicArn = \"{}\"\n\
+             DashboardName = \"d\"\n",
+            s.tables.messages,
+            s.tables.directory,
+            s.sender_arn,
+            s.queue_prefix,
+            s.secret_prefix,
+            s.topic
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let out = wa(&args(&[
+        "tenants",
+        "add",
+        "acme",
+        "--phone-number-id",
+        PHONE_NUMBER_ID,
+        "--waba-id",
+        WABA_ID,
+        "--config",
+        &config,
+    ]))
+    .ok();
+    assert!(out.contains("7 change(s) made"), "{out}");
+    let again = wa_env(
+        &args(&["tenants", "add", "acme"]),
+        &[("WA_CONFIG", &config)],
+    )
+    .ok();
+    assert!(again.contains("nothing to change"), "{again}");
+    // Environment variables alone; a flag wins over the file.
+    let listed = wa_env(
+        &args(&["tenants", "list"]),
+        &[("WA_DIRECTORY_TABLE", &s.tables.directory)],
+    )
+    .ok();
+    assert!(
+        listed.lines().nth(1).unwrap().starts_with("acme"),
+        "{listed}"
+    );
+    let err = wa(&args(&[
+        "tenants",
+        "list",
+        "--config",
+        &config,
+        "--directory-table",
+        "no-such-table",
+    ]))
+    .failed();
+    assert!(
+        err.contains("ResourceNotFoundException"),
+        "the flag's table was used: {err}"
+    );
+}
