@@ -8,3 +8,4 @@ mod messages;
 mod support;
 mod templates;
 mod tenants;
+mod tenants_aws;

@@ -32,6 +32,10 @@ struct Plan {
     queue_name: String,
     spec: QueueSpec,
     current: Option<TenantProfile>,
+    /// The profile settings given as flags.
+    flags: ProfileFlags,
+    /// The profile's token reference.
+    token_ref: String,
     /// The queue's address if it exists now.
     queue: Option<QueueRef>,
     aws: Option<(AwsTenant, Observed)>,
@@ -152,7 +156,7 @@ async fn make_plan(
         current.as_ref(),
         &flags,
         planned_queue,
-        token_ref,
+        token_ref.clone(),
         crate::ops::now(),
     )?;
     if aws.is_some() && !(2..=1000).contains(&wanted.max_concurrency) {
@@ -218,6 +222,8 @@ async fn make_plan(
         spec,
         max_concurrency: wanted.max_concurrency,
         current,
+        flags,
+        token_ref,
         queue,
         aws,
         queue_steps,
@@ -259,7 +265,13 @@ pub async fn add(backend: &Backend, args: &AddArgs, out: &mut impl Write) -> any
         writeln!(out, "dry run: {changes} change(s) would be made")?;
         return Ok(());
     }
-    let key = apply(&plan, backend, directory.as_ref(), args).await?;
+    let key = apply(
+        &plan,
+        backend,
+        directory.as_ref(),
+        args.graph_token.as_ref(),
+    )
+    .await?;
     writeln!(out, "{changes} change(s) made")?;
     if let Some((aws, observed)) = &plan.aws
         && observed.secret == SecretState::Missing
@@ -287,7 +299,7 @@ async fn apply(
     plan: &Plan,
     backend: &Backend,
     directory: &dyn Directory,
-    args: &AddArgs,
+    token: Option<&SecretString>,
 ) -> anyhow::Result<Option<SecretString>> {
     let mut queue = plan.queue.clone();
     if plan.queue_steps.iter().any(Step::changes) {
@@ -306,8 +318,7 @@ async fn apply(
 
     if let Some((aws, observed)) = &plan.aws {
         if plan.secret.as_ref().is_some_and(Step::changes) {
-            aws.apply_secret(observed, args.graph_token.as_ref())
-                .await?;
+            aws.apply_secret(observed, token).await?;
         }
         if plan.mapping.as_ref().is_some_and(Step::changes) {
             aws.apply_mapping(observed, queue.as_str(), plan.max_concurrency)
@@ -331,22 +342,13 @@ async fn apply(
 
     // The profile goes last, with the queue's real address; compared again, since
     // the plan could only guess the URL of a queue it had yet to create.
-    let flags = ProfileFlags::from_args(args)?;
-    let token_ref = match &plan.aws {
-        Some((aws, _)) => aws.names.secret.clone(),
-        None => args
-            .token_ref
-            .clone()
-            .or_else(|| plan.current.as_ref().map(|c| c.token_ref.clone()))
-            .unwrap_or_else(|| DEV_TOKEN_REF.to_owned()),
-    };
     let now = crate::ops::now();
     let mut wanted = wanted_profile(
         &plan.tenant,
         plan.current.as_ref(),
-        &flags,
+        &plan.flags,
         queue.to_string(),
-        token_ref,
+        plan.token_ref.clone(),
         now,
     )?;
     let routing = Routing::of(directory, &wanted).await?;
