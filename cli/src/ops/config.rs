@@ -68,7 +68,7 @@ pub struct BackendArgs {
     /// Work on this SQLite file (wa dev's is .wa/dev.sqlite) instead of AWS.
     #[arg(long, env = "WA_DATA", value_name = "PATH", global = true)]
     pub data: Option<PathBuf>,
-    /// TOML file with the stack outputs in [aws] and the Graph settings in [graph] (see docs/deploy.md).
+    /// TOML file: stack outputs in its aws table, Graph settings in its graph table (see docs/deploy.md).
     #[arg(long, env = "WA_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// The stack outputs (AWS backend).

@@ -54,10 +54,10 @@ pub struct SyncArgs {
     /// The tenant whose WABA is listed.
     #[arg(long)]
     pub tenant: String,
-    /// Graph API origin [default: [graph] GraphBaseUrl of --config, else https://graph.facebook.com].
+    /// Graph API origin [default: GraphBaseUrl in the --config file's graph table, else Meta's graph.facebook.com].
     #[arg(long, env = "WA_GRAPH_BASE_URL")]
     pub graph_base_url: Option<String>,
-    /// Graph API version [default: [graph] GraphApiVersion of --config, else the pinned v25.0].
+    /// Graph API version [default: GraphApiVersion in the --config file's graph table, else the pinned v25.0].
     #[arg(long, env = "WA_GRAPH_API_VERSION")]
     pub graph_api_version: Option<String>,
     /// Token with access to the WABA (never printed) [default: the tenant's own, from its token_ref].

@@ -3,8 +3,8 @@
 //! sender, the Graph token secret and the DLQ alarm. Each is first observed with
 //! read-only calls, then created or updated only where it differs.
 //!
-//! - [`steps`]: the plan's steps, from what was observed.
-//! - [`apply`]: the changes.
+//! - `steps`: the plan's steps, from what was observed.
+//! - `apply`: the changes.
 
 mod apply;
 mod steps;
