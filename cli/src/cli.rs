@@ -24,6 +24,14 @@ pub enum Command {
     Status(StatusArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
+    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key).
+    Tenants(crate::ops::tenants::TenantsArgs),
+    /// Sync a tenant's message templates from the Graph API, or load them from a file.
+    Templates(crate::ops::templates::TemplatesArgs),
+    /// What happened to a message: one message, or a tenant's recent messages.
+    Messages(crate::ops::messages::MessagesArgs),
+    /// A tenant's dead letters: list them, move them back to its queue.
+    Dlq(crate::ops::dlq::DlqArgs),
 }
 
 /// `wa dev`: flags override the configuration file.

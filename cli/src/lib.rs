@@ -4,10 +4,13 @@
 //!
 //! - [`dev`]: `wa dev`, the whole pipeline on one machine;
 //! - [`client`]: `wa send` and `wa status` against a running API;
-//! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own.
+//! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`;
+//! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own;
+//! - [`status_page`]: the status page `wa dev` serves at `/`.
 
 pub mod cli;
 pub mod client;
 pub mod dev;
+pub mod ops;
 pub mod sandbox;
 pub mod status_page;

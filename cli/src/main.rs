@@ -11,5 +11,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Send(args) => wa_cli::client::send(args).await,
         Command::Status(args) => wa_cli::client::status(args).await,
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
+        Command::Tenants(args) => wa_cli::ops::tenants::run(args).await,
+        Command::Templates(args) => wa_cli::ops::templates::run(args).await,
+        Command::Messages(args) => wa_cli::ops::messages::run(args).await,
+        Command::Dlq(args) => wa_cli::ops::dlq::run(args).await,
     }
 }

@@ -361,7 +361,7 @@ impl DevConfig {
         }
         let (app_secret, generated) = match file.webhook.app_secret {
             Some(s) if !s.trim().is_empty() => (SecretString::from(s), false),
-            _ => (SecretString::from(generate_secret()), true),
+            _ => (SecretString::from(generate_secret()?), true),
         };
         let synchronous_full = match file.store.synchronous.as_deref() {
             None | Some("normal") => false,
@@ -619,13 +619,12 @@ fn tenant(
     })
 }
 
-/// A random app secret for a run without one: 32 hex characters from the OS.
-fn generate_secret() -> String {
-    // Two ULIDs carry 160 random bits; hashing them gives an even, fixed-size string.
-    use sha2::{Digest, Sha256};
-    let seed = format!("{}{}", ulid::Ulid::generate(), ulid::Ulid::generate());
-    let digest = Sha256::digest(seed.as_bytes());
-    format!("wa_dev_{}", hex::encode(&digest[..16]))
+/// A random app secret for a run without one: 128 bits from the OS, in hex.
+fn generate_secret() -> Result<String, ConfigError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| invalid(format!("no randomness for the app secret: {e}")))?;
+    Ok(format!("wa_dev_{}", hex::encode(bytes)))
 }
 
 #[cfg(test)]
@@ -666,7 +665,7 @@ mod tests {
 
     #[test]
     fn generated_app_secrets_differ_between_runs() {
-        assert_ne!(generate_secret(), generate_secret());
+        assert_ne!(generate_secret().unwrap(), generate_secret().unwrap());
     }
 
     #[test]

@@ -1,0 +1,202 @@
+//! `wa messages get|list`: what happened to a message, read from the store.
+//!
+//! `get` prints the same view as `GET /v1/messages/{id}` (timestamps, failure,
+//! history); `list` pages through the tenant's messages, newest first.
+
+use super::backend::{Backend, Open};
+use super::config::BackendArgs;
+use super::output::Table;
+use super::since::parse_since;
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use std::io::Write;
+use wa_shared::app::intake::view::message_view;
+use wa_shared::domain::{Message, MessageId, MessageState, TenantId, Timestamp};
+use wa_shared::ports::MessageStore;
+
+/// Largest page asked of the store.
+const PAGE: usize = 100;
+
+/// `wa messages`.
+#[derive(Debug, Args)]
+pub struct MessagesArgs {
+    /// Backend and stack outputs.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: MessagesCommand,
+}
+
+/// The `wa messages` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MessagesCommand {
+    /// One message: status, timestamps, failure and history (as GET /v1/messages/{id}).
+    Get(GetArgs),
+    /// A tenant's messages, newest first.
+    List(ListArgs),
+}
+
+/// `wa messages get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// The message id (msg_...).
+    pub id: String,
+    /// Its tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// The stored item with internal fields (attempt, lease, sweep key) instead of the API view.
+    #[arg(long)]
+    pub raw: bool,
+}
+
+fn state(value: &str) -> Result<MessageState, String> {
+    MessageState::parse(value).ok_or_else(|| {
+        let names: Vec<&str> = MessageState::ALL.iter().map(|s| s.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
+/// `wa messages list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// The tenant.
+    #[arg(long)]
+    pub tenant: String,
+    /// Only messages in this state.
+    #[arg(long, value_parser = state)]
+    pub status: Option<MessageState>,
+    /// Only messages created since: RFC 3339 (2026-06-01T08:00:00Z) or a duration back from now (90s, 15m, 1h, 2d, 1w).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Most messages shown.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON view per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run a `wa messages` subcommand, printing to stdout.
+pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let backend = Backend::open(&args.backend, Open::Existing).await?;
+    let store = backend.store()?;
+    match args.command {
+        MessagesCommand::Get(get) => get_message(store.as_ref(), &get, &mut out).await,
+        MessagesCommand::List(list) => {
+            let since = list
+                .since
+                .as_deref()
+                .map(|s| parse_since(s, super::now()))
+                .transpose()?;
+            list_messages(store.as_ref(), &list, since, &mut out).await
+        }
+    }
+}
+
+/// Print one message as pretty JSON.
+pub async fn get_message(
+    store: &dyn MessageStore,
+    args: &GetArgs,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant).context("invalid tenant id")?;
+    let id = MessageId::parse(&args.id).context("invalid message id")?;
+    let message = store
+        .get(&tenant, &id)
+        .await?
+        .with_context(|| format!("no message {id} of tenant {tenant}"))?;
+    let value = if args.raw {
+        serde_json::to_value(&message)?
+    } else {
+        message_view(&message)
+    };
+    writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+    Ok(())
+}
+
+/// Up to `limit` messages, newest first; whether more were left.
+pub async fn fetch_messages(
+    store: &dyn MessageStore,
+    tenant: &TenantId,
+    status: Option<MessageState>,
+    since: Option<Timestamp>,
+    limit: usize,
+) -> anyhow::Result<(Vec<Message>, bool)> {
+    let mut messages = Vec::new();
+    let mut cursor: Option<String> = None;
+    while messages.len() < limit {
+        let want = (limit - messages.len()).min(PAGE);
+        let page = store
+            .list_by_tenant(tenant, status, since, want, cursor.as_deref())
+            .await?;
+        messages.extend(page.items);
+        cursor = page.next;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    messages.truncate(limit);
+    Ok((messages, cursor.is_some()))
+}
+
+fn failure(m: &Message) -> String {
+    match (&m.failure, &m.suppression) {
+        (Some(f), _) => match f.code {
+            Some(code) => format!("{} {code}", f.class.as_str()),
+            None => f.class.as_str().to_owned(),
+        },
+        (None, Some(s)) => serde_json::to_value(s.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Print a tenant's messages as a table (recipients masked) or JSON lines (full views).
+pub async fn list_messages(
+    store: &dyn MessageStore,
+    args: &ListArgs,
+    since: Option<Timestamp>,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant).context("invalid tenant id")?;
+    let (messages, more) = fetch_messages(store, &tenant, args.status, since, args.limit).await?;
+    if args.json {
+        for m in &messages {
+            writeln!(out, "{}", serde_json::to_string(&message_view(m))?)?;
+        }
+    } else if messages.is_empty() {
+        writeln!(out, "no messages")?;
+    } else {
+        let mut table = Table::new(&[
+            "ID", "STATUS", "TO", "TEMPLATE", "CREATED", "UPDATED", "FAILURE",
+        ]);
+        for m in &messages {
+            let template = match (&m.template_name, &m.template_language) {
+                (Some(n), Some(l)) => format!("{n}/{l}"),
+                (Some(n), None) => n.clone(),
+                (None, _) => "(text)".to_owned(),
+            };
+            table.row(vec![
+                m.id.to_string(),
+                m.state.as_str().to_owned(),
+                m.to.masked(),
+                template,
+                m.created_at.to_rfc3339(),
+                m.updated_at.to_rfc3339(),
+                failure(m),
+            ]);
+        }
+        table.write(out)?;
+    }
+    if more {
+        eprintln!(
+            "(the first {} shown; raise --limit for more)",
+            messages.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! The operator commands: `wa tenants`, `wa templates`, `wa messages`, `wa dlq`.
+//!
+//! Each works on AWS (the deployed stack: DynamoDB, SQS, and for provisioning
+//! Lambda, Secrets Manager and CloudWatch) or, with `--data PATH`, on the SQLite
+//! file of `wa dev`. Commands are written once against the ports ([`backend`]).
+//!
+//! - [`config`]: stack outputs and Graph settings from flags, env vars or a TOML file.
+//! - [`backend`]: the ports on the chosen backend.
+//! - [`tenants`]: `add` (idempotent provisioning, `--dry-run`), `list`, `suspend`, `resume`.
+//! - [`templates`]: `sync` from the Graph API, `load` from a file.
+//! - [`messages`]: `get`, `list`.
+//! - [`dlq`]: `list`, `redrive`.
+//! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
+//!   progress bars, `--since` parsing).
+
+pub mod backend;
+pub mod config;
+pub mod dlq;
+pub mod messages;
+pub mod output;
+pub mod plan;
+pub mod since;
+pub mod templates;
+pub mod tenants;
+
+use wa_shared::adapters::SystemClock;
+use wa_shared::domain::Timestamp;
+use wa_shared::ports::Clock;
+
+/// The current time, as every command stamps its writes.
+pub fn now() -> Timestamp {
+    SystemClock.now()
+}

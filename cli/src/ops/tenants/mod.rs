@@ -1,0 +1,246 @@
+//! `wa tenants add|list|suspend|resume`.
+//!
+//! `add` provisions everything a tenant needs and is idempotent (see [`add`]);
+//! `suspend`/`resume` flip the profile's status, which intake and the sender
+//! read (suspended tenants' messages are suppressed); `list` shows the profiles.
+
+pub mod add;
+pub mod aws;
+pub mod profile;
+
+use super::backend::{Backend, Open};
+use super::config::BackendArgs;
+use super::output::Table;
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use secrecy::SecretString;
+use std::io::Write;
+use wa_shared::domain::TenantId;
+use wa_shared::domain::tenant::{OnAmbiguous, TenantStatus};
+use wa_shared::domain::validation::FormattingPolicy;
+use wa_shared::ports::Directory;
+
+/// `wa tenants`.
+#[derive(Debug, Args)]
+pub struct TenantsArgs {
+    /// Backend and stack outputs.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TenantsCommand,
+}
+
+/// The `wa tenants` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant, or bring it up to date: send queue + DLQ, and on AWS the
+    /// event source mapping, token secret and DLQ alarm; profile with phone and WABA
+    /// routing; an API key for a new tenant (printed once). Idempotent.
+    Add(AddArgs),
+    /// Every tenant's profile.
+    List(ListArgs),
+    /// Stop a tenant: intake and the sender suppress its messages until `resume`.
+    Suspend(StatusArgs),
+    /// Let a suspended tenant send again.
+    Resume(StatusArgs),
+}
+
+/// How template values with newlines, tabs or long runs of spaces are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Formatting {
+    /// Refuse the request (422).
+    Strict,
+    /// Fix the values and report the changes.
+    Sanitize,
+}
+
+impl From<Formatting> for FormattingPolicy {
+    fn from(f: Formatting) -> Self {
+        match f {
+            Formatting::Strict => FormattingPolicy::Strict,
+            Formatting::Sanitize => FormattingPolicy::Sanitize,
+        }
+    }
+}
+
+/// What the reconciler does with a send whose Graph answer was lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Ambiguous {
+    /// At most once: fail it unless a webhook proves it was sent.
+    Fail,
+    /// At least once: send it again (may duplicate).
+    Retry,
+}
+
+impl From<Ambiguous> for OnAmbiguous {
+    fn from(a: Ambiguous) -> Self {
+        match a {
+            Ambiguous::Fail => OnAmbiguous::Fail,
+            Ambiguous::Retry => OnAmbiguous::Retry,
+        }
+    }
+}
+
+fn secret(value: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(value.to_owned()))
+}
+
+/// `wa tenants add`: flags left out keep the tenant's current values (defaults for a
+/// new tenant).
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Tenant id: 1-64 of a-z 0-9 - _ (part of its queue names).
+    pub tenant: String,
+    /// Business phone number id its messages are sent from (required for a new tenant).
+    #[arg(long)]
+    pub phone_number_id: Option<String>,
+    /// WhatsApp Business Account id (required for a new tenant).
+    #[arg(long)]
+    pub waba_id: Option<String>,
+    /// Most concurrent sender invocations for this tenant (the mapping's MaximumConcurrency) [new: 5].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub max_concurrency: Option<u32>,
+    /// Messages per second its phone number may send [new: 80].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub throughput_mps: Option<u32>,
+    /// Template values with newlines, tabs or runs of spaces [new: strict].
+    #[arg(long, value_enum)]
+    pub formatting: Option<Formatting>,
+    /// Sends whose answer was lost [new: fail].
+    #[arg(long, value_enum)]
+    pub on_ambiguous: Option<Ambiguous>,
+    /// SQLite only: where wa dev finds the Graph token, e.g. env:VAR [new: dev:sandbox].
+    #[arg(long)]
+    pub token_ref: Option<String>,
+    /// AWS only: the Graph token to keep in the tenant's secret (never printed).
+    #[arg(long, env = "WA_GRAPH_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub graph_token: Option<SecretString>,
+    /// Issue another API key although the tenant has one (issued keys stay valid).
+    #[arg(long)]
+    pub new_key: bool,
+    /// Print what would be done, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `wa tenants list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// One JSON profile per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `wa tenants suspend|resume`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The tenant.
+    pub tenant: String,
+    /// Print what would be done, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// Run a `wa tenants` subcommand, printing to stdout.
+pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match args.command {
+        TenantsCommand::Add(add) => {
+            let open = if add.dry_run {
+                Open::DryRun
+            } else {
+                Open::Create
+            };
+            let backend = Backend::open(&args.backend, open).await?;
+            add::add(&backend, &add, &mut out).await
+        }
+        TenantsCommand::List(list) => {
+            let backend = Backend::open(&args.backend, Open::Existing).await?;
+            list_tenants(backend.directory()?.as_ref(), list.json, &mut out).await
+        }
+        TenantsCommand::Suspend(s) => {
+            set_status(&args.backend, &s, TenantStatus::Suspended, &mut out).await
+        }
+        TenantsCommand::Resume(s) => {
+            set_status(&args.backend, &s, TenantStatus::Active, &mut out).await
+        }
+    }
+}
+
+/// Print every profile: a table, or JSON lines.
+pub async fn list_tenants(
+    directory: &dyn Directory,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tenants = directory.list_tenants().await?;
+    if json {
+        for t in &tenants {
+            writeln!(out, "{}", serde_json::to_string(t)?)?;
+        }
+        return Ok(());
+    }
+    let mut table = Table::new(&[
+        "TENANT",
+        "STATUS",
+        "PHONE NUMBER ID",
+        "WABA ID",
+        "CONCURRENCY",
+        "MPS",
+        "QUEUE",
+    ]);
+    for t in &tenants {
+        table.row(vec![
+            t.id.to_string(),
+            status_name(t.status).to_owned(),
+            t.phone_number_id.to_string(),
+            t.waba_id.clone(),
+            t.max_concurrency.to_string(),
+            t.throughput_mps.to_string(),
+            t.queue.clone(),
+        ]);
+    }
+    if table.is_empty() {
+        writeln!(out, "no tenants")?;
+    } else {
+        table.write(out)?;
+    }
+    Ok(())
+}
+
+fn status_name(status: TenantStatus) -> &'static str {
+    match status {
+        TenantStatus::Active => "active",
+        TenantStatus::Suspended => "suspended",
+    }
+}
+
+async fn set_status(
+    backend_args: &BackendArgs,
+    args: &StatusArgs,
+    status: TenantStatus,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(&args.tenant).context("invalid tenant id")?;
+    let backend = Backend::open(backend_args, Open::Existing).await?;
+    let directory = backend.directory()?;
+    let mut profile = directory
+        .tenant(&tenant)
+        .await?
+        .with_context(|| format!("no tenant {tenant} on {}", backend.describe()))?;
+    let name = status_name(status);
+    if profile.status == status {
+        writeln!(out, "tenant {tenant} is already {name}: nothing to change")?;
+        return Ok(());
+    }
+    if args.dry_run {
+        writeln!(out, "dry run: tenant {tenant} would become {name}")?;
+        return Ok(());
+    }
+    profile.status = status;
+    profile.updated_at = super::now();
+    directory.put_tenant(&profile).await?;
+    writeln!(out, "tenant {tenant} is now {name}")?;
+    Ok(())
+}
