@@ -89,3 +89,68 @@ async fn wa_send_and_wa_status_drive_a_running_wa_dev() {
     assert!(err.contains("404"), "{err}");
     assert_eq!(dev.sandbox_stats().await["sends_accepted"], 1);
 }
+
+/// `wa tenants add` and `wa templates load` on the SQLite file of a running `wa dev`:
+/// the new tenant is polled, gets a sandbox number, and its messages are sent.
+#[tokio::test]
+async fn a_tenant_added_to_a_running_wa_dev_is_served() {
+    let dir = test_dir("commands_tenant_add");
+    let dev = Dev::start(&dir, None);
+    let data = dir.join("dev.sqlite");
+    let data = data.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wa"))
+        .args(["tenants", "add", "acme", "--data", data])
+        .args([
+            "--phone-number-id",
+            "106540352241111",
+            "--waba-id",
+            "102290129341111",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("wa_") && !l.contains(' '))
+        .unwrap_or_else(|| panic!("no API key printed: {stdout}"))
+        .to_owned();
+    let templates = concat!(env!("CARGO_MANIFEST_DIR"), "/src/dev/demo/templates.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_wa"))
+        .args([
+            "templates",
+            "load",
+            "--tenant",
+            "acme",
+            "--data",
+            data,
+            templates,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (status, _, body) = dev
+        .post(&key, Some("acme-1"), &order_shipped("+14155550123"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let message = dev
+        .wait_until(&key, &id, std::time::Duration::from_secs(20), |m| {
+            m["status"] == "read"
+        })
+        .await;
+    assert!(message["wamid"].is_string());
+    // The demo tenant cannot see it.
+    let (status, _) = dev.get(DEMO_KEY, &id).await;
+    assert_eq!(status, 404);
+}

@@ -294,7 +294,21 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
             tracing::error!(error = %e, "the HTTP server stopped");
         }
     }));
-    let pollers = pollers::Pollers::new(deps.clone(), config.visibility_timeout, stopped.clone());
+    let mut pollers =
+        pollers::Pollers::new(deps.clone(), config.visibility_timeout, stopped.clone());
+    if let Some((sandbox, _)) = &sandbox {
+        // A tenant added while running (`wa tenants add --data`) gets its sandbox number.
+        let (sandbox, config) = (sandbox.clone(), config.clone());
+        pollers = pollers.on_tenant(Arc::new(move |profile: &TenantProfile| {
+            match sandbox.add_phone_number(sandbox_number(&config, profile)) {
+                Ok(true) => info!(tenant = %profile.id, "the sandbox now serves its phone number"),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(tenant = %profile.id, error = %e, "the sandbox cannot serve this tenant")
+                }
+            }
+        }));
+    }
     tasks.push(tokio::spawn(pollers.run(inbox)));
     tasks.push(tokio::spawn(pollers::reconcile_every(
         deps,
@@ -421,6 +435,25 @@ fn sandbox_token_for(config: &DevConfig, profile: &TenantProfile) -> String {
     }
 }
 
+/// The sandbox's phone number of a tenant.
+fn sandbox_number(config: &DevConfig, profile: &TenantProfile) -> PhoneNumberConfig {
+    let display = config
+        .tenants
+        .iter()
+        .find(|t| t.id == profile.id)
+        .map_or_else(
+            || profile.phone_number_id.as_str().to_owned(),
+            |t| t.display_phone_number.clone(),
+        );
+    PhoneNumberConfig {
+        id: profile.phone_number_id.as_str().to_owned(),
+        display_phone_number: display,
+        waba_id: profile.waba_id.clone(),
+        access_token: Secret(sandbox_token_for(config, profile)),
+        throughput_mps: None,
+    }
+}
+
 /// The sandbox: a phone number per stored tenant, the configured tenants' templates,
 /// webhooks signed with our app secret and posted to our own `/webhook`.
 async fn build_sandbox(
@@ -433,14 +466,6 @@ async fn build_sandbox(
     settings.webhook.url = Some(format!("http://{api_addr}/webhook"));
     settings.webhook.app_secret = Secret(config.app_secret.expose_secret().to_owned());
     for profile in directory.list_tenants().await? {
-        let display = config
-            .tenants
-            .iter()
-            .find(|t| t.id == profile.id)
-            .map_or_else(
-                || profile.phone_number_id.as_str().to_owned(),
-                |t| t.display_phone_number.clone(),
-            );
         if settings
             .phone_numbers
             .iter()
@@ -449,13 +474,9 @@ async fn build_sandbox(
             warn!(tenant = %profile.id, "two tenants share a phone number id; the sandbox serves it once");
             continue;
         }
-        settings.phone_numbers.push(PhoneNumberConfig {
-            id: profile.phone_number_id.as_str().to_owned(),
-            display_phone_number: display,
-            waba_id: profile.waba_id.clone(),
-            access_token: Secret(sandbox_token_for(config, &profile)),
-            throughput_mps: None,
-        });
+        settings
+            .phone_numbers
+            .push(sandbox_number(config, &profile));
     }
     let mut catalog = wa_shared::domain::template::TemplateCatalog::default();
     for t in &config.tenants {

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
 use wa_shared::app::Deps;
+use wa_shared::domain::tenant::TenantProfile;
 use wa_shared::ports::{QueueRef, ReceiptHandle, ReceivedMessage};
 
 /// How long one receive waits for a message (a long poll; shutdown interrupts it).
@@ -46,11 +47,16 @@ pub struct Mapping {
     pub concurrency: u32,
 }
 
+/// Called with each tenant the first time the pollers see it (`wa dev` gives its
+/// phone number to the sandbox).
+pub type OnTenant = Arc<dyn Fn(&TenantProfile) + Send + Sync>;
+
 /// Runs mappings until `stop` turns true; in-flight batches finish first.
 pub struct Pollers {
     deps: Deps,
     visibility: Duration,
     stop: watch::Receiver<bool>,
+    on_tenant: Option<OnTenant>,
 }
 
 impl Pollers {
@@ -60,7 +66,14 @@ impl Pollers {
             deps,
             visibility,
             stop,
+            on_tenant: None,
         }
+    }
+
+    /// Call `hook` with every tenant when its polling starts.
+    pub fn on_tenant(mut self, hook: OnTenant) -> Self {
+        self.on_tenant = Some(hook);
+        self
     }
 
     /// Serve the inbox and every tenant's queue until stopped.
@@ -78,6 +91,14 @@ impl Pollers {
         loop {
             match self.deps.directory.list_tenants().await {
                 Ok(tenants) => {
+                    if let Some(hook) = &self.on_tenant {
+                        for t in tenants
+                            .iter()
+                            .filter(|t| !running.contains_key(t.id.as_str()))
+                        {
+                            hook(t);
+                        }
+                    }
                     let wanted: HashMap<String, Mapping> = tenants
                         .into_iter()
                         .map(|t| {

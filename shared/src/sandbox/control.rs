@@ -76,8 +76,7 @@ impl Shared {
     /// Open the window of `(phone, from)` and post the inbound message; returns its wamid.
     pub fn inbound_text(&self, m: &InboundText) -> Result<String, SandboxError> {
         let phone = self
-            .phones
-            .get(&m.phone_number_id)
+            .phone(&m.phone_number_id)
             .ok_or_else(|| SandboxError::NotFound(format!("phone number {}", m.phone_number_id)))?;
         let from = super::send::phone_digits(&m.from)
             .ok_or_else(|| SandboxError::Invalid(format!("{:?} is not a phone number", m.from)))?;
@@ -88,7 +87,7 @@ impl Shared {
             core.next_wamid(self.instance(), &from)
         };
         let value = inbound_text_value(
-            &self.number_meta(phone),
+            &self.number_meta(&phone),
             &from,
             m.name.as_deref().unwrap_or("Sandbox User"),
             &wamid,
@@ -162,8 +161,7 @@ impl Shared {
     /// Post a phone number quality update.
     pub fn phone_quality(&self, c: &PhoneQualityChange) -> Result<(), SandboxError> {
         let phone = self
-            .phones
-            .get(&c.phone_number_id)
+            .phone(&c.phone_number_id)
             .ok_or_else(|| SandboxError::NotFound(format!("phone number {}", c.phone_number_id)))?;
         let mut value =
             json!({"display_phone_number": phone.display_phone_number, "event": c.event});

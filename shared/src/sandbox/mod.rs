@@ -167,6 +167,11 @@ impl Sandbox {
         self.shared.phone_quality(change)
     }
 
+    /// Serve another phone number from now on; `false` if it is already served.
+    pub fn add_phone_number(&self, phone: PhoneNumberConfig) -> Result<bool, SandboxError> {
+        self.shared.add_phone_number(phone)
+    }
+
     /// Point webhooks at another receiver (or none).
     pub fn set_webhook_url(&self, url: Option<String>) {
         self.shared.set_webhook_url(url);

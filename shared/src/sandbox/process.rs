@@ -158,7 +158,7 @@ fn decide(
         error,
         injected: false,
     };
-    let Some(phone) = shared.phones.get(phone_id) else {
+    let Some(phone) = shared.phone(phone_id) else {
         return reject(MetaError::new(100, format!(
             "Unsupported post request. Object with ID '{phone_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
         )).with_status(400));
@@ -237,7 +237,7 @@ fn decide(
     let scheduling = schedule_statuses(
         shared,
         core,
-        phone,
+        &phone,
         &message,
         &wamid,
         category.as_deref(),

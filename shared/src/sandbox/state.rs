@@ -27,8 +27,10 @@ pub struct Shared {
     pub config: SandboxConfig,
     /// When the sandbox was built; recorded times are relative to it.
     pub started: Instant,
-    /// Phone numbers by id.
-    pub phones: HashMap<String, PhoneNumberConfig>,
+    /// Phone numbers by id; more can be added while serving ([`Shared::add_phone_number`]).
+    phones: RwLock<HashMap<String, PhoneNumberConfig>>,
+    /// The templates every WABA starts with.
+    base_catalog: TemplateCatalog,
     /// Digits of recipients whose sends fail by webhook with 131026.
     pub failing: HashSet<String>,
     /// Mutable decision state.
@@ -90,6 +92,7 @@ impl Shared {
             .values()
             .map(|p| (p.waba_id.clone(), catalog.clone()))
             .collect();
+        let base_catalog = catalog;
         let failing = config
             .failing_recipients
             .iter()
@@ -113,7 +116,8 @@ impl Shared {
         };
         let shared = Self {
             started: Instant::now(),
-            phones,
+            phones: RwLock::new(phones),
+            base_catalog,
             failing,
             core: Mutex::new(core),
             recorder: Mutex::new(Recorder::new(config.recording.clone())),
@@ -124,6 +128,43 @@ impl Shared {
             config,
         };
         Ok((shared, receiver))
+    }
+
+    /// The phone number `id`, if the sandbox serves it.
+    pub fn phone(&self, id: &str) -> Option<PhoneNumberConfig> {
+        let phones = self.phones.read().unwrap_or_else(|e| e.into_inner());
+        phones.get(id).cloned()
+    }
+
+    /// The phone numbers of a WABA.
+    pub fn phones_of_waba(&self, waba_id: &str) -> Vec<PhoneNumberConfig> {
+        let phones = self.phones.read().unwrap_or_else(|e| e.into_inner());
+        phones
+            .values()
+            .filter(|p| p.waba_id == waba_id)
+            .cloned()
+            .collect()
+    }
+
+    /// Serve another phone number from now on (a tenant added while running). Its WABA
+    /// gets the configured templates if it has no catalog yet. Returns `false` when
+    /// the id is already served (nothing changes).
+    pub fn add_phone_number(&self, phone: PhoneNumberConfig) -> Result<bool, SandboxError> {
+        if phone.id.is_empty() || phone.waba_id.is_empty() {
+            return Err(SandboxError::Invalid(
+                "a phone number needs an id and a WABA id".into(),
+            ));
+        }
+        let mut core = self.core();
+        let mut phones = self.phones.write().unwrap_or_else(|e| e.into_inner());
+        if phones.contains_key(&phone.id) {
+            return Ok(false);
+        }
+        core.catalogs
+            .entry(phone.waba_id.clone())
+            .or_insert_with(|| self.base_catalog.clone());
+        phones.insert(phone.id.clone(), phone);
+        Ok(true)
     }
 
     /// The core, even if a panicking thread poisoned the lock (its state is still usable).

@@ -28,11 +28,7 @@ pub fn list_templates(
     bearer: Option<&str>,
     query: &HashMap<String, String>,
 ) -> Result<Value, MetaError> {
-    let numbers: Vec<_> = shared
-        .phones
-        .values()
-        .filter(|p| p.waba_id == waba_id)
-        .collect();
+    let numbers = shared.phones_of_waba(waba_id);
     if numbers.is_empty() {
         return Err(MetaError::new(100, format!(
             "Unsupported get request. Object with ID '{waba_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."

@@ -292,3 +292,39 @@ async fn mark_as_read_answers_success() {
     let (status, answer) = send(&client(), &sandbox, &body).await;
     assert_eq!((status, answer), (200, json!({"success": true})));
 }
+
+#[tokio::test]
+async fn a_phone_number_added_while_serving_takes_sends_with_the_configured_templates() {
+    let sandbox = start(config()).await;
+    let client = client();
+    let url = format!("{}/{VERSION}/106540352249999/messages", sandbox.base_url());
+    let send_from_new_number = || {
+        client
+            .post(&url)
+            .bearer_auth("new-number-token")
+            .json(&order_shipped("+14155550123", Some(&callback(7))))
+            .send()
+    };
+    let unknown = send_from_new_number().await.unwrap();
+    assert_eq!(unknown.status(), 400);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 100);
+
+    let number = wa_shared::sandbox::PhoneNumberConfig {
+        id: "106540352249999".into(),
+        display_phone_number: "15550789999".into(),
+        waba_id: "102290129349999".into(),
+        access_token: wa_shared::sandbox::Secret("new-number-token".into()),
+        throughput_mps: None,
+    };
+    assert!(sandbox.sandbox.add_phone_number(number.clone()).unwrap());
+    assert!(
+        !sandbox.sandbox.add_phone_number(number).unwrap(),
+        "added twice"
+    );
+    let accepted = send_from_new_number().await.unwrap();
+    let status = accepted.status();
+    let body: Value = accepted.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"][0]["message_status"], "accepted");
+}
