@@ -125,6 +125,39 @@ drop_rate = 0.02
     ] {
         assert!(n.as_u64() > Some(0), "no {what}: {stats:#}");
     }
+    // A send whose answer was lost is never sent again: its webhooks (echoing our
+    // callback data) resolve it, or, with none at all, it fails as ambiguous.
+    let requests: Vec<Value> = dev
+        .http
+        .get(format!("{}/_sandbox/requests", dev.sandbox))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let withheld: Vec<String> = requests
+        .iter()
+        .filter(|r| r["outcome"]["answer_withheld"] == true)
+        .filter_map(|r| r["callback_data"].as_str())
+        .filter_map(|c| c.rsplit(':').next().map(str::to_owned))
+        .collect();
+    assert!(!withheld.is_empty());
+    let mut resolved_by_webhook = 0;
+    for id in &withheld {
+        let m = final_states
+            .iter()
+            .find(|m| m["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("withheld send {id} is not one of ours"));
+        match m["status"].as_str().unwrap() {
+            "delivered" | "read" => {
+                assert_eq!(m["attempts"], 1, "{m:#}");
+                resolved_by_webhook += 1;
+            }
+            _ => assert_eq!(m["failure"]["class"], "ambiguous", "{m:#}"),
+        }
+    }
+    assert!(resolved_by_webhook > 0, "no lost answer was resolved by its webhooks");
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
     for m in &final_states {
         if m["status"] == "failed" {

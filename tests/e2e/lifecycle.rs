@@ -164,3 +164,37 @@ async fn free_form_text_needs_an_open_window() {
         .await;
     assert_eq!(message["type"], "text");
 }
+
+#[tokio::test]
+async fn a_template_paused_by_meta_suppresses_the_next_send_before_anything_is_sent() {
+    let dev = Dev::start(&test_dir("lifecycle_paused"), None);
+    // Meta pauses the template: the sandbox posts message_template_status_update.
+    let resp = dev
+        .http
+        .post(format!("{}/_sandbox/template_status", dev.sandbox))
+        .json(&json!({"name": "order_shipped", "language": "en_US", "event": "PAUSED",
+                      "reason": "LOW_QUALITY"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{:?}", resp.text().await);
+    // Intake caches templates for a few seconds (warm containers do the same).
+    let mut suppressed = None;
+    for n in 0..200 {
+        let (status, _, body) = dev
+            .post(DEMO_KEY, Some(&format!("paused-{n}")), &order_shipped("+14155550123"))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        if body["status"] == "suppressed" {
+            suppressed = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = suppressed.expect("the paused template was never refused");
+    assert_eq!(body["suppression"]["reason"], "template_paused");
+    let id = body["id"].as_str().unwrap();
+    let (_, stored) = dev.get(DEMO_KEY, id).await;
+    assert_eq!(stored["status"], "suppressed");
+    assert!(stored["wamid"].is_null());
+}
