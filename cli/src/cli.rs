@@ -22,6 +22,8 @@ pub enum Command {
     Send(SendArgs),
     /// Show a message: its state, timestamps, failure and history.
     Status(StatusArgs),
+    /// Load or soak a running pipeline and report throughput and latency figures.
+    Load(LoadArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
     /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key).
@@ -111,6 +113,64 @@ pub struct SendArgs {
     /// How long `--wait-for` waits, in seconds.
     #[arg(long, default_value_t = 30)]
     pub wait_secs: u64,
+}
+
+/// `wa load`: many template messages through the API, then their latencies.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Where the API is and who is calling.
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Messages to send (ignored with `--duration`).
+    #[arg(long, default_value_t = 1000)]
+    pub messages: usize,
+    /// Soak: send at `--rate` for this long instead (`90s`, `10m`, `1h`).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Messages per second (0: as fast as `--concurrency` allows; a soak needs a rate).
+    #[arg(long, default_value_t = 0.0)]
+    pub rate: f64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// The request to send, as JSON (its `to` is replaced for each message). Default:
+    /// the demo's `order_shipped` with two body values and a URL button.
+    #[arg(long)]
+    pub request_file: Option<PathBuf>,
+    /// Recipients are `+1415555` followed by four digits, cycling through this many.
+    #[arg(long, default_value_t = 5000)]
+    pub recipients: usize,
+    /// Measure until this state (`accepted`, `sent`, `delivered`, `read`).
+    #[arg(long, default_value = "accepted")]
+    pub until: String,
+    /// Give up waiting for messages this long after the last send.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub settle: std::time::Duration,
+    /// Prefix of the idempotency keys (a rerun with the same prefix only replays).
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+/// `90s`, `15m`, `2h`, `1500ms`, or plain seconds.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map_or((text, "s"), |i| text.split_at(i));
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 90s, 10m or 1h"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {text:?} (ms, s, m, h)")),
+    };
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(format!("{text:?} is not a positive duration"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 /// `wa status ID`.

@@ -154,3 +154,33 @@ async fn a_tenant_added_to_a_running_wa_dev_is_served() {
     let (status, _) = dev.get(DEMO_KEY, &id).await;
     assert_eq!(status, 404);
 }
+
+/// `wa load` sends through the API and reports figures from the messages' own
+/// timestamps; a rerun with the same run id only replays (nothing sent twice).
+#[tokio::test]
+async fn wa_load_reports_throughput_and_latency_and_replays_on_a_rerun() {
+    let dev = Dev::start(&test_dir("commands_load"), None);
+    let args = [
+        "load",
+        "--messages",
+        "200",
+        "--concurrency",
+        "16",
+        "--until",
+        "read",
+        "--run-id",
+        "e2e",
+        "--settle",
+        "60s",
+    ];
+    let (ok, out, err) = wa(&dev, &args);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("sent 200 requests"), "{out}");
+    assert!(out.contains("answers        202: 200"), "{out}");
+    assert!(out.contains("final states   read 200"), "{out}");
+    assert!(out.contains("queued->read ms p50"), "{out}");
+    let (ok, out, err) = wa(&dev, &args);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("answers        200: 200"), "{out}");
+    assert_eq!(dev.sandbox_stats().await["sends_accepted"], 200);
+}

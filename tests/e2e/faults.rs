@@ -157,7 +157,10 @@ drop_rate = 0.02
             _ => assert_eq!(m["failure"]["class"], "ambiguous", "{m:#}"),
         }
     }
-    assert!(resolved_by_webhook > 0, "no lost answer was resolved by its webhooks");
+    assert!(
+        resolved_by_webhook > 0,
+        "no lost answer was resolved by its webhooks"
+    );
     let mut classes: BTreeMap<String, usize> = BTreeMap::new();
     for m in &final_states {
         if m["status"] == "failed" {

@@ -172,8 +172,10 @@ async fn a_template_paused_by_meta_suppresses_the_next_send_before_anything_is_s
     let resp = dev
         .http
         .post(format!("{}/_sandbox/template_status", dev.sandbox))
-        .json(&json!({"name": "order_shipped", "language": "en_US", "event": "PAUSED",
-                      "reason": "LOW_QUALITY"}))
+        .json(
+            &json!({"name": "order_shipped", "language": "en_US", "event": "PAUSED",
+                      "reason": "LOW_QUALITY"}),
+        )
         .send()
         .await
         .unwrap();
@@ -182,7 +184,11 @@ async fn a_template_paused_by_meta_suppresses_the_next_send_before_anything_is_s
     let mut suppressed = None;
     for n in 0..200 {
         let (status, _, body) = dev
-            .post(DEMO_KEY, Some(&format!("paused-{n}")), &order_shipped("+14155550123"))
+            .post(
+                DEMO_KEY,
+                Some(&format!("paused-{n}")),
+                &order_shipped("+14155550123"),
+            )
             .await;
         assert_eq!(status, 202, "{body}");
         if body["status"] == "suppressed" {

@@ -1,0 +1,313 @@
+//! `wa load`: load (N messages as fast as allowed) or soak (a fixed rate for a
+//! duration) against a running pipeline, through its public API, then the figures:
+//! intake throughput and answers, and each message's latency from `queued` to the
+//! state asked for, read from the message's own timestamps.
+
+use crate::cli::LoadArgs;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// What one run measured.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Requests sent.
+    pub sent: usize,
+    /// Answers by HTTP status (0: no answer).
+    pub answers: BTreeMap<u16, usize>,
+    /// Wall time of the sending phase.
+    pub send_time: Duration,
+    /// Intake latency (request to answer) of each request, in ms.
+    pub intake_ms: Vec<f64>,
+    /// `queued` -> target state of each message that reached it, in ms.
+    pub latency_ms: Vec<f64>,
+    /// Final states of the accepted messages.
+    pub states: BTreeMap<String, usize>,
+    /// Messages that had not reached the target when the wait ended.
+    pub unsettled: usize,
+}
+
+impl LoadReport {
+    /// The figures, one per line.
+    pub fn render(&self, until: &str) -> String {
+        let secs = self.send_time.as_secs_f64().max(1e-9);
+        let mut out = format!(
+            "sent {} requests in {:.2} s: {:.0} req/s\n",
+            self.sent,
+            secs,
+            self.sent as f64 / secs
+        );
+        let answers: Vec<String> = self
+            .answers
+            .iter()
+            .map(|(status, n)| match status {
+                0 => format!("no answer: {n}"),
+                s => format!("{s}: {n}"),
+            })
+            .collect();
+        out.push_str(&format!("answers        {}\n", answers.join(", ")));
+        out.push_str(&format!("intake ms      {}\n", summary(&self.intake_ms)));
+        out.push_str(&format!(
+            "queued->{until} ms {}\n",
+            summary(&self.latency_ms)
+        ));
+        let states: Vec<String> = self
+            .states
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
+        out.push_str(&format!("final states   {}\n", states.join(", ")));
+        if self.unsettled > 0 {
+            out.push_str(&format!("not {until} in time: {}\n", self.unsettled));
+        }
+        out
+    }
+}
+
+/// `p50 … p90 … p99 … max …` of `samples` (nearest rank), or `none`.
+pub fn summary(samples: &[f64]) -> String {
+    if samples.is_empty() {
+        return "none".into();
+    }
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    format!(
+        "p50 {:.0}  p90 {:.0}  p99 {:.0}  max {:.0}  (n={})",
+        percentile(&sorted, 50.0),
+        percentile(&sorted, 90.0),
+        percentile(&sorted, 99.0),
+        sorted[sorted.len() - 1],
+        sorted.len()
+    )
+}
+
+/// Nearest-rank percentile of sorted, non-empty samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+const RANKS: [&str; 6] = ["queued", "sending", "accepted", "sent", "delivered", "read"];
+
+fn rank(state: &str) -> Option<usize> {
+    RANKS.iter().position(|s| *s == state)
+}
+
+/// Run the load or soak and print the figures.
+pub async fn run(args: LoadArgs) -> anyhow::Result<()> {
+    let report = measure(&args).await?;
+    print!("{}", report.render(&args.until));
+    if report.answers.keys().any(|s| *s != 202 && *s != 200) {
+        bail!("some requests were not accepted (see answers)");
+    }
+    Ok(())
+}
+
+/// Send, then wait for every accepted message to reach `--until`.
+pub async fn measure(args: &LoadArgs) -> anyhow::Result<LoadReport> {
+    if rank(&args.until).is_none_or(|r| r < 2) {
+        bail!("--until must be accepted, sent, delivered or read");
+    }
+    if args.duration.is_some() && args.rate <= 0.0 {
+        bail!("a soak (--duration) needs --rate");
+    }
+    let template = match &args.request_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<Value>(&text).context("the request file is not JSON")?
+        }
+        None => json!({"template": {"name": "order_shipped", "language": "en_US",
+                  "body": ["Ana", "#1234"], "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}}),
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(1))
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = args.api.url.trim_end_matches('/').to_owned();
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| format!("load-{}", run_stamp()));
+    let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let started = Instant::now();
+    let mut n = 0usize;
+    loop {
+        let due = match (args.duration, args.rate > 0.0) {
+            (Some(d), _) if started.elapsed() >= d => break,
+            (None, _) if n >= args.messages => break,
+            (_, true) => started + Duration::from_secs_f64(n as f64 / args.rate),
+            (_, false) => Instant::now(),
+        };
+        tokio::time::sleep_until(due.into()).await;
+        let permit = Arc::clone(&permits).acquire_owned().await?;
+        let mut body = template.clone();
+        body["to"] = json!(format!(
+            "+1415555{:04}",
+            n % args.recipients.clamp(1, 10_000)
+        ));
+        let request = client
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&args.api.key)
+            .header("idempotency-key", format!("{run_id}-{n}"))
+            .json(&body);
+        tasks.spawn(async move {
+            let t0 = Instant::now();
+            let answer = request.send().await;
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            drop(permit);
+            match answer {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body: Value = resp.json().await.unwrap_or(Value::Null);
+                    (status, ms, body["id"].as_str().map(str::to_owned))
+                }
+                Err(_) => (0, ms, None),
+            }
+        });
+        n += 1;
+    }
+    let mut report = LoadReport::default();
+    let mut ids = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (status, ms, id) = joined?;
+        *report.answers.entry(status).or_default() += 1;
+        report.intake_ms.push(ms);
+        if let Some(id) = id {
+            ids.push(id);
+        }
+    }
+    report.sent = n;
+    report.send_time = started.elapsed();
+    wait_for_all(
+        &client,
+        &base,
+        &args.api.key,
+        &args.until,
+        args.settle,
+        ids,
+        &mut report,
+    )
+    .await;
+    Ok(report)
+}
+
+/// Poll each message until it reaches `until` (or settles elsewhere), recording its
+/// latency from its own `queued_at` timestamp.
+async fn wait_for_all(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    until: &str,
+    settle: Duration,
+    mut pending: Vec<String>,
+    report: &mut LoadReport,
+) {
+    let target = rank(until).unwrap_or(2);
+    let deadline = Instant::now() + settle;
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        let mut checks = JoinSet::new();
+        for chunk in pending.chunks(64) {
+            for id in chunk {
+                let (client, url, key, id) = (
+                    client.clone(),
+                    format!("{base}/v1/messages/{id}"),
+                    key.to_owned(),
+                    id.clone(),
+                );
+                checks.spawn(async move {
+                    let message = async {
+                        let resp = client.get(url).bearer_auth(key).send().await.ok()?;
+                        resp.json::<Value>().await.ok()
+                    }
+                    .await;
+                    (id, message)
+                });
+            }
+            while let Some(Ok((id, message))) = checks.join_next().await {
+                let Some(message) = message else {
+                    still.push(id);
+                    continue;
+                };
+                let state = message["status"].as_str().unwrap_or_default().to_owned();
+                let reached = rank(&state).is_some_and(|r| r >= target);
+                if reached || state == "failed" || state == "suppressed" {
+                    if reached && let Some(ms) = latency(&message, until) {
+                        report.latency_ms.push(ms);
+                    }
+                    *report.states.entry(state).or_default() += 1;
+                } else {
+                    still.push(id);
+                }
+            }
+        }
+        pending = still;
+        if pending.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    report.unsettled = pending.len();
+}
+
+/// Milliseconds from `queued_at` to the timestamp of `until` (Meta's timestamps have
+/// whole seconds: `accepted` is the finest measure).
+fn latency(message: &Value, until: &str) -> Option<f64> {
+    let ts = &message["timestamps"];
+    let from = parse_rfc3339_ms(ts["queued_at"].as_str()?)?;
+    let to = parse_rfc3339_ms(ts[format!("{until}_at")].as_str()?)?;
+    Some((to - from).max(0) as f64)
+}
+
+/// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
+fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let parsed = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    Some(parsed.timestamp_millis())
+}
+
+/// A short unique run id (time-based) for idempotency keys.
+fn run_stamp() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:x}", now.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let samples: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(percentile(&samples, 50.0), 10.0);
+        assert_eq!(percentile(&samples, 99.0), 20.0);
+        assert_eq!(percentile(&samples, 0.0), 1.0);
+        assert_eq!(summary(&[]), "none");
+        assert!(summary(&[3.0, 1.0, 2.0]).starts_with("p50 2"));
+    }
+
+    #[test]
+    fn latency_comes_from_the_messages_own_timestamps() {
+        let m = json!({"timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
+                                      "accepted_at": "2026-11-25T21:18:21.081Z"}});
+        assert_eq!(latency(&m, "accepted"), Some(301.0));
+        assert_eq!(latency(&m, "read"), None);
+    }
+
+    #[test]
+    fn durations_read_like_humans_write_them() {
+        use crate::cli::parse_duration;
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("3 weeks").is_err());
+    }
+}
