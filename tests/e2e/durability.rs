@@ -64,23 +64,14 @@ async fn a_restart_keeps_messages_idempotency_keys_and_contacts() {
     }
     let opted_out = "+14155550199";
     dev.inbound(DEMO_PHONE, opted_out, "STOP").await;
-    let contact_stored = async {
-        for n in 0..100 {
-            let (_, _, body) = dev
-                .post(
-                    DEMO_KEY,
-                    Some(&format!("probe-{n}")),
-                    &order_shipped(opted_out),
-                )
-                .await;
-            if body["status"] == "suppressed" {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        false
-    };
-    assert!(contact_stored.await, "STOP never applied");
+    dev.post_until(
+        DEMO_KEY,
+        "probe",
+        &order_shipped(opted_out),
+        "suppressed",
+        "STOP never applied",
+    )
+    .await;
     stop_gracefully(dev);
 
     let dev = Dev::start(&dir, Some(&config));

@@ -91,19 +91,15 @@ async fn an_inbound_stop_suppresses_the_next_send_and_start_allows_it_again() {
     let to = "+14155550177";
     dev.inbound(DEMO_PHONE, to, "STOP").await;
     // The sandbox posts the inbound message as a signed webhook; wait until it is applied.
-    let mut suppressed = None;
-    for n in 0..100 {
-        let (status, _, body) = dev
-            .post(DEMO_KEY, Some(&format!("stop-{n}")), &order_shipped(to))
-            .await;
-        assert_eq!(status, 202, "{body}");
-        if body["status"] == "suppressed" {
-            suppressed = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let body = suppressed.expect("STOP never took effect");
+    let body = dev
+        .post_until(
+            DEMO_KEY,
+            "stop",
+            &order_shipped(to),
+            "suppressed",
+            "STOP never took effect",
+        )
+        .await;
     assert_eq!(body["suppression"]["reason"], "opted_out");
     let stats = dev.sandbox_stats().await;
     let accepted_before = stats["sends_accepted"].as_u64().unwrap();
@@ -112,21 +108,16 @@ async fn an_inbound_stop_suppresses_the_next_send_and_start_allows_it_again() {
     // a user's START comes at a later second than their STOP.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     dev.inbound(DEMO_PHONE, to, "START").await;
-    let mut queued = None;
-    for n in 0..100 {
-        let (_, _, body) = dev
-            .post(DEMO_KEY, Some(&format!("start-{n}")), &order_shipped(to))
-            .await;
-        if body["status"] == "queued" {
-            queued = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = queued.expect("START never took effect")["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let queued = dev
+        .post_until(
+            DEMO_KEY,
+            "start",
+            &order_shipped(to),
+            "queued",
+            "START never took effect",
+        )
+        .await;
+    let id = queued["id"].as_str().unwrap().to_owned();
     dev.wait_until(DEMO_KEY, &id, SETTLE, |m| m["status"] == "read")
         .await;
     let stats = dev.sandbox_stats().await;
@@ -147,18 +138,16 @@ async fn free_form_text_needs_an_open_window() {
     assert_eq!(closed["suppression"]["reason"], "window_closed");
 
     dev.inbound(DEMO_PHONE, to, "Where is my order?").await;
-    let mut id = None;
-    for n in 0..100 {
-        let (_, _, body) = dev
-            .post(DEMO_KEY, Some(&format!("text-open-{n}")), &text)
-            .await;
-        if body["status"] == "queued" {
-            id = body["id"].as_str().map(str::to_owned);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let id = id.expect("the inbound message never opened the window");
+    let queued = dev
+        .post_until(
+            DEMO_KEY,
+            "text-open",
+            &text,
+            "queued",
+            "the inbound message never opened the window",
+        )
+        .await;
+    let id = queued["id"].as_str().unwrap().to_owned();
     let message = dev
         .wait_until(DEMO_KEY, &id, SETTLE, |m| m["status"] == "read")
         .await;
@@ -181,23 +170,15 @@ async fn a_template_paused_by_meta_suppresses_the_next_send_before_anything_is_s
         .unwrap();
     assert!(resp.status().is_success(), "{:?}", resp.text().await);
     // Intake caches templates for a few seconds (warm containers do the same).
-    let mut suppressed = None;
-    for n in 0..200 {
-        let (status, _, body) = dev
-            .post(
-                DEMO_KEY,
-                Some(&format!("paused-{n}")),
-                &order_shipped("+14155550123"),
-            )
-            .await;
-        assert_eq!(status, 202, "{body}");
-        if body["status"] == "suppressed" {
-            suppressed = Some(body);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let body = suppressed.expect("the paused template was never refused");
+    let body = dev
+        .post_until(
+            DEMO_KEY,
+            "paused",
+            &order_shipped("+14155550123"),
+            "suppressed",
+            "the paused template was never refused",
+        )
+        .await;
     assert_eq!(body["suppression"]["reason"], "template_paused");
     let id = body["id"].as_str().unwrap();
     let (_, stored) = dev.get(DEMO_KEY, id).await;

@@ -263,6 +263,30 @@ impl Api {
         }
     }
 
+    /// POST `body` (a new idempotency key `{key_prefix}-{n}` each try) every 100 ms
+    /// until the 202 answer's status is `want` (a webhook it depends on has been
+    /// applied), or panic with `what` after 20 s. Returns that answer.
+    pub async fn post_until(
+        &self,
+        key: &str,
+        key_prefix: &str,
+        body: &Value,
+        want: &str,
+        what: &str,
+    ) -> Value {
+        for n in 0..200 {
+            let (status, _, answer) = self
+                .post(key, Some(&format!("{key_prefix}-{n}")), body)
+                .await;
+            assert_eq!(status, 202, "{answer}");
+            if answer["status"] == want {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: the answer never became {want}");
+    }
+
     /// The sandbox's counters.
     pub async fn sandbox_stats(&self) -> Value {
         self.http
