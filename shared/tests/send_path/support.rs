@@ -104,6 +104,8 @@ pub enum Reply {
     Http(u16, Value),
     /// A classified outcome as the provider adapter would return it.
     Outcome(SendOutcome),
+    /// The provider panics (a bug on one record's path).
+    Panic,
 }
 
 /// A Graph provider with canned answers per recipient (accepted by default); it
@@ -148,6 +150,7 @@ impl Provider for ScriptedProvider {
             .and_then(VecDeque::pop_front);
         match reply {
             Some(Reply::Outcome(o)) => o,
+            Some(Reply::Panic) => panic!("scripted provider panic for {to}"),
             Some(Reply::Http(status, body)) => read_send_reply(status, body.to_string().as_bytes()),
             None => read_send_reply(
                 200,
