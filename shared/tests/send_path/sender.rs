@@ -160,7 +160,25 @@ async fn a_mixed_batch_fails_retries_parks_and_drops_each_record_by_its_outcome(
 
     assert_eq!(p.stored(&done).await.state, MessageState::Accepted);
     assert_eq!(p.metric("Failed", &[("Class", "rejected")]), 1.0);
-    assert_eq!(p.metric("Retried", &[("Tenant", "demo")]), 1.0);
+    assert_eq!(
+        p.metric("Retried", &[("Tenant", "demo"), ("Class", "transient")]),
+        1.0
+    );
+    // The metric contract (infra/template.yaml): Retried per tenant and class, plus
+    // the stage-wide set that alarms read.
+    let retried: Vec<_> = p
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("Retried").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(
+        retried[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Stage", "Tenant", "Class"], ["Stage"]])
+    );
     assert_eq!(p.metric("Ambiguous", &[("Tenant", "demo")]), 1.0);
     assert_eq!(p.metric("Accepted", &[]), 1.0);
 
