@@ -12,7 +12,7 @@ use wa_shared::domain::{
     LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, PhoneNumberId,
     TenantId,
 };
-use wa_shared::ports::{Clock, Directory, MessageStore, QueueSpec, WorkQueue};
+use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue};
 use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 use wa_shared::testkit::{moto, unique_name};
 
@@ -28,7 +28,7 @@ async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_schedul
         .unwrap();
     let sqs = SqsWorkQueue::new(&sdk);
     let queue = sqs
-        .ensure_queue(&format!("{prefix}-send"), &QueueSpec::default())
+        .ensure_queue(&format!("{prefix}-send"), &wa_shared::queues::SEND.spec)
         .await
         .unwrap();
     let tenant = TenantId::parse("demo").unwrap();

@@ -26,7 +26,7 @@ use wa_shared::domain::validation::FormattingPolicy;
 use wa_shared::domain::{LifecyclePolicy, Message, MessageId, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::metrics::{self, Metrics};
 use wa_shared::ports::provider::SendRequest;
-use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, QueueSpec, WorkQueue};
+use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, WorkQueue};
 
 /// 2026-06-03T10:15:30Z, the time of the fixtures.
 pub const START: Timestamp = Timestamp::from_millis(1_780_481_730_000);
@@ -266,7 +266,7 @@ impl Pipeline {
         queues: Arc<dyn WorkQueue>,
         queue_prefix: &str,
     ) -> Self {
-        let spec = QueueSpec::default();
+        let spec = wa_shared::queues::SEND.spec;
         let queue = queues
             .ensure_queue(&format!("{queue_prefix}demo"), &spec)
             .await
