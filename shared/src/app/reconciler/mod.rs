@@ -65,6 +65,10 @@ pub enum Action {
     Requeued,
     /// A `sending` message whose lease expired on its last attempt failed as `exhausted`.
     Exhausted,
+    /// A `sending` message whose lease expired after its Graph call was dispatched
+    /// (the outcome was never recorded) was marked ambiguous: never requeued, since
+    /// Meta may have it; the webhook or the tenant's policy resolves it.
+    DispatchLapsed,
     /// An ambiguous send past its grace failed (`on_ambiguous = fail`).
     AmbiguousFailed,
     /// An ambiguous send past its grace went back to `queued` (`on_ambiguous = retry`).
@@ -80,6 +84,7 @@ impl Action {
             Action::Reenqueued => "reenqueued",
             Action::Requeued => "requeued",
             Action::Exhausted => "exhausted",
+            Action::DispatchLapsed => "dispatch_lapsed",
             Action::AmbiguousFailed => "ambiguous_failed",
             Action::AmbiguousRetried => "ambiguous_retried",
             Action::Unconfirmed => "unconfirmed",
