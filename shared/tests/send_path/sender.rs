@@ -148,6 +148,27 @@ async fn a_mixed_batch_fails_retries_parks_and_drops_each_record_by_its_outcome(
         (f.class, f.code, f.source),
         (FailureClass::Rejected, Some(132000), FailureSource::Graph)
     );
+    // What the product sees: GET /v1/messages/{id} answers the failure object with
+    // exactly {class, code, title, detail, source}, Meta's details included.
+    let mut get = request("intake/get.json");
+    get.raw_path = Some(format!("/v1/messages/{permanent}"));
+    get.path_parameters
+        .insert("id".into(), permanent.as_str().to_owned());
+    let resp = p.intake(get).await;
+    assert_eq!(resp.status_code, 200, "{}", body_text(&resp));
+    let view = body(&resp);
+    assert_eq!(view["status"], "failed");
+    assert!(!f.title.is_empty());
+    assert_eq!(
+        view["failure"],
+        json!({
+            "class": "rejected",
+            "code": 132000,
+            "title": f.title,
+            "detail": "Number of parameters does not match",
+            "source": "graph",
+        })
+    );
 
     let m = p.stored(&retryable).await;
     assert_eq!(m.state, MessageState::Queued);
