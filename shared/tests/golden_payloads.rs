@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use wa_shared::domain::graph::CallbackData;
 use wa_shared::domain::payload::build_payload;
 use wa_shared::domain::template::TemplateCatalog;
-use wa_shared::domain::graph::CallbackData;
 use wa_shared::domain::validation::{FormattingPolicy, validate};
 use wa_shared::domain::{MessageId, TenantId};
 
@@ -26,8 +26,8 @@ const CASES: &[&str] = &[
 /// sender puts in `biz_opaque_callback_data`.
 fn callback() -> String {
     CallbackData::new(
-        TenantId::parse("acme").unwrap(),
-        MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3").unwrap(),
+        TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}")),
+        MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3").unwrap_or_else(|e| panic!("{e}")),
     )
     .encode()
 }
@@ -40,7 +40,11 @@ fn the_golden_callback_is_the_encoders_and_decodes_back() {
     assert_eq!(decoded.tenant.as_str(), "acme");
     for case in CASES {
         let golden = read_json(&dir().join(format!("{case}.payload.json")));
-        assert_eq!(golden["biz_opaque_callback_data"], encoded.as_str(), "{case}");
+        assert_eq!(
+            golden["biz_opaque_callback_data"],
+            encoded.as_str(),
+            "{case}"
+        );
     }
 }
 
