@@ -196,6 +196,57 @@ mod tests {
         assert_eq!(line["Failed"], 1.0);
     }
 
+    const TEMPLATE: &str = include_str!("../../infra/template.yaml");
+
+    /// The metric contract at the top of the template: metric name -> detailed
+    /// dimension set.
+    fn contract() -> std::collections::BTreeMap<String, Vec<String>> {
+        TEMPLATE
+            .lines()
+            .skip_while(|l| !l.starts_with("#   metric "))
+            .skip(2)
+            .take_while(|l| l.starts_with("#   "))
+            .filter_map(|l| {
+                let row = l.strip_prefix("#   ")?;
+                // Continuation lines start with spaces; a row starts with the name.
+                let name = row
+                    .split_whitespace()
+                    .next()
+                    .filter(|_| !row.starts_with(' '))?;
+                let dims_column = row.get(23..48)?.trim();
+                let dims = dims_column.split(", ").map(str::to_owned).collect();
+                Some((name.to_owned(), dims))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_dashboard_search_uses_the_contracts_dimension_set() {
+        let contract = contract();
+        assert!(contract.len() >= 19, "{contract:?}");
+        assert_eq!(contract["Retried"], ["Stage", "Tenant", "Class"]);
+        assert_eq!(contract["Failed"], ["Stage", "Tenant", "Class"]);
+        let mut searched = 0;
+        for part in TEMPLATE.split("SEARCH('{WaPipeline,").skip(1) {
+            let (schema, rest) = part.split_once('}').unwrap();
+            let name = rest
+                .split("MetricName=\\\"")
+                .nth(1)
+                .and_then(|r| r.split('\\').next())
+                .unwrap();
+            let dims: Vec<&str> = schema.split(',').collect();
+            assert_eq!(
+                contract
+                    .get(name)
+                    .map(|d| d.iter().map(String::as_str).collect::<Vec<_>>()),
+                Some(dims),
+                "the dashboard's SEARCH of {name} does not match the metric contract"
+            );
+            searched += 1;
+        }
+        assert!(searched >= 10, "{searched}");
+    }
+
     #[test]
     fn memory_sink_totals_by_dimension() {
         let (m, lines) = Metrics::in_memory();

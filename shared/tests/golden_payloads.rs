@@ -4,9 +4,11 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use wa_shared::domain::graph::CallbackData;
 use wa_shared::domain::payload::build_payload;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::validation::{FormattingPolicy, validate};
+use wa_shared::domain::{MessageId, TenantId};
 
 const CASES: &[&str] = &[
     "order_shipped_url_button",
@@ -19,8 +21,32 @@ const CASES: &[&str] = &[
     "text_with_preview",
 ];
 
-/// What the callback codec would produce for a tenant and message id.
-const CALLBACK: &str = "v1.acme.msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3";
+/// The callback data of the golden payloads: the real encoder's output for tenant
+/// `acme` and this message id (`wa1:acme:msg_…`), so the files show exactly what the
+/// sender puts in `biz_opaque_callback_data`.
+fn callback() -> String {
+    CallbackData::new(
+        TenantId::parse("acme").unwrap_or_else(|e| panic!("{e}")),
+        MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3").unwrap_or_else(|e| panic!("{e}")),
+    )
+    .encode()
+}
+
+#[test]
+fn the_golden_callback_is_the_encoders_and_decodes_back() {
+    let encoded = callback();
+    assert_eq!(encoded, "wa1:acme:msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3");
+    let decoded = CallbackData::decode(&encoded).unwrap();
+    assert_eq!(decoded.tenant.as_str(), "acme");
+    for case in CASES {
+        let golden = read_json(&dir().join(format!("{case}.payload.json")));
+        assert_eq!(
+            golden["biz_opaque_callback_data"],
+            encoded.as_str(),
+            "{case}"
+        );
+    }
+}
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -42,7 +68,7 @@ fn built_payloads_match_the_golden_files() {
         let request = read_json(&dir().join(format!("{case}.request.json")));
         let validated = validate(&request, &catalog, FormattingPolicy::Strict)
             .unwrap_or_else(|p| panic!("{case}: {p:?}"));
-        let payload = build_payload(&validated, CALLBACK).unwrap().to_json();
+        let payload = build_payload(&validated, &callback()).unwrap().to_json();
         let golden_path = dir().join(format!("{case}.payload.json"));
         if update || !golden_path.exists() {
             let text = serde_json::to_string_pretty(&payload).unwrap() + "\n";

@@ -90,7 +90,7 @@ mod sqs {
         let Some(harness) = sqs_harness().await else {
             return;
         };
-        let spec = wa_shared::ports::QueueSpec::default();
+        let spec = wa_shared::queues::SEND.spec;
         let name = wa_shared::testkit::unique_name("cost");
         let queue = harness.queue.ensure_queue(&name, &spec).await.unwrap();
         let before = harness.queue.calls();
@@ -109,5 +109,75 @@ mod sqs {
         };
         assert_eq!(batches(&after) - batches(&before), 3);
         assert!(after.get("CreateQueue").copied().unwrap_or(0) >= 2);
+    }
+
+    /// `ensure_queue` applies a whole definition on SQS, SSE included, to a new queue
+    /// pair and again to an existing one that drifted (what `wa tenants add` relies on).
+    #[tokio::test]
+    async fn ensure_queue_applies_the_send_queue_definition_to_both_queues() {
+        use aws_sdk_sqs::types::QueueAttributeName as A;
+        use wa_shared::queues::SEND;
+        let Some(config) = moto::sdk_config_or_skip().await else {
+            return;
+        };
+        let client = aws_sdk_sqs::Client::new(&config);
+        let queues = SqsWorkQueue::from_client(client.clone());
+        let name = wa_shared::testkit::unique_name("def");
+        let drifted = wa_shared::ports::QueueSpec {
+            visibility_timeout: Duration::from_secs(30),
+            encrypted: false,
+            ..SEND.spec
+        };
+        queues.ensure_queue(&name, &drifted).await.unwrap();
+        let queue = queues.ensure_queue(&name, &SEND.spec).await.unwrap();
+        let attributes = |url: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .get_queue_attributes()
+                    .queue_url(url)
+                    .attribute_names(A::All)
+                    .send()
+                    .await
+                    .unwrap()
+                    .attributes()
+                    .cloned()
+                    .unwrap()
+            }
+        };
+        let q = attributes(queue.as_str().to_owned()).await;
+        let secs = |d: Duration| d.as_secs().to_string();
+        assert_eq!(q[&A::VisibilityTimeout], secs(SEND.spec.visibility_timeout));
+        assert_eq!(
+            q[&A::MessageRetentionPeriod],
+            secs(SEND.spec.message_retention)
+        );
+        assert_eq!(q[&A::SqsManagedSseEnabled], "true");
+        let redrive: serde_json::Value = serde_json::from_str(&q[&A::RedrivePolicy]).unwrap();
+        assert_eq!(
+            redrive["maxReceiveCount"].to_string().trim_matches('"'),
+            SEND.spec.max_receive_count.to_string()
+        );
+        let dlq_url = client
+            .get_queue_url()
+            .queue_name(format!("{name}-dlq"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let d = attributes(dlq_url).await;
+        assert_eq!(
+            d[&A::MessageRetentionPeriod],
+            secs(SEND.spec.dead_letter_retention)
+        );
+        assert_eq!(d[&A::SqsManagedSseEnabled], "true");
+        assert!(
+            redrive["deadLetterTargetArn"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("{name}-dlq"))
+        );
     }
 }

@@ -142,6 +142,7 @@ mod dynamo {
         for step in [
             "intake put",
             "claim",
+            "dispatch",
             "accept",
             "webhook sent",
             "webhook delivered",
@@ -163,6 +164,11 @@ mod dynamo {
                     .unwrap(),
                 _ => {
                     let event = match step {
+                        // The sender's write-ahead mark before its Graph call: blind.
+                        "dispatch" => wa_shared::domain::LifecycleEvent::new(
+                            at(15),
+                            wa_shared::domain::lifecycle::EventKind::Dispatched { attempt: 1 },
+                        ),
                         "accept" => accepted(1, &w, 20),
                         "webhook sent" => status(ProviderStatusKind::Sent, &w, 30),
                         "webhook delivered" => status(ProviderStatusKind::Delivered, &w, 40),

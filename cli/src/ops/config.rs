@@ -10,14 +10,14 @@
 use clap::Args;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use wa_shared::queues::{SEND, seconds_u32};
 
-/// `SendQueueVisibilityTimeout` of the template (`Mappings.Tuning.Sender`): 6x the
-/// sender's timeout. Used when the output is not configured.
-pub const DEFAULT_SEND_QUEUE_VISIBILITY_TIMEOUT: u32 = 180;
-/// `SendQueueMaxReceiveCount` of the template.
-pub const DEFAULT_SEND_QUEUE_MAX_RECEIVE_COUNT: u32 = 5;
-/// `SendBatchSize` of the template.
-pub const DEFAULT_SEND_BATCH_SIZE: u32 = 10;
+/// Used when the `SendQueueVisibilityTimeout` output is not configured: the send
+/// queue's definition (`wa_shared::queues::SEND`, which the template's
+/// `Mappings.Tuning.Sender` is checked against).
+pub fn default_send_queue_visibility_timeout() -> u32 {
+    seconds_u32(SEND.spec.visibility_timeout)
+}
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -267,19 +267,19 @@ impl AwsSettings {
                 args.send_queue_visibility_timeout,
                 &file.send_queue_visibility_timeout,
                 "SendQueueVisibilityTimeout",
-                DEFAULT_SEND_QUEUE_VISIBILITY_TIMEOUT,
+                default_send_queue_visibility_timeout(),
             )?,
             send_queue_max_receive_count: pick_number(
                 args.send_queue_max_receive_count,
                 &file.send_queue_max_receive_count,
                 "SendQueueMaxReceiveCount",
-                DEFAULT_SEND_QUEUE_MAX_RECEIVE_COUNT,
+                SEND.spec.max_receive_count,
             )?,
             send_batch_size: pick_number(
                 args.send_batch_size,
                 &file.send_batch_size,
                 "SendBatchSize",
-                DEFAULT_SEND_BATCH_SIZE,
+                SEND.consumer.batch_size,
             )?,
         })
     }
@@ -351,33 +351,46 @@ mod tests {
 
     const TEMPLATE: &str = include_str!("../../../infra/template.yaml");
 
-    /// The value of `key:` inside the template's `Mappings.Tuning.Sender`.
-    fn tuning(key: &str) -> u32 {
-        let mut lines = TEMPLATE
-            .lines()
-            .skip_while(|l| l.trim() != "Tuning:")
-            .skip_while(|l| l.trim() != "Sender:");
-        lines.next();
-        lines
-            .take_while(|l| l.starts_with("      "))
-            .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
-            .unwrap_or_else(|| panic!("{key} not in Mappings.Tuning.Sender"))
-            .trim()
-            .parse()
-            .unwrap()
-    }
-
+    /// The defaults are the one queue definition (which a `wa-shared` test checks
+    /// against the template), and the help text shows the same numbers.
     #[test]
-    fn the_defaults_are_the_templates_tuning_values() {
+    fn the_defaults_are_the_send_queue_definition_and_the_help_says_so() {
+        let s = AwsSettings::resolve(&AwsArgs::default(), &StackOutputs::default()).unwrap();
+        assert_eq!(s.send_queue_visibility_timeout, 180);
         assert_eq!(
-            DEFAULT_SEND_QUEUE_VISIBILITY_TIMEOUT,
-            tuning("SendQueueVisibilityTimeoutSeconds")
+            u64::from(s.send_queue_visibility_timeout),
+            SEND.spec.visibility_timeout.as_secs()
         );
-        assert_eq!(
-            DEFAULT_SEND_QUEUE_MAX_RECEIVE_COUNT,
-            tuning("SendQueueMaxReceiveCount")
-        );
-        assert_eq!(DEFAULT_SEND_BATCH_SIZE, tuning("SendBatchSize"));
+        assert_eq!(s.send_queue_max_receive_count, SEND.spec.max_receive_count);
+        assert_eq!(s.send_batch_size, SEND.consumer.batch_size);
+
+        use clap::Args as _;
+        let command = AwsArgs::augment_args(clap::Command::new("wa"));
+        let help = |id: &str| {
+            command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .and_then(|a| a.get_help())
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        };
+        for (id, value) in [
+            (
+                "send_queue_visibility_timeout",
+                s.send_queue_visibility_timeout,
+            ),
+            (
+                "send_queue_max_receive_count",
+                s.send_queue_max_receive_count,
+            ),
+            ("send_batch_size", s.send_batch_size),
+        ] {
+            let text = help(id);
+            assert!(
+                text.contains(&format!("[default: {value}]")),
+                "{id}: {text}"
+            );
+        }
     }
 
     #[test]

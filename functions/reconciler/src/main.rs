@@ -13,8 +13,10 @@ async fn main() -> Result<(), Error> {
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {
+            // The invocation's deadline bounds the run as well as the configured budget.
             // A partial run is reported as an error so Lambda's Errors metric sees it.
-            wa_shared::app::reconciler::handle(deps, event.payload)
+            let deadline = Some(event.context.deadline());
+            wa_shared::app::reconciler::handle(deps, event.payload, deadline)
                 .await
                 .map_err(|e| Diagnostic {
                     error_type: e.kind().to_owned(),

@@ -12,7 +12,7 @@ use wa_shared::domain::{
     LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, PhoneNumberId,
     TenantId,
 };
-use wa_shared::ports::{Clock, Directory, MessageStore, QueueSpec, WorkQueue};
+use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue};
 use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 use wa_shared::testkit::{moto, unique_name};
 
@@ -28,7 +28,7 @@ async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_schedul
         .unwrap();
     let sqs = SqsWorkQueue::new(&sdk);
     let queue = sqs
-        .ensure_queue(&format!("{prefix}-send"), &QueueSpec::default())
+        .ensure_queue(&format!("{prefix}-send"), &wa_shared::queues::SEND.spec)
         .await
         .unwrap();
     let tenant = TenantId::parse("demo").unwrap();
@@ -84,12 +84,23 @@ async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_schedul
         env!("CARGO_MANIFEST_DIR")
     );
     let scheduled: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // First an invocation whose deadline (4 s away) is inside the 5 s margin: the
+    // binary passes the Runtime API's deadline on, so the run starts nothing although
+    // its budget (20 s) is not spent.
+    let report = api
+        .invoke(scheduled.clone(), Duration::from_secs(4))
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(report["budget_exhausted"], true, "{report}");
+    assert_eq!(report["scanned"], 0, "{report}");
     let report = api
         .invoke(scheduled, Duration::from_secs(60))
         .await
         .unwrap()
         .response();
     assert_eq!(report["actions"]["reenqueued"], 1, "{report}");
+    assert_eq!(report["budget_exhausted"], false, "{report}");
 
     let got = sqs
         .receive(&queue, 10, Duration::from_secs(30), Duration::from_secs(1))

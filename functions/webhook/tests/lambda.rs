@@ -16,7 +16,7 @@ use wa_shared::domain::{
     LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, PhoneNumberId,
     TenantId, Timestamp, Wamid,
 };
-use wa_shared::ports::{Clock, Directory, MessageStore, QueueSpec, WorkQueue, record_event};
+use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue, record_event};
 use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 use wa_shared::testkit::{moto, unique_name};
 
@@ -103,7 +103,10 @@ async fn the_webhook_binary_answers_api_gateway_and_inbox_events_from_the_events
         .await
         .unwrap();
     let inbox = SqsWorkQueue::new(&sdk)
-        .ensure_queue(&format!("{prefix}-inbox"), &QueueSpec::default())
+        .ensure_queue(
+            &format!("{prefix}-inbox"),
+            &wa_shared::queues::WEBHOOK_INBOX.spec,
+        )
         .await
         .unwrap();
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);

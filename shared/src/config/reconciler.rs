@@ -15,7 +15,8 @@ use std::sync::Arc;
 pub struct ReconcilerConfig {
     /// Shared part (`WA_CLAIM_LEASE_MS` included: leases expire by the same rule).
     pub common: CommonConfig,
-    /// `WA_RECONCILER_BUDGET_MS` (default 45000), and the sweep's bounds:
+    /// `WA_RECONCILER_BUDGET_MS` (default 45000), `WA_RECONCILER_DEADLINE_MARGIN_MS`
+    /// (5000, before the invocation's deadline), and the sweep's bounds:
     /// `WA_RECONCILER_PAGE_SIZE` (100), `WA_RECONCILER_MAX_PAGES_PER_KEY` (10),
     /// `WA_RECONCILER_MAX_REQUEUES_PER_TENANT` (100), `WA_MAX_ATTEMPTS` (5, the
     /// sender's retry budget).
@@ -39,6 +40,12 @@ impl ReconcilerConfig {
         let settings = ReconcilerSettings {
             // Under the 15-minute Lambda maximum, so a run always ends before its timeout.
             budget: vars.millis("WA_RECONCILER_BUDGET_MS", d.budget, 1_000, 840_000)?,
+            deadline_margin: vars.millis(
+                "WA_RECONCILER_DEADLINE_MARGIN_MS",
+                d.deadline_margin,
+                0,
+                60_000,
+            )?,
             page_size: count("WA_RECONCILER_PAGE_SIZE", d.page_size, 1_000)?,
             max_pages_per_key: count(
                 "WA_RECONCILER_MAX_PAGES_PER_KEY",

@@ -67,6 +67,13 @@ pub struct Message {
     /// When the sender lost the Graph answer (the send may or may not have happened).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ambiguous_at: Option<Timestamp>,
+    /// When the current attempt's sender was about to call the Graph API (the
+    /// write-ahead mark of `EventKind::Dispatched`): from then on the request may
+    /// have reached Meta, so the claim is never taken over and an expired lease is
+    /// resolved as ambiguous, never by a blind resend. Cleared when the message goes
+    /// back to `queued`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatched_at: Option<Timestamp>,
     /// Why it failed (when `failed`), or the last retryable failure (when `queued` again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -169,6 +176,7 @@ impl Message {
             message_status: None,
             timestamps: Timestamps::default(),
             ambiguous_at: None,
+            dispatched_at: None,
             failure,
             suppression: None,
             history: BTreeMap::new(),

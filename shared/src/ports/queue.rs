@@ -82,7 +82,11 @@ impl ReceiptHandle {
 }
 
 /// How a queue (and its dead-letter queue) is set up by [`WorkQueue::ensure_queue`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The pipeline's queues are defined once in [`crate::queues`] (`SEND`,
+/// `WEBHOOK_INBOX`); pass one of those (or one with a field overridden) rather than
+/// writing numbers here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueSpec {
     /// Receives after which a message moves to the dead-letter queue (1..=1000).
     pub max_receive_count: u32,
@@ -92,17 +96,17 @@ pub struct QueueSpec {
     pub message_retention: Duration,
     /// How long a dead letter is kept (60 s ..= 14 days).
     pub dead_letter_retention: Duration,
+    /// Server-side encryption with SQS-managed keys (`SqsManagedSseEnabled`) on both
+    /// queues. SQS only: the embedded SQLite queues live in the local file as is.
+    pub encrypted: bool,
 }
 
 impl Default for QueueSpec {
-    /// SQS's defaults for retention and visibility, with 5 receives before dead-lettering.
+    /// A tenant's send queue: [`crate::queues::SEND`]'s settings (visibility 180 s,
+    /// 5 receives, 4-day retention, 14-day dead letters, SSE). The webhook inbox is
+    /// [`crate::queues::WEBHOOK_INBOX`]`.spec`.
     fn default() -> Self {
-        Self {
-            max_receive_count: 5,
-            visibility_timeout: Duration::from_secs(30),
-            message_retention: Duration::from_secs(4 * 24 * 60 * 60),
-            dead_letter_retention: Duration::from_secs(14 * 24 * 60 * 60),
-        }
+        crate::queues::SEND.spec
     }
 }
 

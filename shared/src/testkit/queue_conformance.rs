@@ -39,7 +39,7 @@ fn spec(max_receive_count: u32) -> QueueSpec {
     QueueSpec {
         max_receive_count,
         visibility_timeout: SHORT,
-        ..QueueSpec::default()
+        ..crate::queues::SEND.spec
     }
 }
 

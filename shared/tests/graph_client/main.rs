@@ -373,3 +373,71 @@ fn no_debug_or_display_output_contains_the_token() {
         "the id is still shown: {printed}"
     );
 }
+
+/// Everything the subscriber writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// The token must never reach the logs: capture every tracing event (TRACE and up, in
+/// Lambda's JSON format, with span fields) around a failing send (an OAuth error), a
+/// transport failure and a successful one, and look for it.
+#[tokio::test]
+async fn the_token_never_appears_in_log_output() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .finish();
+    // A current-thread runtime: the thread-local default covers every await below.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let span = tracing::info_span!("send", tenant = "acme", token_ref = "acme/token");
+    let _entered = span.enter();
+
+    let oauth = r#"{"error":{"message":"Invalid OAuth access token - Cannot parse access token","type":"OAuthException","code":190,"fbtrace_id":"AbCdEf"}}"#;
+    let (outcome, _) = send_against(json_reply(401, oauth)).await;
+    assert_eq!(failed(outcome).class, FailureClass::Tenant);
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("http://{addr}")
+    };
+    let (outcome, _) = send_to(refused, &template_body()).await;
+    assert_eq!(failed(outcome).class, FailureClass::Transient);
+    let body = include_bytes!("../../src/domain/graph/testdata/success-template-accepted.json");
+    let (outcome, _) = send_against(Behaviour::Reply(200, "application/json", body.to_vec())).await;
+    assert!(matches!(outcome, SendOutcome::Accepted(_)));
+    tracing::info!("sends done");
+
+    let logs = captured.text();
+    // The capture works: the failed sends were logged, with the span's fields.
+    assert!(logs.contains("graph send failed"), "{logs}");
+    assert!(logs.contains("\"tenant\":\"acme\""), "{logs}");
+    assert!(logs.contains("sends done"), "{logs}");
+    assert!(!logs.contains(TOKEN), "token in the logs:\n{logs}");
+    assert!(
+        !logs.contains("EAAGsecret"),
+        "part of the token in the logs:\n{logs}"
+    );
+}

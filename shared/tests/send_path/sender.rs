@@ -148,6 +148,27 @@ async fn a_mixed_batch_fails_retries_parks_and_drops_each_record_by_its_outcome(
         (f.class, f.code, f.source),
         (FailureClass::Rejected, Some(132000), FailureSource::Graph)
     );
+    // What the product sees: GET /v1/messages/{id} answers the failure object with
+    // exactly {class, code, title, detail, source}, Meta's details included.
+    let mut get = request("intake/get.json");
+    get.raw_path = Some(format!("/v1/messages/{permanent}"));
+    get.path_parameters
+        .insert("id".into(), permanent.as_str().to_owned());
+    let resp = p.intake(get).await;
+    assert_eq!(resp.status_code, 200, "{}", body_text(&resp));
+    let view = body(&resp);
+    assert_eq!(view["status"], "failed");
+    assert!(!f.title.is_empty());
+    assert_eq!(
+        view["failure"],
+        json!({
+            "class": "rejected",
+            "code": 132000,
+            "title": f.title,
+            "detail": "Number of parameters does not match",
+            "source": "graph",
+        })
+    );
 
     let m = p.stored(&retryable).await;
     assert_eq!(m.state, MessageState::Queued);
@@ -160,7 +181,25 @@ async fn a_mixed_batch_fails_retries_parks_and_drops_each_record_by_its_outcome(
 
     assert_eq!(p.stored(&done).await.state, MessageState::Accepted);
     assert_eq!(p.metric("Failed", &[("Class", "rejected")]), 1.0);
-    assert_eq!(p.metric("Retried", &[("Tenant", "demo")]), 1.0);
+    assert_eq!(
+        p.metric("Retried", &[("Tenant", "demo"), ("Class", "transient")]),
+        1.0
+    );
+    // The metric contract (infra/template.yaml): Retried per tenant and class, plus
+    // the stage-wide set that alarms read.
+    let retried: Vec<_> = p
+        .metrics
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.get("Retried").is_some())
+        .cloned()
+        .collect();
+    assert_eq!(retried.len(), 1, "{retried:?}");
+    assert_eq!(
+        retried[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        json!([["Stage", "Tenant", "Class"], ["Stage"]])
+    );
     assert_eq!(p.metric("Ambiguous", &[("Tenant", "demo")]), 1.0);
     assert_eq!(p.metric("Accepted", &[]), 1.0);
 
@@ -330,4 +369,117 @@ async fn a_record_that_is_not_a_reference_is_dropped() {
         0
     );
     let _ = json!(null);
+}
+
+/// A record whose processing panics comes back (a batch item failure); the others of
+/// the batch are sent and deleted. This is why the release profile unwinds.
+#[tokio::test]
+async fn a_panicking_record_comes_back_and_the_rest_of_the_batch_is_sent() {
+    let (p, graph) = pipeline().await;
+    let bad = p.queue_template(ANA, "k-panics").await;
+    let good = p.queue_template(BRUNO, "k-fine").await;
+    graph.script(ANA, Reply::Panic);
+    let batch = p.receive().await;
+    let bad_record = batch
+        .records
+        .iter()
+        .find(|r| r.body.as_deref().unwrap().contains(bad.as_str()))
+        .and_then(|r| r.message_id.clone())
+        .unwrap();
+    let failures = p.send(batch).await;
+    assert_eq!(failures, [bad_record]);
+    assert_eq!(p.stored(&good).await.state, MessageState::Accepted);
+    // The panicked attempt holds its claim until the lease expires, like a crash.
+    assert_eq!(p.stored(&bad).await.state, MessageState::Sending);
+}
+
+/// The ambiguous mark fails twice: the sender's bounded retries get it written in the
+/// same invocation, and the record is deleted.
+#[tokio::test]
+async fn a_failing_ambiguous_mark_is_retried_within_the_invocation() {
+    let (mut p, graph) = pipeline().await;
+    let store = Arc::new(FailingWrites::new(
+        p.store.clone(),
+        "sender.marked_ambiguous",
+        2,
+    ));
+    p.deps.store = store.clone();
+    let lost = p.queue_template(CARLA, "k-lost").await;
+    graph.script(CARLA, ambiguous());
+    assert!(p.send(p.receive().await).await.is_empty());
+    assert_eq!(store.refused.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let m = p.stored(&lost).await;
+    assert_eq!(m.state, MessageState::Sending);
+    assert!(m.ambiguous_at.is_some());
+    assert_eq!(m.lease_until, None);
+    assert_eq!(p.metric("Ambiguous", &[("Tenant", "demo")]), 1.0);
+}
+
+/// The ambiguous mark cannot be written at all. The message is neither lost nor
+/// resent: the dispatch mark written before the Graph call keeps a redelivered record
+/// from claiming it, and the reconciler marks the expired lease ambiguous instead of
+/// requeueing it; the tenant's policy (`fail`) ends it after the grace. One Graph
+/// call in all.
+#[tokio::test]
+async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
+    let (mut p, graph) = pipeline().await;
+    let store = Arc::new(FailingWrites::new(
+        p.store.clone(),
+        "sender.marked_ambiguous",
+        u32::MAX,
+    ));
+    p.deps.store = store.clone();
+    let lost = p.queue_template(CARLA, "k-lost").await;
+    graph.script(CARLA, ambiguous());
+    let batch = p.receive().await;
+    let record = batch.records[0].clone();
+    assert!(p.send(batch).await.is_empty());
+    assert_eq!(store.refused.load(std::sync::atomic::Ordering::SeqCst), 4);
+    let m = p.stored(&lost).await;
+    assert_eq!(m.state, MessageState::Sending);
+    assert!(m.dispatched_at.is_some());
+    assert!(m.lease_until.is_some(), "the mark was not written");
+    assert_eq!(graph.calls().len(), 1);
+
+    // After the lease: the same record again (SQS redelivery, or the reconciler's
+    // wake-up call of an older run) cannot claim it.
+    p.clock
+        .advance(p.deps.lifecycle.lease + Duration::from_secs(1));
+    let again = sqs_event([(
+        "again".into(),
+        record.receipt_handle.clone().unwrap(),
+        record.body.clone().unwrap(),
+    )]);
+    assert!(p.send(again).await.is_empty());
+    assert_eq!(graph.calls().len(), 1, "a dispatched attempt was resent");
+
+    // The reconciler marks it ambiguous rather than requeueing it.
+    let report = wa_shared::app::reconciler::run(&p.deps).await.unwrap();
+    assert_eq!(
+        report.count(wa_shared::app::reconciler::Action::DispatchLapsed),
+        1
+    );
+    assert_eq!(
+        report.count(wa_shared::app::reconciler::Action::Requeued),
+        0
+    );
+    assert!(p.receive().await.records.is_empty(), "nothing enqueued");
+    let m = p.stored(&lost).await;
+    assert_eq!(m.state, MessageState::Sending);
+    assert!(m.ambiguous_at.is_some());
+    assert_eq!(m.lease_until, None);
+    assert_eq!(p.metric("Ambiguous", &[("Tenant", "demo")]), 1.0);
+
+    // After the grace, the tenant's policy (`fail`: at most once) decides.
+    p.clock
+        .advance(p.deps.lifecycle.ambiguous_grace + Duration::from_secs(1));
+    let report = wa_shared::app::reconciler::run(&p.deps).await.unwrap();
+    assert_eq!(
+        report.count(wa_shared::app::reconciler::Action::AmbiguousFailed),
+        1
+    );
+    let m = p.stored(&lost).await;
+    assert_eq!(m.state, MessageState::Failed);
+    assert_eq!(m.failure.unwrap().class, FailureClass::Ambiguous);
+    assert_eq!(graph.calls().len(), 1);
 }

@@ -26,7 +26,7 @@ use wa_shared::domain::validation::FormattingPolicy;
 use wa_shared::domain::{LifecyclePolicy, Message, MessageId, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::metrics::{self, Metrics};
 use wa_shared::ports::provider::SendRequest;
-use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, QueueSpec, WorkQueue};
+use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, WorkQueue};
 
 /// 2026-06-03T10:15:30Z, the time of the fixtures.
 pub const START: Timestamp = Timestamp::from_millis(1_780_481_730_000);
@@ -104,6 +104,8 @@ pub enum Reply {
     Http(u16, Value),
     /// A classified outcome as the provider adapter would return it.
     Outcome(SendOutcome),
+    /// The provider panics (a bug on one record's path).
+    Panic,
 }
 
 /// A Graph provider with canned answers per recipient (accepted by default); it
@@ -148,6 +150,7 @@ impl Provider for ScriptedProvider {
             .and_then(VecDeque::pop_front);
         match reply {
             Some(Reply::Outcome(o)) => o,
+            Some(Reply::Panic) => panic!("scripted provider panic for {to}"),
             Some(Reply::Http(status, body)) => read_send_reply(status, body.to_string().as_bytes()),
             None => read_send_reply(
                 200,
@@ -263,7 +266,7 @@ impl Pipeline {
         queues: Arc<dyn WorkQueue>,
         queue_prefix: &str,
     ) -> Self {
-        let spec = QueueSpec::default();
+        let spec = wa_shared::queues::SEND.spec;
         let queue = queues
             .ensure_queue(&format!("{queue_prefix}demo"), &spec)
             .await
@@ -432,4 +435,97 @@ pub fn sqs_event(records: impl IntoIterator<Item = (String, String, String)>) ->
         })
         .collect();
     event
+}
+
+/// A store whose conditional writes of one event (by fingerprint prefix, e.g.
+/// `sender.marked_ambiguous`) fail with a backend error the next `failures` times;
+/// everything else goes to the wrapped store.
+pub struct FailingWrites {
+    inner: Arc<dyn MessageStore>,
+    prefix: &'static str,
+    failures: std::sync::atomic::AtomicU32,
+    /// How many writes of that event were refused.
+    pub refused: std::sync::atomic::AtomicU32,
+}
+
+impl FailingWrites {
+    /// Fail the next `failures` writes of events whose fingerprint starts with `prefix`.
+    pub fn new(inner: Arc<dyn MessageStore>, prefix: &'static str, failures: u32) -> Self {
+        Self {
+            inner,
+            prefix,
+            failures: failures.into(),
+            refused: 0.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for FailingWrites {
+    async fn create_if_absent(
+        &self,
+        message: &Message,
+    ) -> Result<wa_shared::ports::CreateOutcome, wa_shared::ports::StoreError> {
+        self.inner.create_if_absent(message).await
+    }
+
+    async fn get(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+    ) -> Result<Option<Message>, wa_shared::ports::StoreError> {
+        self.inner.get(tenant, id).await
+    }
+
+    async fn find_by_wamid(
+        &self,
+        wamid: &wa_shared::domain::Wamid,
+    ) -> Result<Option<(TenantId, MessageId)>, wa_shared::ports::StoreError> {
+        self.inner.find_by_wamid(wamid).await
+    }
+
+    async fn apply(
+        &self,
+        tenant: &TenantId,
+        id: &MessageId,
+        transition: &wa_shared::domain::lifecycle::Transition,
+    ) -> Result<wa_shared::ports::ApplyOutcome, wa_shared::ports::StoreError> {
+        use std::sync::atomic::Ordering;
+        if transition.fingerprint.starts_with(self.prefix)
+            && self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(wa_shared::ports::StoreError::Backend {
+                operation: "update_message",
+                source: "injected: the store is unreachable".into(),
+            });
+        }
+        self.inner.apply(tenant, id, transition).await
+    }
+
+    async fn sweep(
+        &self,
+        sweep_key: &str,
+        due: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<wa_shared::ports::Page, wa_shared::ports::StoreError> {
+        self.inner.sweep(sweep_key, due, limit, cursor).await
+    }
+
+    async fn list_by_tenant(
+        &self,
+        tenant: &TenantId,
+        state: Option<wa_shared::domain::MessageState>,
+        since: Option<Timestamp>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<wa_shared::ports::Page, wa_shared::ports::StoreError> {
+        self.inner
+            .list_by_tenant(tenant, state, since, limit, cursor)
+            .await
+    }
 }

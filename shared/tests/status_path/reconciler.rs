@@ -30,10 +30,10 @@ async fn an_orphaned_queued_message_is_enqueued_again_once() {
     let w = World::new().await;
     let id = w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R1").await;
     // Before the grace nothing is due.
-    let report = handle(&w.deps, scheduled()).await.unwrap();
+    let report = handle(&w.deps, scheduled(), None).await.unwrap();
     assert_eq!(report.scanned, 0);
     w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
-    let report = handle(&w.deps, scheduled()).await.unwrap();
+    let report = handle(&w.deps, scheduled(), None).await.unwrap();
     assert_eq!(report.count(Action::Reenqueued), 1);
     assert_eq!(
         refs(&w.drain(&w.send_queue).await),
@@ -213,6 +213,47 @@ async fn a_run_stops_starting_work_when_its_budget_is_spent() {
     let report = run(&w.deps).await.unwrap();
     assert!(report.budget_exhausted);
     assert_eq!(report.scanned, 0);
+}
+
+/// The Lambda deadline bounds a run even when the configured budget is longer than
+/// the function's timeout: near the deadline nothing is started; with time left, the
+/// same overdue message is handled.
+#[tokio::test]
+async fn a_run_starts_no_work_within_the_margin_of_the_invocation_deadline() {
+    let mut w = World::new().await;
+    w.deps.reconciler.budget = Duration::from_secs(600);
+    w.deps.reconciler.deadline_margin = Duration::from_secs(5);
+    w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R9").await;
+    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
+    let soon = std::time::SystemTime::now() + Duration::from_secs(3);
+    let report = handle(&w.deps, scheduled(), Some(soon)).await.unwrap();
+    assert!(report.budget_exhausted, "{report:?}");
+    assert_eq!(report.scanned, 0);
+    let past = std::time::SystemTime::now() - Duration::from_secs(1);
+    let report = handle(&w.deps, scheduled(), Some(past)).await.unwrap();
+    assert!(report.budget_exhausted);
+    assert_eq!(report.scanned, 0);
+    assert!(w.drain(&w.send_queue).await.is_empty());
+
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    let report = handle(&w.deps, scheduled(), Some(later)).await.unwrap();
+    assert!(!report.budget_exhausted);
+    assert_eq!(report.count(Action::Reenqueued), 1);
+}
+
+#[test]
+fn the_work_window_is_the_budget_or_the_deadline_less_the_margin() {
+    use wa_shared::app::reconciler::work_window;
+    let s = Duration::from_secs;
+    assert_eq!(work_window(s(45), None, s(5)), s(45));
+    assert_eq!(work_window(s(45), Some(s(60)), s(5)), s(45));
+    // A budget past the Lambda timeout: the deadline wins.
+    assert_eq!(work_window(s(120), Some(s(60)), s(5)), s(55));
+    assert_eq!(work_window(s(45), Some(s(3)), s(5)), Duration::ZERO);
+    assert_eq!(
+        work_window(s(45), Some(Duration::ZERO), s(5)),
+        Duration::ZERO
+    );
 }
 
 #[tokio::test]

@@ -25,8 +25,7 @@ use wa_shared::domain::{
 };
 use wa_shared::metrics::{Metrics, total};
 use wa_shared::ports::{
-    Clock, MessageStore, QueueRef, QueueSpec, Recorded, TokenError, TokenSource, WorkQueue,
-    record_event,
+    Clock, MessageStore, QueueRef, Recorded, TokenError, TokenSource, WorkQueue, record_event,
 };
 
 pub const APP_SECRET: &str = "test-app-secret";
@@ -72,11 +71,11 @@ impl World {
         let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
         let queue = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
         let send_queue = queue
-            .ensure_queue("send-demo", &QueueSpec::default())
+            .ensure_queue("send-demo", &wa_shared::queues::SEND.spec)
             .await
             .unwrap();
         let inbox = queue
-            .ensure_queue("webhook-inbox", &QueueSpec::default())
+            .ensure_queue("webhook-inbox", &wa_shared::queues::WEBHOOK_INBOX.spec)
             .await
             .unwrap();
         let (metrics, metric_lines) = Metrics::in_memory();

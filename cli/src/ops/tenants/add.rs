@@ -2,7 +2,9 @@
 //! exactly the changes it lists (none with `--dry-run`).
 //!
 //! Resources, in the order they are made (infra/README.md, "What the CLI must create"):
-//! send queue and DLQ (`WorkQueue::ensure_queue`; on AWS also SSE), on AWS the token
+//! send queue and DLQ (`WorkQueue::ensure_queue` with `wa_shared::queues::SEND`, SSE
+//! included; on AWS the visibility, receive count and batch size come from the stack
+//! outputs, which default to the same definition), on AWS the token
 //! secret, the event source mapping and the DLQ alarm, then the API key and last the
 //! profile with its routing: the profile is what makes the tenant exist, so a run
 //! that fails half-way leaves no tenant, and the next run finishes the job. A key is
@@ -22,6 +24,7 @@ use wa_shared::domain::TenantId;
 use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile};
 use wa_shared::ports::queue::{DEAD_LETTER_SUFFIX, MAX_QUEUE_NAME_LEN};
 use wa_shared::ports::{Directory, QueueError, QueueRef, QueueSpec, WorkQueue};
+use wa_shared::queues::{MAXIMUM_CONCURRENCY_BOUNDS, SEND};
 
 /// Name prefix of the send queues on SQLite (shared with `wa dev`): `send-<tenant>`.
 pub const SQLITE_QUEUE_PREFIX: &str = "send-";
@@ -125,7 +128,7 @@ async fn make_plan(
             let token_ref = aws.names.secret.clone();
             (
                 aws.names.queue.clone(),
-                aws.spec().clone(),
+                *aws.spec(),
                 queue,
                 Some((aws, observed)),
                 token_ref,
@@ -140,7 +143,7 @@ async fn make_plan(
                 .clone()
                 .or_else(|| current.as_ref().map(|c| c.token_ref.clone()))
                 .unwrap_or_else(|| DEV_TOKEN_REF.to_owned());
-            (name, QueueSpec::default(), queue, None, token_ref)
+            (name, SEND.spec, queue, None, token_ref)
         }
     };
 
@@ -159,10 +162,12 @@ async fn make_plan(
         token_ref.clone(),
         crate::ops::now(),
     )?;
-    if aws.is_some() && !(2..=1000).contains(&wanted.max_concurrency) {
+    if aws.is_some() && !MAXIMUM_CONCURRENCY_BOUNDS.contains(&wanted.max_concurrency) {
         anyhow::bail!(
-            "max_concurrency {} is outside 2..=1000 (the mapping's MaximumConcurrency): pass --max-concurrency",
-            wanted.max_concurrency
+            "max_concurrency {} is outside {}..={} (the mapping's MaximumConcurrency): pass --max-concurrency",
+            wanted.max_concurrency,
+            MAXIMUM_CONCURRENCY_BOUNDS.start(),
+            MAXIMUM_CONCURRENCY_BOUNDS.end()
         );
     }
     let routing = Routing::of(directory, &wanted).await?;
@@ -310,9 +315,6 @@ async fn apply(
                 .await
                 .with_context(|| format!("creating queue {}", plan.queue_name))?,
         );
-        if let Some((aws, _)) = &plan.aws {
-            aws.encrypt_queues().await?;
-        }
     }
     let queue = queue.with_context(|| format!("queue {} does not exist", plan.queue_name))?;
 

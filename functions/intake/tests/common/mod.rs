@@ -22,7 +22,7 @@ use wa_shared::domain::tenant::{
 use wa_shared::domain::validation::FormattingPolicy;
 use wa_shared::domain::{LifecyclePolicy, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::metrics::{Metrics, MetricsSink};
-use wa_shared::ports::{Directory, QueueRef, QueueSpec, WorkQueue};
+use wa_shared::ports::{Directory, QueueRef, WorkQueue};
 use wa_shared::testkit::{moto, unique_name};
 
 /// The business phone number of `demo`.
@@ -63,7 +63,7 @@ impl AwsStack {
             .unwrap();
         let queues = Arc::new(SqsWorkQueue::new(&sdk));
         let queue = queues
-            .ensure_queue(&format!("{name}-send-demo"), &QueueSpec::default())
+            .ensure_queue(&format!("{name}-send-demo"), &wa_shared::queues::SEND.spec)
             .await
             .unwrap();
         let secret_prefix = format!("{name}/tenants/");

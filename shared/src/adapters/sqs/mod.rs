@@ -126,13 +126,21 @@ impl WorkQueue for SqsWorkQueue {
         check_queue_name(name)?;
         check_spec(spec)?;
         let dlq_name = format!("{name}{DEAD_LETTER_SUFFIX}");
+        // Written as "true" or "false", so an existing queue is brought to the spec too.
+        let sse = (
+            QueueAttributeName::SqsManagedSseEnabled,
+            spec.encrypted.to_string(),
+        );
         let dlq = self
             .create_or_update(
                 &dlq_name,
-                vec![(
-                    QueueAttributeName::MessageRetentionPeriod,
-                    seconds(spec.dead_letter_retention).to_string(),
-                )],
+                vec![
+                    (
+                        QueueAttributeName::MessageRetentionPeriod,
+                        seconds(spec.dead_letter_retention).to_string(),
+                    ),
+                    sse.clone(),
+                ],
             )
             .await?;
         let dlq_arn = self
@@ -157,6 +165,7 @@ impl WorkQueue for SqsWorkQueue {
                         seconds(spec.message_retention).to_string(),
                     ),
                     (QueueAttributeName::RedrivePolicy, redrive.to_string()),
+                    sse,
                 ],
             )
             .await?;

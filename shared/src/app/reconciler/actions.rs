@@ -118,11 +118,26 @@ impl<'d> Sweep<'d> {
     }
 
     /// `sending` whose lease expired: the sender died or timed out before reporting.
+    /// If it had dispatched its Graph call, the outcome is unknown: mark it ambiguous
+    /// (the guard re-checks the mark) rather than queue a blind resend; otherwise
+    /// requeue it, or end it on the last attempt.
     async fn recover_lease(&mut self, message: &Message) -> Result<Option<Action>, ActError> {
         self.deps
             .metrics
             .count("StuckSending", &[("Tenant", message.tenant.as_str())]);
         let attempt = message.attempt;
+        if message.dispatched_at.is_some() {
+            if !self
+                .record(message, EventKind::DispatchLapsed { attempt })
+                .await?
+            {
+                return Ok(None);
+            }
+            self.deps
+                .metrics
+                .count("Ambiguous", &[("Tenant", message.tenant.as_str())]);
+            return Ok(Some(Action::DispatchLapsed));
+        }
         if attempt >= self.deps.reconciler.max_attempts {
             let kind = EventKind::Exhausted {
                 attempt,

@@ -14,7 +14,7 @@ use crate::domain::MessageState;
 pub use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tracing::{error, info, warn};
 
 /// The reconciler's settings (read by its `Config` at cold start).
@@ -22,7 +22,13 @@ use tracing::{error, info, warn};
 pub struct ReconcilerSettings {
     /// Stop starting new work after this long (`WA_RECONCILER_BUDGET_MS`), well under
     /// the Lambda timeout, so runs rarely overlap and never die half way through a page.
+    /// An invocation with a deadline also stops [`Self::deadline_margin`] before it,
+    /// whichever comes first, so a budget configured past the timeout is harmless.
     pub budget: Duration,
+    /// How long before the invocation's deadline a run stops starting work
+    /// (`WA_RECONCILER_DEADLINE_MARGIN_MS`): room for the item in progress (a few
+    /// conditional writes and one enqueue, with the SDK's retries) and the report.
+    pub deadline_margin: Duration,
     /// Items per sweep query.
     pub page_size: usize,
     /// Most pages read per sweep key and run: one busy shard cannot eat the budget.
@@ -39,6 +45,7 @@ impl Default for ReconcilerSettings {
     fn default() -> Self {
         Self {
             budget: Duration::from_secs(45),
+            deadline_margin: Duration::from_secs(5),
             page_size: 100,
             max_pages_per_key: 10,
             max_requeues_per_tenant: 100,
@@ -58,6 +65,10 @@ pub enum Action {
     Requeued,
     /// A `sending` message whose lease expired on its last attempt failed as `exhausted`.
     Exhausted,
+    /// A `sending` message whose lease expired after its Graph call was dispatched
+    /// (the outcome was never recorded) was marked ambiguous: never requeued, since
+    /// Meta may have it; the webhook or the tenant's policy resolves it.
+    DispatchLapsed,
     /// An ambiguous send past its grace failed (`on_ambiguous = fail`).
     AmbiguousFailed,
     /// An ambiguous send past its grace went back to `queued` (`on_ambiguous = retry`).
@@ -73,6 +84,7 @@ impl Action {
             Action::Reenqueued => "reenqueued",
             Action::Requeued => "requeued",
             Action::Exhausted => "exhausted",
+            Action::DispatchLapsed => "dispatch_lapsed",
             Action::AmbiguousFailed => "ambiguous_failed",
             Action::AmbiguousRetried => "ambiguous_retried",
             Action::Unconfirmed => "unconfirmed",
@@ -137,23 +149,61 @@ const SWEPT: [MessageState; 4] = [
     MessageState::Sent,
 ];
 
-/// Handle one scheduled invocation (the event's content is not used).
-pub async fn handle(deps: &Deps, event: EventBridgeEvent) -> Result<RunReport, ReconcilerError> {
-    info!(source = %event.source, id = ?event.id, "reconciler run");
-    run(deps).await
+/// How long a run may keep starting work: the configured `budget`, or the time left
+/// before the invocation's deadline less `margin`, whichever is shorter. `remaining`
+/// is `None` without a deadline (`wa dev`), and zero once the deadline has passed.
+pub fn work_window(budget: Duration, remaining: Option<Duration>, margin: Duration) -> Duration {
+    match remaining {
+        Some(left) => budget.min(left.saturating_sub(margin)),
+        None => budget,
+    }
 }
 
-/// One sweep over every state's shards.
-#[tracing::instrument(skip_all)]
+/// Handle one scheduled invocation (the event's content is not used). `deadline` is
+/// the Lambda invocation's (`LambdaEvent::context.deadline()`): the run stops starting
+/// work [`ReconcilerSettings::deadline_margin`] before it, or when its budget is
+/// spent, whichever comes first.
+pub async fn handle(
+    deps: &Deps,
+    event: EventBridgeEvent,
+    deadline: Option<SystemTime>,
+) -> Result<RunReport, ReconcilerError> {
+    info!(source = %event.source, id = ?event.id, "reconciler run");
+    run_until(deps, deadline).await
+}
+
+/// One sweep over every state's shards within the configured budget (no invocation
+/// deadline: `wa dev`'s timer and tests).
 pub async fn run(deps: &Deps) -> Result<RunReport, ReconcilerError> {
+    run_until(deps, None).await
+}
+
+/// One sweep over every state's shards, starting no work after the budget or after
+/// `deadline` less the margin (see [`work_window`]).
+#[tracing::instrument(skip_all)]
+pub async fn run_until(
+    deps: &Deps,
+    deadline: Option<SystemTime>,
+) -> Result<RunReport, ReconcilerError> {
     let started = Instant::now();
+    // A deadline already past gives a zero window: nothing is started.
+    let remaining = deadline.map(|d| {
+        d.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO)
+    });
+    let window = work_window(
+        deps.reconciler.budget,
+        remaining,
+        deps.reconciler.deadline_margin,
+    );
+    let out_of_time = || started.elapsed() >= window;
     let mut sweep = actions::Sweep::new(deps);
     'states: for state in SWEPT {
         sweep.report.oldest_overdue_ms.insert(state.as_str(), 0);
         for key in deps.lifecycle.sweep_keys(state) {
             let mut cursor: Option<String> = None;
             for _ in 0..deps.reconciler.max_pages_per_key {
-                if started.elapsed() >= deps.reconciler.budget {
+                if out_of_time() {
                     sweep.report.budget_exhausted = true;
                     break 'states;
                 }
@@ -174,6 +224,12 @@ pub async fn run(deps: &Deps) -> Result<RunReport, ReconcilerError> {
                     }
                 };
                 for message in &page.items {
+                    // Checked per item too: a page of slow writes must not run past
+                    // the deadline.
+                    if out_of_time() {
+                        sweep.report.budget_exhausted = true;
+                        break 'states;
+                    }
                     sweep.act(state, message).await;
                 }
                 match page.next {

@@ -115,3 +115,28 @@ pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
         .collect();
     response
 }
+
+#[cfg(test)]
+mod tests {
+    const WORKSPACE_MANIFEST: &str = include_str!("../../../../Cargo.toml");
+
+    /// `handle` turns a panicked record's `JoinError` into a batch item failure; with
+    /// `panic = "abort"` the process would die instead and SQS would replay the whole
+    /// batch. Guard the release profile against that setting coming back.
+    #[test]
+    fn the_release_profile_unwinds_so_a_panicked_record_is_caught() {
+        let release: Vec<&str> = WORKSPACE_MANIFEST
+            .lines()
+            .skip_while(|l| l.trim() != "[profile.release]")
+            .skip(1)
+            .take_while(|l| !l.starts_with('['))
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        assert!(release.contains(&"lto = \"fat\""), "{release:?}");
+        assert!(
+            !release.iter().any(|l| l.starts_with("panic")),
+            "the release profile must unwind: {release:?}"
+        );
+    }
+}

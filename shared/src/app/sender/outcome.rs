@@ -12,6 +12,15 @@ use crate::ports::{QueueRef, Recorded, record_event};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
+/// Waits between the tries of one outcome write: four tries within about half a
+/// second, a small part of the sender's 30 s timeout, enough to ride out a throttled
+/// or briefly unreachable store.
+pub(super) const RECORD_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(25),
+    Duration::from_millis(100),
+    Duration::from_millis(400),
+];
+
 impl Send<'_> {
     /// Exhausted when this attempt was the last, or the message is too old to send.
     pub(super) fn exhausted(&self, now: Timestamp, last: Option<&Failure>) -> Option<Failure> {
@@ -67,13 +76,21 @@ impl Send<'_> {
             not_before,
         };
         if !self.record(event, now).await {
-            // Not recorded: the claim stays until its lease expires; let SQS bring
-            // the record back at its usual visibility.
+            // Not recorded. Before a Graph call (no token) the claim simply expires and
+            // the record, back at its usual visibility, claims it again. After one, the
+            // attempt is dispatched: no claim takes it over, and the reconciler marks it
+            // ambiguous when the lease expires; the returning record is then dropped.
             return Again::Yes;
         }
-        self.deps
-            .metrics
-            .count("Retried", &[("Tenant", self.tenant().as_str())]);
+        // By class, like `Failed`: a throttling wave and a Graph outage both retry,
+        // and only the class tells them apart on the dashboard.
+        self.deps.metrics.count(
+            "Retried",
+            &[
+                ("Tenant", self.tenant().as_str()),
+                ("Class", class.as_str()),
+            ],
+        );
         if let Some(receipt) = &self.receipt {
             let queue = QueueRef::new(profile.queue.clone());
             if let Err(e) = self
@@ -132,21 +149,41 @@ impl Send<'_> {
         }
     }
 
+    /// Write `kind` through [`record_event`], trying again after a store failure
+    /// ([`RECORD_BACKOFF`]): after the Graph call, a lost outcome write turns a known
+    /// answer into an ambiguous one (the reconciler resolves a dispatched attempt by
+    /// the tenant's policy), so a short blip is worth waiting out in the invocation.
+    pub(super) async fn write(
+        &self,
+        event: &LifecycleEvent,
+    ) -> Result<Recorded, crate::ports::StoreError> {
+        let deps = self.deps;
+        let mut waits = RECORD_BACKOFF.iter();
+        loop {
+            let result = record_event(
+                &*deps.store,
+                self.tenant(),
+                &self.message.id,
+                event,
+                &deps.lifecycle,
+            )
+            .await;
+            match (result, waits.next()) {
+                (Err(e), Some(wait)) => {
+                    warn!(event = event.kind.name(), error = %ErrorChain(&e), retry_in_ms = wait.as_millis() as u64, "recording failed; trying again");
+                    tokio::time::sleep(*wait).await;
+                }
+                (result, _) => return result,
+            }
+        }
+    }
+
     /// Record `kind`; true when the event is now in the message (written, or already
-    /// there), false when the store failed.
+    /// there), false when the store still failed after the retries of [`Self::write`].
     pub(super) async fn record(&self, kind: EventKind, now: Timestamp) -> bool {
         let event = LifecycleEvent::new(now, kind);
         let name = event.kind.name();
-        let deps = self.deps;
-        match record_event(
-            &*deps.store,
-            self.tenant(),
-            &self.message.id,
-            &event,
-            &deps.lifecycle,
-        )
-        .await
-        {
+        match self.write(&event).await {
             Ok(Recorded::Written { decision, message }) => {
                 info!(event = name, decision, state = %message.state.as_str(), "recorded");
                 true

@@ -5,7 +5,7 @@ use super::outcome::sender_failure;
 use crate::app::Deps;
 use crate::app::intake::{ErrorChain, policy};
 use crate::domain::graph::{CallbackData, Classification, SendOutcome};
-use crate::domain::lifecycle::EventKind;
+use crate::domain::lifecycle::{EventKind, Guard, LifecycleEvent};
 use crate::domain::payload::build_payload;
 use crate::domain::template::TemplateCatalog;
 use crate::domain::tenant::TenantProfile;
@@ -13,7 +13,7 @@ use crate::domain::validation::{FormattingPolicy, ValidatedRequest, validate};
 use crate::domain::{
     FailureClass, FailureSource, Message, MessageId, Suppression, TenantId, Timestamp,
 };
-use crate::ports::{ReceiptHandle, SendRequest};
+use crate::ports::{ReceiptHandle, Recorded, SendRequest};
 use aws_lambda_events::sqs::SqsMessage;
 use serde::Deserialize;
 use tracing::{Span, error, info, warn};
@@ -232,6 +232,10 @@ impl Send<'_> {
                 profile.max_concurrency,
             )
             .await;
+        if !self.dispatch().await? {
+            info!("claim lost before the Graph call; not sending");
+            return Ok(Again::No);
+        }
         let outcome = deps
             .provider
             .send(SendRequest {
@@ -266,6 +270,33 @@ impl Send<'_> {
         })
     }
 
+    /// Write the dispatch mark (`EventKind::Dispatched`) right before the Graph call.
+    ///
+    /// Why here, and not a special case on the ambiguous path: once the request may
+    /// have reached Meta, every way the message can come back must know it, or it is
+    /// resent blindly (DESIGN §3: `ambiguous` is never blind-retried). Without the
+    /// mark, a lost outcome write (the `MarkedAmbiguous`, or even the `Accepted` one)
+    /// leaves `sending` with a lease, which expires; then a redelivered record claims
+    /// it again, or the reconciler requeues it, and both resend. With the mark in the
+    /// store, a dispatched claim is never claimable and the reconciler marks its
+    /// expired lease ambiguous (`DispatchLapsed`), which the webhook or the tenant's
+    /// `on_ambiguous` policy resolves. It costs one blind conditional write per
+    /// attempt. `Ok(false)`: the claim is no longer ours, do not call Graph.
+    /// `Err`: the mark could not be written, so nothing was sent and the claim is
+    /// left to expire (then taken over like any claim that died before its call).
+    async fn dispatch(&self) -> Result<bool, Aborted> {
+        let attempt = self.attempt();
+        let event = LifecycleEvent::new(self.deps.clock.now(), EventKind::Dispatched { attempt });
+        let ours = |m: &Message| Guard::ClaimHeld { attempt }.holds(m) && m.dispatched_at.is_some();
+        match self.write(&event).await {
+            Ok(Recorded::Written { message, .. } | Recorded::Duplicate(message)) => {
+                Ok(ours(&message))
+            }
+            Ok(Recorded::NotFound) => Ok(false),
+            Err(e) => Err(aborted("dispatch", &e)),
+        }
+    }
+
     async fn failed(&mut self, profile: &TenantProfile, c: &Classification) -> Again {
         let source = if c.code.is_some() {
             FailureSource::Graph
@@ -283,6 +314,15 @@ impl Send<'_> {
                     self.deps
                         .metrics
                         .count("Ambiguous", &[("Tenant", self.tenant().as_str())]);
+                } else {
+                    // Still failing after the retries. The message is not lost and is
+                    // not resent: it is `sending`, dispatched, in the sweep index at its
+                    // lease's end, where the reconciler marks it ambiguous. Keeping the
+                    // record would add nothing (its redelivery cannot claim a
+                    // dispatched message), so it is deleted like any ambiguous one.
+                    error!(
+                        "ambiguous mark not recorded; the reconciler marks it when the lease expires"
+                    );
                 }
                 Again::No
             }

@@ -38,11 +38,13 @@ pub fn decide(current: &Message, event: &LifecycleEvent, policy: &LifecyclePolic
             ..
         } => decide_accepted(current, event, wamid, message_status.as_deref(), policy),
         EventKind::Provider(status) => decide_provider(current, event, status, policy),
-        EventKind::RetryScheduled { .. }
+        EventKind::Dispatched { .. }
+        | EventKind::RetryScheduled { .. }
         | EventKind::SendFailed { .. }
         | EventKind::MarkedAmbiguous { .. }
         | EventKind::Suppressed { .. } => internal::decide_sender(current, event, policy),
         EventKind::Requeued { .. }
+        | EventKind::DispatchLapsed { .. }
         | EventKind::Exhausted { .. }
         | EventKind::AmbiguousFailed { .. }
         | EventKind::AmbiguousRetry { .. }
@@ -52,8 +54,8 @@ pub fn decide(current: &Message, event: &LifecycleEvent, policy: &LifecyclePolic
 }
 
 /// The write to attempt *without reading first*, for events that usually advance:
-/// a claim, the sender's `Accepted`, and provider statuses. `None` for other events
-/// (read, then [`decide`]).
+/// a claim, the sender's `Dispatched` and `Accepted`, and provider statuses. `None`
+/// for other events (read, then [`decide`]).
 ///
 /// The transition is exactly what [`decide`] returns as `Advance` when the message is
 /// below the event's rank (and its history has room). If the store's condition fails,
@@ -79,6 +81,11 @@ pub fn decide_blind(
             policy,
         )),
         EventKind::Provider(status) => Some(provider_advance(None, id, event, status, policy)),
+        // The claim was just written by the same sender: its mark almost always holds,
+        // so it costs one write and no read.
+        EventKind::Dispatched { attempt } => {
+            Some(internal::dispatched(None, event, *attempt, policy))
+        }
         _ => None,
     }
 }

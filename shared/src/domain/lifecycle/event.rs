@@ -60,6 +60,13 @@ pub enum EventKind {
         /// Why.
         failure: Failure,
     },
+    /// Sender: about to call the Graph API for attempt `attempt` (the write-ahead
+    /// mark, see `Message::dispatched_at`). Written before the request, so that if
+    /// the outcome cannot be recorded afterwards, nobody resends blindly.
+    Dispatched {
+        /// The claim's attempt.
+        attempt: u32,
+    },
     /// Sender: the request was written but no answer came; wait for a webhook.
     MarkedAmbiguous {
         /// The attempt whose answer was lost.
@@ -77,6 +84,14 @@ pub enum EventKind {
     /// Reconciler: `sending` attempt `attempt` whose lease expired goes back to `queued`.
     Requeued {
         /// The attempt whose lease expired.
+        attempt: u32,
+    },
+    /// Reconciler: `sending` attempt `attempt` was dispatched (its Graph call may have
+    /// reached Meta) and its lease expired with no outcome recorded: marked ambiguous,
+    /// exactly as the sender would have, and resolved by webhook or by the tenant's
+    /// policy after the grace.
+    DispatchLapsed {
+        /// The dispatched attempt.
         attempt: u32,
     },
     /// Reconciler: `sending` attempt `attempt` whose lease expired, and no attempt is left.
@@ -169,6 +184,7 @@ impl EventKind {
             Self::Accepted { .. } => "sender.accepted",
             Self::RetryScheduled { .. } => "sender.retry_scheduled",
             Self::SendFailed { .. } => "sender.send_failed",
+            Self::Dispatched { .. } => "sender.dispatched",
             Self::MarkedAmbiguous { .. } => "sender.marked_ambiguous",
             Self::Suppressed { .. } => "sender.suppressed",
             Self::Provider(p) => match p.status {
@@ -179,6 +195,7 @@ impl EventKind {
                 ProviderStatusKind::Failed => "webhook.failed",
             },
             Self::Requeued { .. } => "reconciler.requeued",
+            Self::DispatchLapsed { .. } => "reconciler.dispatch_lapsed",
             Self::Exhausted { .. } => "reconciler.exhausted",
             Self::AmbiguousFailed { .. } => "reconciler.ambiguous_failed",
             Self::AmbiguousRetry { .. } => "reconciler.ambiguous_retry",
@@ -193,9 +210,11 @@ impl EventKind {
             Self::Accepted { attempt, .. }
             | Self::RetryScheduled { attempt, .. }
             | Self::SendFailed { attempt, .. }
+            | Self::Dispatched { attempt }
             | Self::MarkedAmbiguous { attempt }
             | Self::Suppressed { attempt, .. }
             | Self::Requeued { attempt }
+            | Self::DispatchLapsed { attempt }
             | Self::Exhausted { attempt, .. }
             | Self::AmbiguousFailed { attempt }
             | Self::AmbiguousRetry { attempt } => Some(*attempt),
@@ -250,7 +269,9 @@ impl LifecycleEvent {
                 attempt,
                 suppression,
             } => json!({"attempt": attempt, "suppression": suppression}),
-            EventKind::MarkedAmbiguous { attempt }
+            EventKind::Dispatched { attempt }
+            | EventKind::DispatchLapsed { attempt }
+            | EventKind::MarkedAmbiguous { attempt }
             | EventKind::Requeued { attempt }
             | EventKind::AmbiguousFailed { attempt }
             | EventKind::AmbiguousRetry { attempt } => json!({ "attempt": attempt }),

@@ -4,7 +4,7 @@
 
 use super::event::{EventKind, LifecycleEvent};
 use super::history::{anomaly, flags, move_to, sweep_for, transition};
-use super::patch::{Change, Decision, Guard, Patch, TimestampWrite};
+use super::patch::{Change, Decision, Guard, Patch, TimestampWrite, Transition};
 use super::sweep::LifecyclePolicy;
 use crate::domain::failure::{Failure, FailureClass, FailureSource};
 use crate::domain::message::{HistoryOutcome, Message, TimestampField};
@@ -42,14 +42,54 @@ fn fail(current: &Message, at: Timestamp, failure: &Failure, policy: &LifecycleP
     patch
 }
 
-/// Back to `queued`, swept again after the queued grace counted from `from`.
+/// Back to `queued`, swept again after the queued grace counted from `from`. The next
+/// claim is a new attempt, so the dispatch mark of this one goes.
 fn requeue(current: &Message, at: Timestamp, from: Timestamp, policy: &LifecyclePolicy) -> Patch {
     let state = MessageState::Queued;
     let mut patch = move_to(state, state.rank(None), at);
     patch.lease_until = Some(Change::Clear);
+    patch.dispatched_at = Some(Change::Clear);
     let deadline = from.plus_millis(policy.queued_grace_ms());
     patch.sweep = Some(sweep_for(policy, &current.id, state, deadline));
     patch
+}
+
+/// The ambiguous mark: the lease goes (so the message is never claimed, never
+/// blind-retried) and the reconciler looks again after the ambiguous grace.
+fn mark_ambiguous(current: &Message, at: Timestamp, policy: &LifecyclePolicy) -> Patch {
+    let mut patch = Patch::touch(at);
+    patch.ambiguous_at = Some(Change::Set(at));
+    patch.lease_until = Some(Change::Clear);
+    let deadline = at.plus_millis(policy.ambiguous_grace_ms());
+    patch.sweep = Some(sweep_for(policy, &current.id, current.state, deadline));
+    patch
+}
+
+/// The sender's write-ahead mark of attempt `attempt`, written while it holds the
+/// claim ([`Guard::ClaimHeld`]) right before the Graph call. It keeps the lease, so
+/// the sender's report after the call still applies; what it changes is what an
+/// expired lease means: [`Guard::Claimable`] refuses a dispatched claim, and the
+/// reconciler marks it ambiguous ([`EventKind::DispatchLapsed`]) instead of
+/// requeueing it. Costs one conditional write per attempt (no read: written blind).
+pub(super) fn dispatched(
+    current: Option<&Message>,
+    event: &LifecycleEvent,
+    attempt: u32,
+    policy: &LifecyclePolicy,
+) -> Transition {
+    let mut patch = Patch::touch(event.at);
+    patch.dispatched_at = Some(Change::Set(event.at));
+    // The guard pins the state to `sending`, whatever the caller knew.
+    let state = MessageState::Sending;
+    transition(
+        current,
+        event,
+        policy,
+        Guard::ClaimHeld { attempt },
+        patch,
+        state,
+        HistoryOutcome::Advanced,
+    )
 }
 
 /// Sender reports on attempt `n`: they apply only while the sender holds that claim
@@ -63,6 +103,15 @@ pub(super) fn decide_sender(
         return Decision::Duplicate;
     };
     let guard = Guard::ClaimHeld { attempt };
+    if let EventKind::Dispatched { attempt } = event.kind {
+        // A sender that lost its claim (someone else's attempt, or the message moved
+        // on) must not call Graph: nothing to record, the caller sees the item.
+        return if guard.holds(current) {
+            Decision::Advance(dispatched(Some(current), event, attempt, policy))
+        } else {
+            Decision::Duplicate
+        };
+    }
     if !guard.holds(current) {
         let evidence_won = current.attempt == attempt
             && current.rank >= MessageState::Accepted.rank(None)
@@ -87,16 +136,9 @@ pub(super) fn decide_sender(
             patch
         }
         EventKind::SendFailed { failure, .. } => fail(current, at, failure, policy),
-        EventKind::MarkedAmbiguous { .. } => {
-            // Dropping the lease is what keeps an ambiguous send from being claimed
-            // (and blind-retried) again; the reconciler resolves it after the grace.
-            let mut patch = Patch::touch(at);
-            patch.ambiguous_at = Some(Change::Set(at));
-            patch.lease_until = Some(Change::Clear);
-            let deadline = at.plus_millis(policy.ambiguous_grace_ms());
-            patch.sweep = Some(sweep_for(policy, &current.id, current.state, deadline));
-            patch
-        }
+        // Dropping the lease is what keeps an ambiguous send from being claimed
+        // (and blind-retried) again; the reconciler resolves it after the grace.
+        EventKind::MarkedAmbiguous { .. } => mark_ambiguous(current, at, policy),
         EventKind::Suppressed { suppression, .. } => {
             let state = MessageState::Suppressed;
             let mut patch = move_to(state, state.rank(None), at);
@@ -152,16 +194,23 @@ pub(super) fn decide_reconciler(
                 .is_some_and(|t| t.plus_millis(policy.ambiguous_grace_ms()) <= at)
     };
     match &event.kind {
-        EventKind::Requeued { attempt } | EventKind::Exhausted { attempt, .. } => {
+        EventKind::Requeued { attempt }
+        | EventKind::Exhausted { attempt, .. }
+        | EventKind::DispatchLapsed { attempt } => {
+            // Only an attempt that never reached its Graph call is requeued or ended;
+            // a dispatched one may have been sent, so it becomes ambiguous instead.
+            let dispatched = matches!(event.kind, EventKind::DispatchLapsed { .. });
             let guard = Guard::LeaseExpired {
                 attempt: *attempt,
                 now: at,
+                dispatched,
             };
             if !guard.holds(current) {
                 return Decision::Duplicate;
             }
             let patch = match &event.kind {
                 EventKind::Exhausted { failure, .. } => fail(current, at, failure, policy),
+                EventKind::DispatchLapsed { .. } => mark_ambiguous(current, at, policy),
                 _ => requeue(current, at, at, policy),
             };
             advance(current, event, policy, guard, patch)

@@ -43,6 +43,12 @@
 //! - `failed` from Meta after `delivered`/`read` is an anomaly
 //!   ([`flags::FAILED_AFTER_DELIVERED`]); any status after a terminal failure or a
 //!   suppression is an anomaly.
+//! - Right before its Graph call the sender writes the dispatch mark
+//!   (`Dispatched`, `dispatched_at`). From then on the request may have reached
+//!   Meta, so the claim is never taken over (`Claimable` excludes it) and an
+//!   expired lease is not requeued but marked ambiguous (`DispatchLapsed`), exactly
+//!   as if the sender had recorded the lost answer itself: whatever happens to the
+//!   outcome write, there is no blind resend. Going back to `queued` clears the mark.
 //! - The sender's reports apply only while it holds the claim (`sending` with its
 //!   attempt); otherwise they are stale anomalies. `Accepted` is the exception: Meta's
 //!   answer is evidence, so it advances anything below `accepted` (whatever the

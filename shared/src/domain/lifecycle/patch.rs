@@ -39,19 +39,25 @@ pub enum Guard {
         /// The claim's attempt.
         attempt: u32,
     },
-    /// A claim: `#state = :queued OR (#state = :sending AND lease_until < :now)`.
-    /// An ambiguous send has no lease, so it is never claimable (never blind-retried).
+    /// A claim: `#state = :queued OR (#state = :sending AND lease_until < :now AND
+    /// attribute_not_exists(dispatched_at))`. An ambiguous send has no lease and a
+    /// dispatched one may have reached Meta, so neither is ever claimable (never
+    /// blind-retried): only a claim that died before its Graph call is taken over.
     Claimable {
         /// The claim's instant.
         now: Timestamp,
     },
     /// The reconciler acts on an expired claim:
-    /// `#state = :sending AND attempt = :attempt AND lease_until < :now`.
+    /// `#state = :sending AND attempt = :attempt AND lease_until < :now AND
+    /// attribute_[not_]exists(dispatched_at)`: whether the attempt had reached its
+    /// Graph call decides between a requeue and an ambiguous mark.
     LeaseExpired {
         /// The attempt whose lease expired.
         attempt: u32,
         /// The reconciler's instant.
         now: Timestamp,
+        /// Whether the attempt was dispatched (`dispatched_at` present).
+        dispatched: bool,
     },
 }
 
@@ -75,10 +81,19 @@ impl Guard {
             }
             Guard::Claimable { now } => {
                 m.state == MessageState::Queued
-                    || (m.state == MessageState::Sending && lease_expired(m, now))
+                    || (m.state == MessageState::Sending
+                        && lease_expired(m, now)
+                        && m.dispatched_at.is_none())
             }
-            Guard::LeaseExpired { attempt, now } => {
-                m.state == MessageState::Sending && m.attempt == attempt && lease_expired(m, now)
+            Guard::LeaseExpired {
+                attempt,
+                now,
+                dispatched,
+            } => {
+                m.state == MessageState::Sending
+                    && m.attempt == attempt
+                    && lease_expired(m, now)
+                    && m.dispatched_at.is_some() == dispatched
             }
         }
     }
@@ -152,6 +167,8 @@ pub struct Patch {
     pub lease_until: Option<Change<Timestamp>>,
     /// `ambiguous_at` set or removed.
     pub ambiguous_at: Option<Change<Timestamp>>,
+    /// `dispatched_at` set or removed.
+    pub dispatched_at: Option<Change<Timestamp>>,
     /// `SET suppression = :s`.
     pub suppression: Option<Suppression>,
     /// Sweep key + deadline set, or both removed (the state is no longer swept).
@@ -174,6 +191,7 @@ impl Patch {
             failure: None,
             lease_until: None,
             ambiguous_at: None,
+            dispatched_at: None,
             suppression: None,
             sweep: None,
             updated_at: at,
@@ -214,6 +232,9 @@ impl Patch {
         }
         if let Some(c) = &self.ambiguous_at {
             c.apply(&mut m.ambiguous_at);
+        }
+        if let Some(c) = &self.dispatched_at {
+            c.apply(&mut m.dispatched_at);
         }
         if let Some(s) = &self.suppression {
             m.suppression = Some(s.clone());

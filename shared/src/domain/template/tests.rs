@@ -208,3 +208,75 @@ fn placeholders_are_counted_by_highest_index_or_distinct_name() {
         ParamSlots::Named(vec!["a".into(), "b_2".into()])
     );
 }
+
+const INTERACTIVE: &str = include_str!("../../../tests/fixtures/templates/interactive.json");
+
+fn interactive(name: &str) -> SendRequirements {
+    let catalog = TemplateCatalog::from_json(INTERACTIVE).unwrap();
+    SendRequirements::of(catalog.get(name, "en_US").unwrap())
+}
+
+/// FLOW, CATALOG and MPM buttons and a VIDEO header, in the shapes the Graph API
+/// returns them: parsed into their own variants (Meta's extra fields kept), and what
+/// a send must provide for each.
+#[test]
+fn flow_catalog_mpm_buttons_and_video_headers_parse_with_their_send_requirements() {
+    let catalog = TemplateCatalog::from_json(INTERACTIVE).unwrap();
+    assert_eq!(catalog.len(), 4);
+
+    let flow = catalog.get("book_appointment", "en_US").unwrap();
+    let Some(Button::Flow(button)) = flow.buttons().first() else {
+        panic!("not a FLOW button: {:?}", flow.buttons());
+    };
+    assert_eq!(button.text.as_deref(), Some("Book now"));
+    assert_eq!(button.extra["flow_id"], "1188427329541007");
+    assert_eq!(button.extra["navigate_screen"], "PICK_SLOT");
+    // The flow opens from the template itself: only the body's two values are sent.
+    let r = interactive("book_appointment");
+    assert_eq!(r.header, HeaderRequirement::None);
+    assert_eq!(r.body, ParamSlots::Positional(2));
+    assert_eq!(r.buttons, [ButtonRequirement::Nothing]);
+    assert!(!r.buttons[0].is_required());
+
+    let r = interactive("new_arrivals_catalog");
+    assert!(matches!(
+        catalog
+            .get("new_arrivals_catalog", "en_US")
+            .unwrap()
+            .buttons()
+            .first(),
+        Some(Button::Catalog(_))
+    ));
+    assert_eq!(r.body, ParamSlots::Positional(1));
+    assert_eq!(r.buttons, [ButtonRequirement::Nothing]);
+
+    // MPM needs product sections at send time, which this service cannot fill.
+    let r = interactive("picked_for_you");
+    assert!(matches!(
+        catalog
+            .get("picked_for_you", "en_US")
+            .unwrap()
+            .buttons()
+            .first(),
+        Some(Button::Mpm(_))
+    ));
+    assert_eq!(r.header, HeaderRequirement::Text(ParamSlots::Positional(1)));
+    assert_eq!(r.body, ParamSlots::Positional(0));
+    assert_eq!(r.buttons, [ButtonRequirement::Unsupported("MPM".into())]);
+
+    // A VIDEO header needs a video link; the URL button its suffix.
+    let r = interactive("setup_video");
+    assert_eq!(r.header, HeaderRequirement::Media(MediaKind::Video));
+    assert_eq!(
+        r.body,
+        ParamSlots::Named(vec!["first_name".into(), "device".into()])
+    );
+    assert!(matches!(r.buttons[0], ButtonRequirement::UrlSuffix { .. }));
+    assert_eq!(r.buttons[1], ButtonRequirement::QuickReplyPayload);
+
+    // Meta's JSON survives a round trip (what the directory stores).
+    for t in catalog.iter() {
+        let again: Template = serde_json::from_value(serde_json::to_value(t).unwrap()).unwrap();
+        assert_eq!(&again, t);
+    }
+}

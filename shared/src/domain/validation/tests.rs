@@ -475,3 +475,69 @@ fn requests_parse_without_a_template_and_round_trip() {
         Some(("order_shipped", "en_US"))
     );
 }
+
+/// Sends of the FLOW, CATALOG, MPM and VIDEO-header templates of
+/// `fixtures/templates/interactive.json`: what each must (and must not) provide.
+#[test]
+fn flow_catalog_mpm_and_video_header_templates_are_validated_by_their_requirements() {
+    let catalog = TemplateCatalog::from_json(include_str!(
+        "../../../tests/fixtures/templates/interactive.json"
+    ))
+    .unwrap();
+    let send = |template: Value| json!({"to": "+14155550123", "template": template});
+    let check = |request: &Value| match validate(request, &catalog, FormattingPolicy::Strict) {
+        Ok(v) => Ok(v.to_json()),
+        Err(p) => Err(p.into_iter().map(|p| (p.field, p.code)).collect::<Vec<_>>()),
+    };
+
+    // FLOW and CATALOG buttons need nothing: the body values are the whole send.
+    let flow = check(&send(
+        json!({"name": "book_appointment", "language": "en_US",
+        "body": ["Ana", "Downtown clinic"]}),
+    ))
+    .unwrap();
+    assert_eq!(flow["template"]["name"], "book_appointment");
+    assert!(
+        check(&send(
+            json!({"name": "new_arrivals_catalog", "language": "en_US",
+            "body": ["Ana"]})
+        ))
+        .is_ok()
+    );
+
+    // MPM needs product sections this service cannot send: refused up front.
+    assert_eq!(
+        check(&send(json!({"name": "picked_for_you", "language": "en_US",
+            "header": {"type": "text", "text": "Ana"}})))
+        .unwrap_err(),
+        [("template.name".to_owned(), "unsupported_template")]
+    );
+
+    // A VIDEO header needs a video by https link; an image, or nothing, is refused.
+    let video = |header: Option<Value>| {
+        let mut t = json!({"name": "setup_video", "language": "en_US",
+            "body": {"first_name": "Ana", "device": "router"},
+            "buttons": [{"index": 0, "type": "url", "text": "rt-200"}]});
+        if let Some(h) = header {
+            t["header"] = h;
+        }
+        check(&send(t))
+    };
+    assert!(
+        video(Some(
+            json!({"type": "video", "link": "https://cdn.example/setup.mp4"})
+        ))
+        .is_ok()
+    );
+    assert_eq!(
+        video(None).unwrap_err(),
+        [("template.header".to_owned(), "missing_parameter")]
+    );
+    assert_eq!(
+        video(Some(
+            json!({"type": "image", "link": "https://cdn.example/a.jpg"})
+        ))
+        .unwrap_err(),
+        [("template.header.type".to_owned(), "header_kind_mismatch")]
+    );
+}

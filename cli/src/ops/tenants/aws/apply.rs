@@ -11,25 +11,6 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use secrecy::{ExposeSecret, SecretString};
 
 impl AwsTenant {
-    /// Encrypt both queues with SQS-managed keys (`ensure_queue` leaves encryption alone).
-    pub async fn encrypt_queues(&self) -> anyhow::Result<()> {
-        for name in [&self.names.dlq, &self.names.queue] {
-            let url = self
-                .queue_info(name)
-                .await?
-                .with_context(|| format!("queue {name} vanished"))?
-                .url;
-            self.sqs
-                .set_queue_attributes()
-                .queue_url(url)
-                .attributes(QueueAttributeName::SqsManagedSseEnabled, "true")
-                .send()
-                .await
-                .with_context(|| format!("enabling SSE on queue {name}"))?;
-        }
-        Ok(())
-    }
-
     /// Create, restore or update the secret.
     pub async fn apply_secret(
         &self,

@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use wa_shared::domain::TenantId;
 use wa_shared::ports::{QueueSpec, queue::DEAD_LETTER_SUFFIX};
+use wa_shared::queues::SEND;
 
 /// Period of the DLQ alarm, seconds.
 const ALARM_PERIOD_SECONDS: i32 = 300;
@@ -118,14 +119,16 @@ pub struct AwsTenant {
     spec: QueueSpec,
 }
 
-/// The settings of the send queue pair, from the stack outputs.
+/// The settings of the send queue pair: [`SEND`], with the visibility timeout and
+/// receive count the deployed stack reports in its outputs (they default to
+/// [`SEND`]'s own, and differ only for a stack built from another revision).
 pub fn queue_spec(aws: &Aws) -> QueueSpec {
     QueueSpec {
         max_receive_count: aws.settings.send_queue_max_receive_count,
         visibility_timeout: std::time::Duration::from_secs(u64::from(
             aws.settings.send_queue_visibility_timeout,
         )),
-        ..QueueSpec::default()
+        ..SEND.spec
     }
 }
 

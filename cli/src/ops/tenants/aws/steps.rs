@@ -14,9 +14,10 @@ impl AwsTenant {
     /// The queue steps: DLQ, then the send queue.
     pub fn queue_steps(&self, observed: &Observed) -> [Step; 2] {
         let retention = self.spec.dead_letter_retention.as_secs().to_string();
+        let sse = self.spec.encrypted.to_string();
         let dlq_wanted = [
             ("MessageRetentionPeriod", retention.as_str()),
-            ("SqsManagedSseEnabled", "true"),
+            ("SqsManagedSseEnabled", sse.as_str()),
         ];
         let dlq = attribute_step(&self.names.dlq, observed.dlq.as_ref(), &dlq_wanted);
 
@@ -25,7 +26,7 @@ impl AwsTenant {
         let wanted = [
             ("VisibilityTimeout", visibility.as_str()),
             ("MessageRetentionPeriod", queue_retention.as_str()),
-            ("SqsManagedSseEnabled", "true"),
+            ("SqsManagedSseEnabled", sse.as_str()),
         ];
         let mut queue = attribute_step(&self.names.queue, observed.queue.as_ref(), &wanted);
         let redrive = format!(

@@ -113,25 +113,39 @@ pub(crate) fn guard_condition(guard: &Guard, p: &mut Placeholders) -> String {
             p.number("guard_attempt", attempt),
             p.name("lease_until"),
         ),
-        // A claim: queued, or sending whose lease ran out. No lease (ambiguous) makes
-        // `lease_until < :now` false, so an ambiguous send is never re-claimed.
+        // A claim: queued, or sending whose lease ran out before its Graph call. No
+        // lease (ambiguous) makes `lease_until < :now` false, and a dispatched attempt
+        // may have reached Meta: neither is ever re-claimed (no blind resend).
         Guard::Claimable { now } => format!(
-            "{state} = {queued} OR ({state} = {sending} AND {lease} < {now})",
+            "{state} = {queued} OR ({state} = {sending} AND {lease} < {now} \
+             AND attribute_not_exists({dispatched}))",
             state = p.name("state"),
             queued = p.state("queued", MessageState::Queued),
             sending = p.state("sending", MessageState::Sending),
             lease = p.name("lease_until"),
             now = p.timestamp("now", now),
+            dispatched = p.name("dispatched_at"),
         ),
-        // The reconciler acts on claim `attempt` only once its lease ran out.
-        Guard::LeaseExpired { attempt, now } => format!(
-            "{} = {} AND {} = {} AND {} < {}",
+        // The reconciler acts on claim `attempt` only once its lease ran out, and
+        // only on the branch (dispatched or not) it decided on.
+        Guard::LeaseExpired {
+            attempt,
+            now,
+            dispatched,
+        } => format!(
+            "{} = {} AND {} = {} AND {} < {} AND {}({})",
             p.name("state"),
             p.state("sending", MessageState::Sending),
             p.name("attempt"),
             p.number("guard_attempt", attempt),
             p.name("lease_until"),
             p.timestamp("now", now),
+            if dispatched {
+                "attribute_exists"
+            } else {
+                "attribute_not_exists"
+            },
+            p.name("dispatched_at"),
         ),
     }
 }
@@ -253,6 +267,9 @@ fn patch_clauses(patch: &Patch, p: &mut Placeholders, u: &mut Clauses) -> Result
     })?;
     u.change(p, "lease_until", patch.lease_until.as_ref(), |p, at| {
         Ok(p.timestamp("lease_until", *at))
+    })?;
+    u.change(p, "dispatched_at", patch.dispatched_at.as_ref(), |p, at| {
+        Ok(p.timestamp("dispatched_at", *at))
     })?;
     u.change(p, "ambiguous_at", patch.ambiguous_at.as_ref(), |p, at| {
         Ok(p.timestamp("ambiguous_at", *at))

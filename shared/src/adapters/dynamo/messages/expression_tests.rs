@@ -72,17 +72,38 @@ fn claim_guards_read_the_lease() {
     assert_eq!(
         condition(Guard::Claimable { now: at(0) }),
         (
-            "#state = :queued OR (#state = :sending AND #lease_until < :now)".into(),
-            set(&["#state", "#lease_until", ":queued", ":sending", ":now"])
+            "#state = :queued OR (#state = :sending AND #lease_until < :now \
+             AND attribute_not_exists(#dispatched_at))"
+                .into(),
+            set(&[
+                "#state",
+                "#lease_until",
+                "#dispatched_at",
+                ":queued",
+                ":sending",
+                ":now"
+            ])
         )
     );
     assert_eq!(
         condition(Guard::LeaseExpired {
             attempt: 1,
-            now: at(0)
+            now: at(0),
+            dispatched: false,
         })
         .0,
-        "#state = :sending AND #attempt = :guard_attempt AND #lease_until < :now"
+        "#state = :sending AND #attempt = :guard_attempt AND #lease_until < :now \
+         AND attribute_not_exists(#dispatched_at)"
+    );
+    assert_eq!(
+        condition(Guard::LeaseExpired {
+            attempt: 1,
+            now: at(0),
+            dispatched: true,
+        })
+        .0,
+        "#state = :sending AND #attempt = :guard_attempt AND #lease_until < :now \
+         AND attribute_exists(#dispatched_at)"
     );
 }
 
@@ -94,7 +115,8 @@ fn a_claim_is_one_update_with_the_attempt_incremented() {
     assert_eq!(
         e.condition,
         "attribute_exists(#pk) AND \
-         (#state = :queued OR (#state = :sending AND #lease_until < :now)) AND \
+         (#state = :queued OR (#state = :sending AND #lease_until < :now \
+         AND attribute_not_exists(#dispatched_at))) AND \
          attribute_not_exists(#history.#fp) AND size(#history) < :cap"
     );
     assert_eq!(

@@ -7,7 +7,7 @@
 use super::SqliteWorkQueue;
 use crate::adapters::SystemClock;
 use crate::adapters::sqlite::{SqliteDb, SqliteOptions};
-use crate::ports::{QueueRef, QueueSpec, WorkQueue};
+use crate::ports::{QueueRef, WorkQueue};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -30,7 +30,7 @@ async fn crash_child_sends_until_killed() {
         .await
         .unwrap();
     let q = queue
-        .ensure_queue(QUEUE, &QueueSpec::default())
+        .ensure_queue(QUEUE, &crate::queues::SEND.spec)
         .await
         .unwrap();
     // Several concurrent writers, as in the local pipeline.

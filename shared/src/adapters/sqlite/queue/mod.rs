@@ -105,7 +105,7 @@ impl WorkQueue for SqliteWorkQueue {
     async fn ensure_queue(&self, name: &str, spec: &QueueSpec) -> Result<QueueRef, QueueError> {
         check_queue_name(name)?;
         check_spec(spec)?;
-        let (owned, spec) = (name.to_owned(), spec.clone());
+        let (owned, spec) = (name.to_owned(), *spec);
         self.db
             .write(move |tx| -> Result<(), QueueError> {
                 tx.execute(

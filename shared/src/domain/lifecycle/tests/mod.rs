@@ -41,6 +41,8 @@ fn past_the_history_cap_entries_are_counted_and_the_state_still_moves() {
 fn guards_mean_exactly_what_their_expressions_say() {
     let q = queued();
     let s = claimed(10);
+    let mut d = claimed(10);
+    d.dispatched_at = Some(at(20));
     let lease_end = at(10 + 120_000);
     let after_end = at(10 + 120_001);
     let cases = [
@@ -82,14 +84,46 @@ fn guards_mean_exactly_what_their_expressions_say() {
             Guard::LeaseExpired {
                 attempt: 1,
                 now: after_end,
+                dispatched: false,
             },
             &s,
             true,
         ),
         (
             Guard::LeaseExpired {
+                attempt: 1,
+                now: after_end,
+                dispatched: true,
+            },
+            &s,
+            false,
+        ),
+        (
+            Guard::LeaseExpired {
+                attempt: 1,
+                now: after_end,
+                dispatched: true,
+            },
+            &d,
+            true,
+        ),
+        (
+            Guard::LeaseExpired {
+                attempt: 1,
+                now: after_end,
+                dispatched: false,
+            },
+            &d,
+            false,
+        ),
+        // A dispatched claim may have reached Meta: never taken over.
+        (Guard::Claimable { now: after_end }, &d, false),
+        (Guard::ClaimHeld { attempt: 1 }, &d, true),
+        (
+            Guard::LeaseExpired {
                 attempt: 2,
                 now: after_end,
+                dispatched: false,
             },
             &s,
             false,
@@ -98,6 +132,7 @@ fn guards_mean_exactly_what_their_expressions_say() {
             Guard::LeaseExpired {
                 attempt: 0,
                 now: after_end,
+                dispatched: false,
             },
             &q,
             false,

@@ -277,3 +277,81 @@ fn a_lost_answer_after_the_webhook_arrived_is_not_an_anomaly() {
     assert!(m.flags.is_empty());
     assert_eq!(m.ambiguous_at, None);
 }
+
+/// The dispatch mark: written blind while the claim is held, it keeps the lease (the
+/// sender's report still applies) but makes an expired lease mean "maybe sent".
+#[test]
+fn a_dispatched_claim_is_never_taken_over_and_its_expired_lease_becomes_ambiguous() {
+    let mut m = claimed(10);
+    let dispatch = ev(20, EventKind::Dispatched { attempt: 1 });
+    let blind = decide_blind(&m.id, &dispatch, &policy()).unwrap();
+    assert_eq!(blind.guard, Guard::ClaimHeld { attempt: 1 });
+    assert!(matches!(step(&mut m, &dispatch), Decision::Advance(_)));
+    assert_eq!(m.dispatched_at, Some(at(20)));
+    assert_eq!(m.lease_until, Some(at(10 + 120_000)));
+    assert_eq!(m.history["sender.dispatched#1"].event, "sender.dispatched");
+    // The same mark again (a retried write that had landed) changes nothing.
+    assert_eq!(step(&mut m, &dispatch), Decision::Duplicate);
+
+    // The outcome was never recorded; the lease runs out.
+    let late = 10 + 120_001;
+    assert_eq!(
+        step(&mut m, &ev(late, EventKind::Claimed)),
+        Decision::Duplicate,
+        "a redelivered record must not claim (and resend) a dispatched attempt"
+    );
+    assert_eq!(
+        step(&mut m, &ev(late, EventKind::Requeued { attempt: 1 })),
+        Decision::Duplicate,
+        "the reconciler must not requeue (and resend) it either"
+    );
+    let lapsed = ev(late, EventKind::DispatchLapsed { attempt: 1 });
+    assert!(matches!(step(&mut m, &lapsed), Decision::Advance(_)));
+    assert_eq!(m.state, MessageState::Sending);
+    assert_eq!(m.ambiguous_at, Some(at(late)));
+    assert_eq!(m.lease_until, None);
+    assert_eq!(
+        m.sweep_at,
+        Some(at(late).plus_millis(policy().ambiguous_grace_ms()))
+    );
+    // From here the ambiguous path applies: policy `retry` requeues and clears the
+    // mark, so the next attempt starts undispatched.
+    let grace_over = late + policy().ambiguous_grace_ms();
+    let retry = ev(grace_over, EventKind::AmbiguousRetry { attempt: 1 });
+    assert!(matches!(step(&mut m, &retry), Decision::Advance(_)));
+    assert_eq!(m.state, MessageState::Queued);
+    assert_eq!(m.dispatched_at, None);
+    assert!(matches!(
+        step(&mut m, &ev(grace_over + 1, EventKind::Claimed)),
+        Decision::Advance(_)
+    ));
+    assert_eq!(m.attempt, 2);
+    assert_invariants(&m);
+}
+
+#[test]
+fn a_lapsed_dispatch_needs_the_mark_and_an_undispatched_lease_still_requeues() {
+    let mut m = claimed(10);
+    let late = 10 + 120_001;
+    assert_eq!(
+        step(&mut m, &ev(late, EventKind::DispatchLapsed { attempt: 1 })),
+        Decision::Duplicate
+    );
+    assert!(matches!(
+        step(&mut m, &ev(late, EventKind::Requeued { attempt: 1 })),
+        Decision::Advance(_)
+    ));
+    assert_eq!(m.state, MessageState::Queued);
+}
+
+#[test]
+fn a_sender_that_lost_its_claim_cannot_dispatch() {
+    let mut m = claimed(10);
+    // Someone else claimed attempt 2 after the lease expired.
+    step(&mut m, &ev(200_000, EventKind::Claimed));
+    assert_eq!(
+        step(&mut m, &ev(200_001, EventKind::Dispatched { attempt: 1 })),
+        Decision::Duplicate
+    );
+    assert_eq!(m.dispatched_at, None);
+}
