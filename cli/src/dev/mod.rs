@@ -208,12 +208,17 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     let store = Arc::new(SqliteMessageStore::new(db.clone()).await?);
     let directory: Arc<dyn Directory> = Arc::new(SqliteDirectory::new(db.clone()).await?);
     let queue: Arc<dyn WorkQueue> = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await?);
+    // The queues AWS has, with the poll's visibility timeout of this process.
     let spec = QueueSpec {
         visibility_timeout: config.visibility_timeout,
-        ..QueueSpec::default()
+        ..wa_shared::queues::SEND.spec
     };
     seed_directory(&config, &*directory, &*queue, &spec, clock.now()).await?;
-    let inbox = queue.ensure_queue(config::INBOX_QUEUE, &spec).await?;
+    let inbox_spec = QueueSpec {
+        visibility_timeout: config.visibility_timeout,
+        ..wa_shared::queues::WEBHOOK_INBOX.spec
+    };
+    let inbox = queue.ensure_queue(config::INBOX_QUEUE, &inbox_spec).await?;
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
