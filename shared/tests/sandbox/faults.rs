@@ -223,10 +223,12 @@ async fn webhook_duplicates_reorders_and_drops_are_observed_at_their_rates() {
         })
         .sum::<usize>() as f64;
     // Per message a swap happens at sent (10%) or, failing that, at delivered (9%):
-    // 0.19 per message, fewer observed where a swapped status was dropped.
+    // 0.19 per message, observed only when neither swapped status was dropped
+    // (0.95^2): about 0.17. POSTs go one at a time in due order, so nothing else
+    // inverts statuses. Tolerance: four binomial standard deviations.
     let per_message = inversions / f64::from(messages);
     assert!(
-        (0.12..0.26).contains(&per_message),
+        (0.12..0.22).contains(&per_message),
         "inversions per message {per_message}"
     );
     let stats = sandbox.sandbox.stats().webhooks;
