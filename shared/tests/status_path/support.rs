@@ -1,11 +1,17 @@
-//! One pipeline world per test: in-memory SQLite adapters, a manual clock, in-memory
-//! metrics, one tenant (`demo`, the tenant of the `events/meta` fixtures).
+//! One pipeline world per test: the SQLite adapters (in memory) or DynamoDB + SQS on
+//! moto (fresh tables and queues), a manual clock, in-memory metrics, one tenant
+//! (`demo`, the tenant of the `events/meta` fixtures) with an API key and the fixture
+//! template catalog, so intake can be chained after a webhook.
+//!
+//! [`on_every_backend!`] turns test bodies (`async fn case(w: World)`) into one test
+//! per backend: `sqlite::case` and `dynamo::case`.
 
 use async_trait::async_trait;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wa_shared::adapters::sqlite::SqliteDb;
@@ -16,7 +22,10 @@ use wa_shared::app::Deps;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::webhook::{WebhookSettings, handle_http};
+use wa_shared::domain::lifecycle::Transition;
 use wa_shared::domain::lifecycle::{EventKind, LifecycleEvent};
+use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::ApiKeyHash;
 use wa_shared::domain::tenant::{OnAmbiguous, TenantProfile, TenantStatus};
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{
@@ -25,8 +34,8 @@ use wa_shared::domain::{
 };
 use wa_shared::metrics::{Metrics, total};
 use wa_shared::ports::{
-    Clock, MessageStore, QueueRef, QueueSpec, Recorded, TokenError, TokenSource, WorkQueue,
-    record_event,
+    ApplyOutcome, Clock, CreateOutcome, Directory, MessageStore, Page, QueueRef, QueueSpec,
+    ReceiptHandle, Recorded, StoreError, TokenError, TokenSource, WorkQueue, record_event,
 };
 
 pub const APP_SECRET: &str = "test-app-secret";
@@ -35,6 +44,8 @@ pub const TENANT: &str = "demo";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const WABA_ID: &str = "102290129340398";
 pub const RECIPIENT: &str = "+16505551234";
+/// The tenant's API key (intake).
+pub const API_KEY: &str = "wa_demo_key";
 /// 2025-06-16T00:00:00Z: after every Meta timestamp in the fixtures' neighbourhood.
 pub const START_MS: i64 = 1_750_032_000_000;
 
@@ -48,35 +59,219 @@ impl TokenSource for NoTokens {
     }
 }
 
+/// Which adapters a [`World`] runs on.
+#[derive(Clone)]
+pub enum Backend {
+    /// The embedded adapters on one in-memory SQLite database.
+    Sqlite,
+    /// DynamoDB and SQS on moto, through this SDK configuration.
+    #[cfg(feature = "testkit")]
+    Moto(Box<wa_shared::adapters::aws::SdkConfig>),
+}
+
+impl Backend {
+    /// Moto's configuration, or `None` after printing the skip notice (a failure
+    /// instead under `WA_REQUIRE_MOTO=1`, as `make test` runs).
+    #[cfg(feature = "testkit")]
+    pub async fn moto_or_skip() -> Option<Self> {
+        wa_shared::testkit::moto::sdk_config_or_skip()
+            .await
+            .map(|sdk| Self::Moto(Box::new(sdk)))
+    }
+}
+
+/// One test per backend for each listed body `async fn case(w: World)` of the
+/// calling module: `sqlite::case` always, `dynamo::case` on moto (feature `testkit`).
+macro_rules! on_every_backend {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case($crate::support::World::new().await).await;
+                }
+            )*
+        }
+        #[cfg(feature = "testkit")]
+        mod dynamo {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(backend) = $crate::support::Backend::moto_or_skip().await else {
+                        return;
+                    };
+                    super::$case($crate::support::World::on(backend).await).await;
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_every_backend;
+
+/// A store that fails every call while its switch is on: an outage of the real store
+/// underneath, not a mock.
+struct Outage {
+    inner: Arc<dyn MessageStore>,
+    down: Arc<AtomicBool>,
+}
+
+impl Outage {
+    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend {
+                operation,
+                source: "injected outage".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl MessageStore for Outage {
+    async fn create_if_absent(&self, m: &Message) -> Result<CreateOutcome, StoreError> {
+        self.check("create_if_absent")?;
+        self.inner.create_if_absent(m).await
+    }
+    async fn get(&self, t: &TenantId, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        self.check("get")?;
+        self.inner.get(t, id).await
+    }
+    async fn find_by_wamid(&self, w: &Wamid) -> Result<Option<(TenantId, MessageId)>, StoreError> {
+        self.check("find_by_wamid")?;
+        self.inner.find_by_wamid(w).await
+    }
+    async fn apply(
+        &self,
+        t: &TenantId,
+        id: &MessageId,
+        tr: &Transition,
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.check("apply")?;
+        self.inner.apply(t, id, tr).await
+    }
+    async fn sweep(
+        &self,
+        key: &str,
+        due: Timestamp,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.check("sweep")?;
+        self.inner.sweep(key, due, limit, cursor).await
+    }
+    async fn list_by_tenant(
+        &self,
+        t: &TenantId,
+        s: Option<wa_shared::domain::MessageState>,
+        since: Option<Timestamp>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        self.check("list_by_tenant")?;
+        self.inner.list_by_tenant(t, s, since, limit, cursor).await
+    }
+    async fn claim_for_send(
+        &self,
+        t: &TenantId,
+        id: &MessageId,
+        now: Timestamp,
+        p: &LifecyclePolicy,
+    ) -> Result<Option<Message>, StoreError> {
+        self.check("claim_for_send")?;
+        self.inner.claim_for_send(t, id, now, p).await
+    }
+}
+
+/// The ports of one backend, before the tenant is provisioned.
+struct Adapters {
+    store: Arc<dyn MessageStore>,
+    directory: Arc<dyn Directory>,
+    queue: Arc<dyn WorkQueue>,
+    /// Prefix of the world's queue names (unique on SQS).
+    queue_prefix: String,
+    name: &'static str,
+}
+
 pub struct World {
     pub deps: Deps,
     pub clock: Arc<ManualClock>,
     pub metric_lines: Arc<Mutex<Vec<Value>>>,
-    pub store: Arc<SqliteMessageStore>,
-    pub queue: Arc<SqliteWorkQueue>,
+    /// The store itself; the handlers see it through the outage switch.
+    pub store: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn WorkQueue>,
     pub send_queue: QueueRef,
     pub inbox: QueueRef,
     pub tenant: TenantId,
+    /// Which backend, for assertion messages.
+    pub backend: &'static str,
+    outage: Arc<AtomicBool>,
 }
 
 impl World {
+    /// A world on the embedded SQLite adapters.
     pub async fn new() -> Self {
-        Self::build(|store| store).await
+        Self::on(Backend::Sqlite).await
     }
 
-    /// A world whose handlers see the store through `wrap` (e.g. a failing wrapper).
-    pub async fn build(wrap: impl FnOnce(Arc<dyn MessageStore>) -> Arc<dyn MessageStore>) -> Self {
-        let db = SqliteDb::open_in_memory().await.unwrap();
+    /// A world on `backend`: fresh tables and queues, the tenant, its key and templates.
+    pub async fn on(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(START_MS)));
-        let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
-        let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
-        let queue = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
+        let Adapters {
+            store,
+            directory,
+            queue,
+            queue_prefix,
+            name,
+        } = match backend {
+            Backend::Sqlite => {
+                let db = SqliteDb::open_in_memory().await.unwrap();
+                let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
+                let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
+                let queue = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
+                Adapters {
+                    store,
+                    directory,
+                    queue,
+                    queue_prefix: String::new(),
+                    name: "sqlite",
+                }
+            }
+            #[cfg(feature = "testkit")]
+            Backend::Moto(sdk) => {
+                use wa_shared::adapters::dynamo::{TableNames, create_tables};
+                use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
+                let prefix = wa_shared::testkit::unique_name("status");
+                let tables = TableNames::with_prefix(&prefix);
+                create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &tables)
+                    .await
+                    .unwrap();
+                // moto does not apply concurrent conditional writes to one item
+                // atomically (DynamoDB does): one write at a time, as in the send path.
+                let store = Arc::new(wa_shared::testkit::store_conformance::OneWriteAtATime::new(
+                    DynamoMessageStore::new(&sdk, tables.messages),
+                ));
+                let directory = Arc::new(DynamoDirectory::new(&sdk, tables.directory));
+                // SQS keeps real time; the handlers read the manual clock.
+                let queue = Arc::new(SqsWorkQueue::new(&sdk));
+                Adapters {
+                    store,
+                    directory,
+                    queue,
+                    queue_prefix: format!("{prefix}-"),
+                    name: "dynamo",
+                }
+            }
+        };
         let send_queue = queue
-            .ensure_queue("send-demo", &QueueSpec::default())
+            .ensure_queue(&format!("{queue_prefix}send-demo"), &QueueSpec::default())
             .await
             .unwrap();
         let inbox = queue
-            .ensure_queue("webhook-inbox", &QueueSpec::default())
+            .ensure_queue(
+                &format!("{queue_prefix}webhook-inbox"),
+                &QueueSpec::default(),
+            )
             .await
             .unwrap();
         let (metrics, metric_lines) = Metrics::in_memory();
@@ -98,10 +293,23 @@ impl World {
             account_event: None,
             updated_at: Timestamp::from_millis(START_MS),
         };
-        use wa_shared::ports::Directory;
         directory.put_tenant(&profile).await.unwrap();
+        directory
+            .put_api_key(&ApiKeyHash::of_key(API_KEY), &tenant)
+            .await
+            .unwrap();
+        for t in fixture_catalog().iter() {
+            directory
+                .put_template(&tenant, t, Timestamp::from_millis(START_MS))
+                .await
+                .unwrap();
+        }
+        let outage = Arc::new(AtomicBool::new(false));
         let deps = Deps {
-            store: wrap(store.clone()),
+            store: Arc::new(Outage {
+                inner: store.clone(),
+                down: outage.clone(),
+            }),
             directory,
             queue: queue.clone(),
             provider: Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
@@ -128,7 +336,14 @@ impl World {
             send_queue,
             inbox,
             tenant,
+            backend: name,
+            outage,
         }
+    }
+
+    /// Switch an outage of the handlers' store on or off.
+    pub fn store_down(&self, down: bool) {
+        self.outage.store(down, Ordering::SeqCst);
     }
 
     pub fn now(&self) -> Timestamp {
@@ -243,7 +458,8 @@ impl World {
         }
     }
 
-    /// The inbox's visible messages as the SQS event Lambda would deliver.
+    /// The inbox's visible messages as the SQS event Lambda would deliver (invisible
+    /// for a minute afterwards, until [`World::settle_inbox`]).
     pub async fn inbox_event(&self) -> SqsEvent {
         let got = self
             .queue
@@ -260,6 +476,53 @@ impl World {
         }
         event
     }
+
+    /// What Lambda's event source mapping does after an inbox batch: delete the
+    /// records that were not reported, and (standing in for the visibility timeout
+    /// running out) make the reported ones visible again at once.
+    pub async fn settle_inbox(&self, event: &SqsEvent, failures: &[String]) {
+        for record in &event.records {
+            let id = record.message_id.clone().unwrap();
+            let receipt = ReceiptHandle::new(record.receipt_handle.clone().unwrap());
+            if failures.contains(&id) {
+                self.queue
+                    .change_visibility(&self.inbox, &receipt, Duration::ZERO)
+                    .await
+                    .unwrap();
+            } else {
+                self.queue.delete(&self.inbox, &receipt).await.unwrap();
+            }
+        }
+    }
+
+    /// Run intake on an API Gateway request.
+    pub async fn intake(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        wa_shared::app::intake::handle(&self.deps, req).await
+    }
+}
+
+/// The template catalog of the send path's fixtures (`order_shipped`, `spring_sale`, ...).
+pub fn fixture_catalog() -> TemplateCatalog {
+    TemplateCatalog::from_json(include_str!("../fixtures/templates/catalog.json")).unwrap()
+}
+
+/// `POST /v1/messages` of `events/intake/send-template.json` with the tenant's key,
+/// this idempotency key and this JSON body.
+pub fn intake_request(key: &str, body: &Value) -> ApiGatewayV2httpRequest {
+    let mut req: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event_file("intake/send-template.json")).unwrap();
+    req.body = Some(body.to_string());
+    req.headers.insert("idempotency-key", key.parse().unwrap());
+    req.headers.insert(
+        "authorization",
+        format!("Bearer {API_KEY}").parse().unwrap(),
+    );
+    req
+}
+
+/// The JSON body of a response.
+pub fn body_json(resp: &ApiGatewayV2httpResponse) -> Value {
+    serde_json::from_str(&body_text(resp)).unwrap()
 }
 
 /// An API Gateway v2 POST /webhook with `body` and an optional signature header.
