@@ -40,7 +40,7 @@ async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: Worl
         .map(|f| f.item_identifier)
         .collect();
     assert_eq!(failures, [event.records[0].message_id.clone().unwrap()]);
-    w.settle_inbox(&event, &failures).await;
+    w.settle(&w.inbox, &event, &failures).await;
 
     // The queue delivers it again; now the store is back.
     w.store_down(false);
@@ -51,7 +51,7 @@ async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: Worl
         .await
         .batch_item_failures;
     assert!(failures.is_empty());
-    w.settle_inbox(&again, &[]).await;
+    w.settle(&w.inbox, &again, &[]).await;
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Delivered);
     assert_eq!(

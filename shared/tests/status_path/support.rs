@@ -459,11 +459,16 @@ impl World {
     }
 
     /// The inbox's visible messages as the SQS event Lambda would deliver (invisible
-    /// for a minute afterwards, until [`World::settle_inbox`]).
+    /// for a minute afterwards, until [`World::settle`]).
     pub async fn inbox_event(&self) -> SqsEvent {
+        self.event(&self.inbox).await
+    }
+
+    /// A queue's visible messages as the SQS event Lambda would deliver.
+    pub async fn event(&self, queue: &QueueRef) -> SqsEvent {
         let got = self
             .queue
-            .receive(&self.inbox, 10, Duration::from_secs(60), Duration::ZERO)
+            .receive(queue, 10, Duration::from_secs(60), Duration::ZERO)
             .await
             .unwrap();
         let mut event = SqsEvent::default();
@@ -477,20 +482,20 @@ impl World {
         event
     }
 
-    /// What Lambda's event source mapping does after an inbox batch: delete the
+    /// What Lambda's event source mapping does after a batch of `queue`: delete the
     /// records that were not reported, and (standing in for the visibility timeout
     /// running out) make the reported ones visible again at once.
-    pub async fn settle_inbox(&self, event: &SqsEvent, failures: &[String]) {
+    pub async fn settle(&self, queue: &QueueRef, event: &SqsEvent, failures: &[String]) {
         for record in &event.records {
             let id = record.message_id.clone().unwrap();
             let receipt = ReceiptHandle::new(record.receipt_handle.clone().unwrap());
             if failures.contains(&id) {
                 self.queue
-                    .change_visibility(&self.inbox, &receipt, Duration::ZERO)
+                    .change_visibility(queue, &receipt, Duration::ZERO)
                     .await
                     .unwrap();
             } else {
-                self.queue.delete(&self.inbox, &receipt).await.unwrap();
+                self.queue.delete(queue, &receipt).await.unwrap();
             }
         }
     }
