@@ -304,6 +304,54 @@ mod tests {
     }
 
     #[test]
+    fn exponential_jitter_has_its_mean_and_an_exponential_tail() {
+        let mean_ms = 40.0;
+        let cfg = FaultConfig {
+            latency: LatencyConfig {
+                fixed_ms: 5,
+                jitter: Jitter::Exponential { mean_ms },
+            },
+            ..FaultConfig::default()
+        };
+        let draw = |seed| {
+            let mut f = Faults::new(cfg.clone(), seed);
+            (0..100_000)
+                .map(|_| (f.next_send().1.as_secs_f64() * 1000.0) - 5.0)
+                .collect::<Vec<f64>>()
+        };
+        let jitter = draw(11);
+        assert_eq!(jitter, draw(11), "seeded: the same draws again");
+        assert!(
+            jitter.iter().all(|j| *j >= 0.0),
+            "never below the fixed part"
+        );
+        let n = jitter.len() as f64;
+        let mean = jitter.iter().sum::<f64>() / n;
+        // The standard error of the mean is mean / sqrt(n) = 0.13 ms: four of them.
+        assert!((mean - mean_ms).abs() < 0.5, "mean {mean}");
+        // Exponential, not uniform or constant: P(X > m) = e^-1 and P(X > 3m) = e^-3
+        // (four standard deviations each), and the median is m ln 2.
+        let above = |k: f64| jitter.iter().filter(|j| **j > k * mean_ms).count() as f64 / n;
+        assert!(
+            (above(1.0) - (-1.0f64).exp()).abs() < 0.006,
+            "{}",
+            above(1.0)
+        );
+        assert!(
+            (above(3.0) - (-3.0f64).exp()).abs() < 0.003,
+            "{}",
+            above(3.0)
+        );
+        let mut sorted = jitter.clone();
+        sorted.sort_by(f64::total_cmp);
+        let median = sorted[sorted.len() / 2];
+        assert!(
+            (median - mean_ms * std::f64::consts::LN_2).abs() < 0.6,
+            "median {median}"
+        );
+    }
+
+    #[test]
     fn rates_outside_zero_to_one_or_summing_past_one_are_refused() {
         assert!(config(1.5, 0.0).validate().is_err());
         assert!(config(0.7, 0.4).validate().is_err());

@@ -85,7 +85,7 @@ pub enum SandboxError {
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     shared: Arc<Shared>,
-    queue: Arc<Mutex<Option<mpsc::UnboundedReceiver<webhooks::Scheduled>>>>,
+    queue: Arc<Mutex<Option<mpsc::UnboundedReceiver<Vec<webhooks::Scheduled>>>>>,
 }
 
 impl Sandbox {

@@ -14,7 +14,7 @@ use super::recording::{RecordedRequest, RequestOutcome};
 use super::send::{OutboundContent, OutboundMessage, SendBody, parse_send};
 use super::state::{Core, Shared, unix_seconds};
 use super::template_check::check_template;
-use super::webhooks::{Outgoing, PricingInfo, StatusEvent, apply_reorder};
+use super::webhooks::{Outgoing, PricingInfo, Scheduled, StatusEvent, apply_reorder};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -323,6 +323,10 @@ fn schedule_statuses(
     };
     counts.reordered = apply_reorder(&mut delays, &reorder) as u64;
     let dup_gap = ms(2 * w.batch_window_ms + 10);
+    // Handed to the scheduler at once: a scheduler running late could otherwise post a
+    // reordered `sent` (now due later) before it has even received the `delivered`
+    // due earlier, silently undoing the reorder.
+    let mut outgoing = Vec::with_capacity(2 * counts.scheduled as usize);
     for ((status, _, pricing), (fault, delay)) in plan.into_iter().zip(faults.iter().zip(delays)) {
         if fault.drop {
             counts.dropped += 1;
@@ -342,9 +346,16 @@ fn schedule_statuses(
         };
         if fault.duplicate {
             counts.duplicated += 1;
-            shared.schedule(now + delay + dup_gap, Outgoing::Status(event.clone()));
+            outgoing.push(Scheduled {
+                due: now + delay + dup_gap,
+                item: Outgoing::Status(event.clone()),
+            });
         }
-        shared.schedule(now + delay, Outgoing::Status(event));
+        outgoing.push(Scheduled {
+            due: now + delay,
+            item: Outgoing::Status(event),
+        });
     }
+    shared.schedule_all(outgoing);
     counts
 }

@@ -37,8 +37,9 @@ pub struct Shared {
     pub core: Mutex<Core>,
     recorder: Mutex<Recorder>,
     webhook_url: RwLock<Option<String>>,
-    /// Feed of the webhook scheduler.
-    pub queue: mpsc::UnboundedSender<Scheduled>,
+    /// Feed of the webhook scheduler: each message of the channel is a group of items
+    /// that reach the scheduler together (the statuses of one send).
+    pub queue: mpsc::UnboundedSender<Vec<Scheduled>>,
     /// Client of the webhook receiver.
     pub http: reqwest::Client,
     /// Distinguishes this sandbox's wamids from another run's.
@@ -80,7 +81,7 @@ impl Shared {
     /// Build the state; the webhook queue's receiver goes to the scheduler.
     pub fn new(
         config: SandboxConfig,
-    ) -> Result<(Self, mpsc::UnboundedReceiver<Scheduled>), SandboxError> {
+    ) -> Result<(Self, mpsc::UnboundedReceiver<Vec<Scheduled>>), SandboxError> {
         config.validate()?;
         let catalog = config.templates.load()?;
         let phones: HashMap<String, PhoneNumberConfig> = config
@@ -217,8 +218,17 @@ impl Shared {
 
     /// Queue something for the webhook scheduler.
     pub fn schedule(&self, due: Instant, item: super::webhooks::Outgoing) {
+        self.schedule_all(vec![Scheduled { due, item }]);
+    }
+
+    /// Queue items that the scheduler must see together: it never posts one of them
+    /// before it knows the others, so an item due earlier is never posted later.
+    pub fn schedule_all(&self, items: Vec<Scheduled>) {
+        if items.is_empty() {
+            return;
+        }
         // The receiver only goes away at shutdown, when nothing is posted anyway.
-        let _ = self.queue.send(Scheduled { due, item });
+        let _ = self.queue.send(items);
     }
 }
 

@@ -157,20 +157,35 @@ pub fn callback(n: u32) -> String {
 pub struct Received {
     pub signature: Option<String>,
     pub body: Bytes,
+    /// When it arrived.
+    pub at: tokio::time::Instant,
 }
 
-/// A webhook receiver that answers `fail_first` POSTs with 500, then 200.
+/// A webhook receiver that answers `fail_first` POSTs with 500, then holds the next
+/// `hang_first` answers for `hang` (taking them, but too late for a sender with a
+/// shorter timeout), then answers 200.
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
     answered: Arc<Mutex<u32>>,
     fail_first: u32,
+    hang_first: u32,
+    hang: Duration,
     notify: Arc<Notify>,
 }
 
 impl Receiver {
     pub async fn start(fail_first: u32) -> Self {
+        Self::start_with(fail_first, 0, Duration::ZERO).await
+    }
+
+    /// A receiver whose first `hang_first` answers take `hang`.
+    pub async fn hanging(hang_first: u32, hang: Duration) -> Self {
+        Self::start_with(0, hang_first, hang).await
+    }
+
+    async fn start_with(fail_first: u32, hang_first: u32, hang: Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhook", listener.local_addr().unwrap());
         let receiver = Self {
@@ -178,6 +193,8 @@ impl Receiver {
             received: Arc::default(),
             answered: Arc::default(),
             fail_first,
+            hang_first,
+            hang,
             notify: Arc::new(Notify::new()),
         };
         let app = axum::Router::new()
@@ -224,15 +241,20 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     if n <= r.fail_first {
         return StatusCode::INTERNAL_SERVER_ERROR;
     }
+    let at = tokio::time::Instant::now();
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    r.received
-        .lock()
-        .unwrap()
-        .push(Received { signature, body });
+    r.received.lock().unwrap().push(Received {
+        signature,
+        body,
+        at,
+    });
     r.notify.notify_waiters();
+    if n <= r.fail_first + r.hang_first {
+        tokio::time::sleep(r.hang).await;
+    }
     StatusCode::OK
 }
 

@@ -147,6 +147,181 @@ async fn a_receiver_failing_twice_gets_the_webhook_on_the_third_attempt() {
 }
 
 #[tokio::test]
+async fn a_receiver_that_times_out_gets_the_same_signed_post_again() {
+    // The first answer takes 1.5 s; the sandbox gives up after 200 ms.
+    let receiver = Receiver::hanging(1, Duration::from_millis(1_500)).await;
+    let mut config = config();
+    config.webhook.url = Some(receiver.url.clone());
+    config.webhook.timeout_ms = 200;
+    config.webhook.delivered_after_ms = None;
+    config.webhook.read_after_ms = None;
+    let sandbox = start(config).await;
+    send(
+        &client(),
+        &sandbox,
+        &order_shipped("+14155550123", Some(&callback(3))),
+    )
+    .await;
+    let taken = receiver.wait_for(WAIT, |t| t.len() >= 2).await;
+    // Meta's retry is the same bytes under the same signature: the receiver must
+    // deduplicate, it cannot tell a retry from a new event.
+    assert_eq!(taken[0].body, taken[1].body);
+    assert_eq!(taken[0].signature, taken[1].signature);
+    verify_signature(
+        SECRET.as_bytes(),
+        &taken[1].body,
+        taken[1].signature.as_deref(),
+    )
+    .unwrap();
+    // The retry came immediately after the timeout, not after the hang ended.
+    let gap = taken[1].at - taken[0].at;
+    assert!(
+        gap >= Duration::from_millis(200) && gap < Duration::from_millis(1_500),
+        "{gap:?}"
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while sandbox.sandbox.stats().webhooks.posts_ok < 1 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let attempts = sandbox.sandbox.deliveries();
+    let summary: Vec<_> = attempts
+        .iter()
+        .map(|d| (d.attempt, d.ok, d.http_status, d.error.as_deref()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, false, None, Some("timeout")),
+            (2, true, Some(200), None)
+        ]
+    );
+    let stats = sandbox.sandbox.stats().webhooks;
+    assert_eq!(
+        (
+            stats.posts_failed,
+            stats.retries,
+            stats.posts_ok,
+            stats.posts_abandoned
+        ),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(
+        stats.statuses_delivered, 1,
+        "counted once, when it was taken"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_post_at_a_time_statuses_arrive_in_the_order_they_were_due() {
+    let receiver = Receiver::start(0).await;
+    let mut config = config();
+    config.limits = no_limits();
+    config.webhook.url = Some(receiver.url.clone());
+    // Statuses of a message due 10 ms apart, 1,000 messages at once: POSTs queue up.
+    config.webhook.sent_after_ms = 20;
+    config.webhook.delivered_after_ms = Some(30);
+    config.webhook.read_after_ms = Some(40);
+    config.webhook.concurrency = 1;
+    let sandbox = start(config).await;
+    let messages = 1_000u32;
+    let bodies = (0..messages).map(|i| order_shipped(&format!("+1415{i:07}"), Some(&callback(i))));
+    let answers = send_concurrently(&client(), &messages_url(&sandbox), bodies).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200));
+    let taken = receiver
+        .wait_for(Duration::from_secs(30), |t| {
+            statuses(t).len() >= 3 * messages as usize
+        })
+        .await;
+    // No fault is configured: any inversion would be the scheduler's own doing.
+    let mut seen: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (wamid, status, _) in statuses(&taken) {
+        seen.entry(wamid).or_default().push(status);
+    }
+    assert_eq!(seen.len(), messages as usize);
+    let out_of_order: Vec<_> = seen
+        .iter()
+        .filter(|(_, order)| order.as_slice() != ["sent", "delivered", "read"])
+        .collect();
+    assert!(out_of_order.is_empty(), "{out_of_order:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_statuses_are_held_back_by_the_delay_at_their_rate() {
+    const DELAY_MS: u64 = 1_500;
+    let receiver = Receiver::start(0).await;
+    let mut config = config();
+    config.limits = no_limits();
+    config.seed = 5;
+    config.webhook.url = Some(receiver.url.clone());
+    config.webhook.sent_after_ms = 20;
+    config.webhook.delivered_after_ms = None;
+    config.webhook.read_after_ms = None;
+    config.faults.webhook = wa_shared::sandbox::WebhookFaults {
+        delay_rate: 0.2,
+        delay_ms: DELAY_MS,
+        ..Default::default()
+    };
+    let sandbox = start(config).await;
+    let messages = 1_000u32;
+    // Eight senders, each noting when it started each send: a status is due
+    // `sent_after_ms` (+ the delay) after the sandbox took the send, so never earlier
+    // than that after the send started.
+    let url = messages_url(&sandbox);
+    let workers: Vec<_> = (0..8u32)
+        .map(|w| {
+            let (client, url) = (client(), url.clone());
+            tokio::spawn(async move {
+                let mut started = Vec::new();
+                for i in (w..messages).step_by(8) {
+                    let at = tokio::time::Instant::now();
+                    let answer: serde_json::Value = client
+                        .post(&url)
+                        .bearer_auth(TOKEN)
+                        .json(&order_shipped(&format!("+1415{i:07}"), Some(&callback(i))))
+                        .send()
+                        .await
+                        .unwrap()
+                        .json()
+                        .await
+                        .unwrap();
+                    let wamid = answer["messages"][0]["id"].as_str().unwrap().to_owned();
+                    started.push((wamid, at));
+                }
+                started
+            })
+        })
+        .collect();
+    let mut started = std::collections::HashMap::new();
+    for w in workers {
+        started.extend(w.await.unwrap());
+    }
+    let taken = receiver
+        .wait_for(Duration::from_secs(30), |t| {
+            statuses(t).len() >= messages as usize
+        })
+        .await;
+    let mut late = 0u32;
+    for post in &taken {
+        let batch = parse_envelope(&post.body).unwrap();
+        for s in batch.statuses() {
+            let waited = post.at - started[s.wamid.as_str()];
+            // A held status cannot come sooner than the delay; an on-time one comes
+            // after `sent_after_ms` plus this machine's lag, far below it.
+            if waited >= Duration::from_millis(DELAY_MS) {
+                late += 1;
+            }
+        }
+    }
+    let stats = sandbox.sandbox.stats().webhooks;
+    assert_eq!(u64::from(late), stats.statuses_delayed, "{stats:?}");
+    let rate = f64::from(late) / f64::from(messages);
+    // Four binomial standard deviations of 1,000 draws at 20%: 0.05.
+    assert!((rate - 0.2).abs() < 0.05, "delay rate {rate}");
+    assert_eq!(stats.statuses_delivered, u64::from(messages));
+}
+
+#[tokio::test]
 async fn an_unreachable_receiver_is_abandoned_after_the_configured_attempts() {
     let mut config = config();
     // A port nothing listens on: bind, read the port, close.

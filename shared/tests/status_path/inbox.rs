@@ -1,104 +1,24 @@
 //! Durability: a store failure parks the signed body on the inbox, the inbox replay
-//! applies it, and when parking fails too Meta gets a 500 and retries.
+//! applies it, and when parking fails too Meta gets a 500 and retries. On DynamoDB +
+//! SQS (`dynamo::`) the inbox is a real SQS queue and the replay a real redelivery.
 
 use crate::support::*;
-use async_trait::async_trait;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use wa_shared::app::webhook::{ParkedBody, handle_inbox};
-use wa_shared::domain::lifecycle::{LifecyclePolicy, Transition};
-use wa_shared::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
-use wa_shared::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, QueueRef, StoreError};
+use wa_shared::domain::{MessageState, Timestamp};
+use wa_shared::ports::QueueRef;
 
-/// A real store that fails every call while `down` is set (an outage, not a mock).
-struct FlakyStore {
-    inner: Arc<dyn MessageStore>,
-    down: Arc<AtomicBool>,
-}
+on_every_backend!(
+    a_store_failure_parks_the_signed_body_and_the_replay_applies_it,
+    when_parking_fails_too_the_answer_is_500_so_meta_retries,
+    a_parked_body_whose_signature_does_not_verify_is_not_applied,
+);
 
-impl FlakyStore {
-    fn check(&self, operation: &'static str) -> Result<(), StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend {
-                operation,
-                source: "injected outage".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl MessageStore for FlakyStore {
-    async fn create_if_absent(&self, m: &Message) -> Result<CreateOutcome, StoreError> {
-        self.check("create_if_absent")?;
-        self.inner.create_if_absent(m).await
-    }
-    async fn get(&self, t: &TenantId, id: &MessageId) -> Result<Option<Message>, StoreError> {
-        self.check("get")?;
-        self.inner.get(t, id).await
-    }
-    async fn find_by_wamid(&self, w: &Wamid) -> Result<Option<(TenantId, MessageId)>, StoreError> {
-        self.check("find_by_wamid")?;
-        self.inner.find_by_wamid(w).await
-    }
-    async fn apply(
-        &self,
-        t: &TenantId,
-        id: &MessageId,
-        tr: &Transition,
-    ) -> Result<ApplyOutcome, StoreError> {
-        self.check("apply")?;
-        self.inner.apply(t, id, tr).await
-    }
-    async fn sweep(
-        &self,
-        key: &str,
-        due: Timestamp,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.check("sweep")?;
-        self.inner.sweep(key, due, limit, cursor).await
-    }
-    async fn list_by_tenant(
-        &self,
-        t: &TenantId,
-        s: Option<MessageState>,
-        since: Option<Timestamp>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page, StoreError> {
-        self.check("list_by_tenant")?;
-        self.inner.list_by_tenant(t, s, since, limit, cursor).await
-    }
-    async fn claim_for_send(
-        &self,
-        t: &TenantId,
-        id: &MessageId,
-        now: Timestamp,
-        p: &LifecyclePolicy,
-    ) -> Result<Option<Message>, StoreError> {
-        self.check("claim_for_send")?;
-        self.inner.claim_for_send(t, id, now, p).await
-    }
-}
-
-async fn flaky_world() -> (World, Arc<AtomicBool>) {
-    let down = Arc::new(AtomicBool::new(false));
-    let flag = down.clone();
-    let w = World::build(move |inner| Arc::new(FlakyStore { inner, down: flag })).await;
-    (w, down)
-}
-
-#[tokio::test]
-async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it() {
-    let (w, down) = flaky_world().await;
+async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J1", "wamid.I1")
         .await;
     let body = status_body("wamid.I1", "delivered", 1_750_030_200, None);
-    down.store(true, Ordering::SeqCst);
+    w.store_down(true);
     let resp = w.post(&body).await;
     assert_eq!(
         status_code(&resp),
@@ -113,29 +33,41 @@ async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it() {
     let parked: ParkedBody =
         serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(parked.raw().unwrap(), body.as_bytes());
-    let failures = handle_inbox(&w.deps, event.clone())
+    let failures: Vec<String> = handle_inbox(&w.deps, event.clone())
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failures, [event.records[0].message_id.clone().unwrap()]);
+    w.settle(&w.inbox, &event, &failures).await;
+
+    // The queue delivers it again; now the store is back.
+    w.store_down(false);
+    let again = w.inbox_event().await;
+    assert_eq!(again.records.len(), 1, "the failed record came back");
+    assert_eq!(again.records[0].body, event.records[0].body);
+    let failures = handle_inbox(&w.deps, again.clone())
         .await
         .batch_item_failures;
-    assert_eq!(failures.len(), 1);
-
-    down.store(false, Ordering::SeqCst);
-    let failures = handle_inbox(&w.deps, event).await.batch_item_failures;
     assert!(failures.is_empty());
+    w.settle(&w.inbox, &again, &[]).await;
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Delivered);
     assert_eq!(
         m.timestamps.delivered_at,
         Some(Timestamp::from_secs(1_750_030_200))
     );
+    assert!(w.drain(&w.inbox).await.is_empty(), "applied and deleted");
 }
 
-#[tokio::test]
-async fn when_parking_fails_too_the_answer_is_500_so_meta_retries() {
-    let (mut w, down) = flaky_world().await;
+async fn when_parking_fails_too_the_answer_is_500_so_meta_retries(mut w: World) {
     w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J2", "wamid.I2")
         .await;
-    down.store(true, Ordering::SeqCst);
-    w.deps.webhook.inbox = Some(QueueRef::new("no-such-queue"));
+    w.store_down(true);
+    // A queue that does not exist (on SQS: a URL of a queue never created).
+    let gone = format!("{}-gone", w.inbox.as_str());
+    w.deps.webhook.inbox = Some(QueueRef::new(gone));
     let resp = w
         .post(&status_body("wamid.I2", "sent", 1_750_030_200, None))
         .await;
@@ -148,9 +80,7 @@ async fn when_parking_fails_too_the_answer_is_500_so_meta_retries() {
     assert_eq!(status_code(&resp), 500);
 }
 
-#[tokio::test]
-async fn a_parked_body_whose_signature_does_not_verify_is_not_applied() {
-    let w = World::new().await;
+async fn a_parked_body_whose_signature_does_not_verify_is_not_applied(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J3", "wamid.I3")
         .await;

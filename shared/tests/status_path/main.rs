@@ -1,10 +1,14 @@
-//! The webhook and reconciler handlers end to end on the embedded adapters (SQLite
-//! store, directory and queues) with a manual clock: event JSON in, stored state,
-//! queue contents and metrics out.
+//! The webhook and reconciler handlers end to end, with a manual clock: event JSON in,
+//! stored state, queue contents and metrics out. Every case runs on the embedded
+//! adapters (SQLite store, directory and queues); the important ones also on DynamoDB
+//! and SQS on moto (`dynamo::` tests, feature `testkit`), and the lost answer against
+//! the Graph sandbox (feature `sandbox`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod inbox;
+#[cfg(feature = "sandbox")]
+mod lost_answer;
 mod management;
 mod reconciler;
 mod statuses;

@@ -1,10 +1,85 @@
-//! Inbound messages and management changes, stored in the directory.
+//! Inbound messages and management changes, stored in the directory, and what intake
+//! then does with them: the chained cases (a webhook through `handle_http`, then a
+//! real intake request) run on SQLite (`sqlite::`) and DynamoDB + SQS (`dynamo::`).
 
 use crate::support::*;
 use serde_json::json;
 use wa_shared::app::webhook::handle_http;
 use wa_shared::domain::template::{Template, TemplateStatus};
-use wa_shared::domain::{PhoneNumber, Timestamp};
+use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
+
+on_every_backend!(
+    stop_then_a_send_to_that_contact_is_suppressed_by_intake,
+    a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake,
+);
+
+/// An `order_shipped` request to `to`.
+fn order_shipped(to: &str) -> serde_json::Value {
+    json!({"to": to, "template": {"name": "order_shipped", "language": "en_US",
+        "body": ["Ana", "#1234"], "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}})
+}
+
+/// A `spring_sale` request (text header, two body values, a coupon code).
+fn spring_sale(to: &str) -> serde_json::Value {
+    json!({"to": to, "template": {"name": "spring_sale", "language": "en_US",
+        "header": {"type": "text", "text": "Ana"}, "body": ["25%", "March 31"],
+        "buttons": [{"index": 0, "type": "copy_code", "coupon_code": "SPRING25"}]}})
+}
+
+/// Intake's answer must be 202; returns its JSON body and the stored message.
+async fn accepted_by_intake(w: &World, key: &str, body: &serde_json::Value) -> serde_json::Value {
+    let resp = w.intake(intake_request(key, body)).await;
+    assert_eq!(resp.status_code, 202, "{key}: {}", body_text(&resp));
+    body_json(&resp)
+}
+
+async fn stop_then_a_send_to_that_contact_is_suppressed_by_intake(w: World) {
+    // The STOP fixture's sender.
+    let ben = "+16505559876";
+    let before = accepted_by_intake(&w, "ben-1", &order_shipped(ben)).await;
+    assert_eq!(before["status"], "queued");
+    assert_eq!(w.drain(&w.send_queue).await.len(), 1);
+
+    let resp = handle_http(&w.deps, &signed_event("webhook/post-inbound-stop.json")).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+
+    let after = accepted_by_intake(&w, "ben-2", &order_shipped(ben)).await;
+    assert_eq!(after["status"], "suppressed", "{after}");
+    assert_eq!(after["suppression"]["reason"], "opted_out");
+    let id = MessageId::parse(after["id"].as_str().unwrap()).unwrap();
+    assert_eq!(w.message(&id).await.state, MessageState::Suppressed);
+    assert!(w.drain(&w.send_queue).await.is_empty(), "nothing to send");
+    assert_eq!(
+        w.metric("Suppressed", &[("Tenant", TENANT), ("Reason", "opted_out")]),
+        1.0
+    );
+    // Another recipient is still served.
+    let other = accepted_by_intake(&w, "ana-1", &order_shipped("+14155550123")).await;
+    assert_eq!(other["status"], "queued");
+}
+
+async fn a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake(w: World) {
+    let before = accepted_by_intake(&w, "sale-1", &spring_sale(RECIPIENT)).await;
+    assert_eq!(before["status"], "queued", "{before}");
+    assert_eq!(w.drain(&w.send_queue).await.len(), 1);
+
+    let resp = handle_http(&w.deps, &signed_event("webhook/post-template-paused.json")).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    // Intake caches directory reads for a few seconds per container: the pause applies
+    // once that copy expires.
+    w.advance(w.deps.intake.lookups.ttl() + std::time::Duration::from_secs(1));
+
+    let after = accepted_by_intake(&w, "sale-2", &spring_sale(RECIPIENT)).await;
+    assert_eq!(after["status"], "suppressed", "{after}");
+    assert_eq!(after["suppression"]["reason"], "template_paused");
+    let id = MessageId::parse(after["id"].as_str().unwrap()).unwrap();
+    let m = w.message(&id).await;
+    assert_eq!(m.state, MessageState::Suppressed);
+    assert!(w.drain(&w.send_queue).await.is_empty(), "nothing to send");
+    // Other templates are still served.
+    let other = accepted_by_intake(&w, "order-1", &order_shipped(RECIPIENT)).await;
+    assert_eq!(other["status"], "queued");
+}
 
 fn inbound_body(from: &str, text: &str, secs: i64, phone_number_id: &str) -> String {
     json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{

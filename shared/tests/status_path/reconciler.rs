@@ -1,4 +1,7 @@
 //! The reconciler through its real entry point: every action, its guards, and overlap.
+//! The cases in `on_every_backend!` also run on DynamoDB + SQS (`dynamo::`): the sweep
+//! is a sharded index query there, and every wake-up call a real SQS message. No case
+//! waits on SQS time: enqueues carry no delay, and the handlers read the manual clock.
 
 use crate::support::*;
 use serde_json::Value;
@@ -7,6 +10,19 @@ use wa_shared::app::reconciler::{Action, handle, run};
 use wa_shared::domain::MessageState;
 use wa_shared::domain::failure::FailureClass;
 use wa_shared::domain::tenant::OnAmbiguous;
+
+on_every_backend!(
+    an_orphaned_queued_message_is_enqueued_again_once,
+    a_deep_backlog_is_not_enqueued_again_wholesale,
+    a_sending_message_whose_lease_expired_is_queued_and_enqueued_again,
+    an_expired_lease_on_the_last_attempt_ends_exhausted,
+    an_ambiguous_send_fails_after_the_grace_by_default,
+    an_ambiguous_send_of_a_retry_tenant_is_queued_again_after_the_grace,
+    accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_webhook,
+    a_sent_message_past_the_horizon_is_unconfirmed_too,
+    two_overlapping_runs_do_no_double_work,
+    pages_are_bounded_and_the_oldest_overdue_age_is_reported,
+);
 
 fn scheduled() -> aws_lambda_events::eventbridge::EventBridgeEvent {
     serde_json::from_str(&event_file("reconciler/scheduled.json")).unwrap()
@@ -25,9 +41,7 @@ fn refs(bodies: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn an_orphaned_queued_message_is_enqueued_again_once() {
-    let w = World::new().await;
+async fn an_orphaned_queued_message_is_enqueued_again_once(w: World) {
     let id = w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R1").await;
     // Before the grace nothing is due.
     let report = handle(&w.deps, scheduled(), None).await.unwrap();
@@ -53,9 +67,7 @@ async fn an_orphaned_queued_message_is_enqueued_again_once() {
     );
 }
 
-#[tokio::test]
-async fn a_deep_backlog_is_not_enqueued_again_wholesale() {
-    let mut w = World::new().await;
+async fn a_deep_backlog_is_not_enqueued_again_wholesale(mut w: World) {
     w.deps.reconciler.max_requeues_per_tenant = 2;
     for i in 0..5 {
         w.queued(&format!("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2B{i}")).await;
@@ -69,9 +81,7 @@ async fn a_deep_backlog_is_not_enqueued_again_wholesale() {
     assert_eq!(next.count(Action::Reenqueued), 2);
 }
 
-#[tokio::test]
-async fn a_sending_message_whose_lease_expired_is_queued_and_enqueued_again() {
-    let w = World::new().await;
+async fn a_sending_message_whose_lease_expired_is_queued_and_enqueued_again(w: World) {
     let id = w.sending("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R2").await;
     w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
     let report = run(&w.deps).await.unwrap();
@@ -86,9 +96,7 @@ async fn a_sending_message_whose_lease_expired_is_queued_and_enqueued_again() {
     assert_eq!(w.metric("StuckSending", &[("Tenant", TENANT)]), 1.0);
 }
 
-#[tokio::test]
-async fn an_expired_lease_on_the_last_attempt_ends_exhausted() {
-    let mut w = World::new().await;
+async fn an_expired_lease_on_the_last_attempt_ends_exhausted(mut w: World) {
     w.deps.reconciler.max_attempts = 1;
     let id = w.sending("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R3").await;
     w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
@@ -100,9 +108,7 @@ async fn an_expired_lease_on_the_last_attempt_ends_exhausted() {
     assert!(w.drain(&w.send_queue).await.is_empty());
 }
 
-#[tokio::test]
-async fn an_ambiguous_send_fails_after_the_grace_by_default() {
-    let w = World::new().await;
+async fn an_ambiguous_send_fails_after_the_grace_by_default(w: World) {
     let id = w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R4").await;
     // A lease-length wait is not enough: ambiguous sends wait for the grace.
     w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
@@ -123,9 +129,7 @@ async fn an_ambiguous_send_fails_after_the_grace_by_default() {
     );
 }
 
-#[tokio::test]
-async fn an_ambiguous_send_of_a_retry_tenant_is_queued_again_after_the_grace() {
-    let w = World::new().await;
+async fn an_ambiguous_send_of_a_retry_tenant_is_queued_again_after_the_grace(w: World) {
     w.set_profile(|p| p.on_ambiguous = OnAmbiguous::Retry).await;
     let id = w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R5").await;
     w.advance(w.deps.lifecycle.ambiguous_grace + Duration::from_secs(1));
@@ -140,9 +144,7 @@ async fn an_ambiguous_send_of_a_retry_tenant_is_queued_again_after_the_grace() {
     );
 }
 
-#[tokio::test]
-async fn accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_webhook() {
-    let w = World::new().await;
+async fn accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_webhook(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R6", "wamid.R6")
         .await;
@@ -164,9 +166,7 @@ async fn accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_
     assert!(m.failure.is_none());
 }
 
-#[tokio::test]
-async fn a_sent_message_past_the_horizon_is_unconfirmed_too() {
-    let w = World::new().await;
+async fn a_sent_message_past_the_horizon_is_unconfirmed_too(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R7", "wamid.R7")
         .await;
@@ -177,9 +177,7 @@ async fn a_sent_message_past_the_horizon_is_unconfirmed_too() {
     assert_eq!(w.message(&id).await.state, MessageState::Failed);
 }
 
-#[tokio::test]
-async fn two_overlapping_runs_do_no_double_work() {
-    let w = World::new().await;
+async fn two_overlapping_runs_do_no_double_work(w: World) {
     w.set_profile(|p| p.on_ambiguous = OnAmbiguous::Retry).await;
     let mut queued = Vec::new();
     for i in 0..4 {
@@ -197,10 +195,12 @@ async fn two_overlapping_runs_do_no_double_work() {
     assert_eq!(total(Action::Requeued), 1);
     assert_eq!(total(Action::AmbiguousRetried), 1);
     assert_eq!(total(Action::Unconfirmed), 1);
-    let mut sent = refs(&w.drain(&w.send_queue).await);
-    sent.sort();
-    sent.dedup();
+    let sent = refs(&w.drain(&w.send_queue).await);
+    let mut distinct = sent.clone();
+    distinct.sort();
+    distinct.dedup();
     assert_eq!(w.metric("ReconcilerAction", &[]), 7.0);
+    assert_eq!(distinct.len(), 6, "every due message woken: {sent:?}");
     assert_eq!(sent.len(), 6, "one wake-up call per message: {sent:?}");
 }
 
@@ -256,9 +256,7 @@ fn the_work_window_is_the_budget_or_the_deadline_less_the_margin() {
     );
 }
 
-#[tokio::test]
-async fn pages_are_bounded_and_the_oldest_overdue_age_is_reported() {
-    let mut w = World::new().await;
+async fn pages_are_bounded_and_the_oldest_overdue_age_is_reported(mut w: World) {
     w.deps.lifecycle.sweep_shards = 1;
     w.deps.reconciler.page_size = 2;
     w.deps.reconciler.max_pages_per_key = 2;

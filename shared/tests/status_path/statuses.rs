@@ -1,5 +1,6 @@
 //! Status webhooks through the real handler: every kind, duplicates, out of order,
-//! concurrency, and the lost-answer send matched by its callback data.
+//! concurrency, and the lost-answer send matched by its callback data. The cases in
+//! `on_every_backend!` run on SQLite (`sqlite::`) and on DynamoDB + SQS (`dynamo::`).
 
 use crate::support::*;
 use serde_json::json;
@@ -11,6 +12,18 @@ use wa_shared::domain::graph::CallbackData;
 use wa_shared::domain::lifecycle::flags;
 use wa_shared::domain::webhook::parse_envelope;
 use wa_shared::domain::{MessageId, MessageState, Timestamp};
+
+on_every_backend!(
+    every_status_kind_moves_the_message_and_stamps_metas_time,
+    a_failed_status_stores_class_code_title_and_details,
+    the_same_status_twice_changes_nothing_but_the_duplicate_counter,
+    read_before_delivered_before_sent_ends_read_with_every_timestamp,
+    failed_after_delivered_is_recorded_and_flagged_but_keeps_delivered,
+    thirty_statuses_in_random_order_from_eight_concurrent_requests_end_right,
+    a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_delivered,
+    a_status_without_our_callback_data_is_found_by_its_wamid,
+    a_status_for_an_unknown_message_is_counted_and_acknowledged,
+);
 
 /// Create the message a fixture's status is about (tenant and id from its callback data).
 async fn message_for_fixture(w: &World, path: &str) -> (MessageId, Timestamp) {
@@ -25,8 +38,50 @@ async fn message_for_fixture(w: &World, path: &str) -> (MessageId, Timestamp) {
     (id, status.timestamp.unwrap())
 }
 
+async fn every_status_kind_moves_the_message_and_stamps_metas_time(w: World) {
+    use MessageState::*;
+    let cases = [
+        ("sent", Sent),
+        ("delivered", Delivered),
+        ("read", Read),
+        ("played", Read),
+        ("failed", Failed),
+    ];
+    for (n, (status, state)) in cases.into_iter().enumerate() {
+        let wamid = format!("wamid.K{n}");
+        let id = w
+            .accepted(&format!("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2K{n}"), &wamid)
+            .await;
+        let secs = 1_750_030_100 + n as i64;
+        let cb = format!("wa1:{TENANT}:{id}");
+        let resp = w.post(&status_body(&wamid, status, secs, Some(&cb))).await;
+        assert_eq!(status_code(&resp), 200, "{status}: {}", body_text(&resp));
+        let m = w.message(&id).await;
+        assert_eq!(m.state, state, "{status} on {}", w.backend);
+        let stamped = match state {
+            Sent => m.timestamps.sent_at,
+            Delivered => m.timestamps.delivered_at,
+            Read => m.timestamps.read_at,
+            _ => m.timestamps.failed_at,
+        };
+        assert_eq!(stamped, Some(Timestamp::from_secs(secs)), "{status}");
+        assert!(
+            m.history.contains_key(&format!("webhook.{status}:{wamid}")),
+            "{status}: {:?}",
+            m.history.keys()
+        );
+        // Only `sent` still waits for more webhooks: the rest leave the sweep index.
+        assert_eq!(m.sweep_key.is_some(), state == Sent, "{status}");
+    }
+    assert_eq!(w.metric("Sent", &[("Tenant", TENANT)]), 1.0);
+    assert_eq!(w.metric("Delivered", &[("Tenant", TENANT)]), 1.0);
+    assert_eq!(w.metric("Read", &[("Tenant", TENANT)]), 2.0);
+    assert_eq!(w.metric("Failed", &[("Tenant", TENANT)]), 1.0);
+}
+
+/// Each `events/webhook/post-status-*.json` moves the message it names.
 #[tokio::test]
-async fn every_status_kind_moves_the_message_and_stamps_metas_time() {
+async fn every_status_fixture_moves_the_message_it_names() {
     let cases = [
         ("webhook/post-status-sent.json", MessageState::Sent, "Sent"),
         (
@@ -68,9 +123,7 @@ async fn every_status_kind_moves_the_message_and_stamps_metas_time() {
     }
 }
 
-#[tokio::test]
-async fn a_failed_status_stores_class_code_title_and_details() {
-    let w = World::new().await;
+async fn a_failed_status_stores_class_code_title_and_details(w: World) {
     let path = "webhook/post-status-failed.json";
     let (id, _) = message_for_fixture(&w, path).await;
     assert_eq!(
@@ -118,9 +171,7 @@ async fn pricing_and_conversation_are_kept_in_the_history_entry() {
     assert_eq!(provider["conversation"]["id"], "conv-1");
 }
 
-#[tokio::test]
-async fn the_same_status_twice_changes_nothing_but_the_duplicate_counter() {
-    let w = World::new().await;
+async fn the_same_status_twice_changes_nothing_but_the_duplicate_counter(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2D1", "wamid.D1")
         .await;
@@ -134,9 +185,7 @@ async fn the_same_status_twice_changes_nothing_but_the_duplicate_counter() {
     assert_eq!(w.metric("Delivered", &[("Tenant", TENANT)]), 1.0);
 }
 
-#[tokio::test]
-async fn read_before_delivered_before_sent_ends_read_with_every_timestamp() {
-    let w = World::new().await;
+async fn read_before_delivered_before_sent_ends_read_with_every_timestamp(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2N1", "wamid.O1")
         .await;
@@ -168,9 +217,7 @@ async fn read_before_delivered_before_sent_ends_read_with_every_timestamp() {
     assert!(m.sweep_key.is_none());
 }
 
-#[tokio::test]
-async fn failed_after_delivered_is_recorded_and_flagged_but_keeps_delivered() {
-    let w = World::new().await;
+async fn failed_after_delivered_is_recorded_and_flagged_but_keeps_delivered(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2F1", "wamid.F1")
         .await;
@@ -187,9 +234,8 @@ async fn failed_after_delivered_is_recorded_and_flagged_but_keeps_delivered() {
     assert!(m.history.contains_key("webhook.failed:wamid.F1"));
 }
 
-#[tokio::test]
-async fn thirty_statuses_in_random_order_from_eight_concurrent_requests_end_right() {
-    let w = Arc::new(World::new().await);
+async fn thirty_statuses_in_random_order_from_eight_concurrent_requests_end_right(w: World) {
+    let w = Arc::new(w);
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2C1", "wamid.C1")
         .await;
@@ -249,9 +295,7 @@ async fn thirty_statuses_in_random_order_from_eight_concurrent_requests_end_righ
     assert_eq!(w.metric("DuplicateWebhook", &[("Tenant", TENANT)]), 27.0);
 }
 
-#[tokio::test]
-async fn a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_delivered() {
-    let w = World::new().await;
+async fn a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_delivered(w: World) {
     // Accept-then-timeout: Meta took the request, the sender never saw the wamid.
     let id = w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M1").await;
     assert!(w.message(&id).await.wamid.is_none());
@@ -274,9 +318,7 @@ async fn a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_d
     assert_eq!(w.message(&id).await.state, MessageState::Delivered);
 }
 
-#[tokio::test]
-async fn a_status_without_our_callback_data_is_found_by_its_wamid() {
-    let w = World::new().await;
+async fn a_status_without_our_callback_data_is_found_by_its_wamid(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2W1", "wamid.W1")
         .await;
@@ -292,9 +334,7 @@ async fn a_status_without_our_callback_data_is_found_by_its_wamid() {
     assert_eq!(w.message(&id).await.state, MessageState::Sent);
 }
 
-#[tokio::test]
-async fn a_status_for_an_unknown_message_is_counted_and_acknowledged() {
-    let w = World::new().await;
+async fn a_status_for_an_unknown_message_is_counted_and_acknowledged(w: World) {
     let resp = w
         .post(&status_body(
             "wamid.NOBODY",

@@ -1,22 +1,32 @@
-//! One pipeline world per test: in-memory SQLite adapters, a manual clock, in-memory
-//! metrics, one tenant (`demo`, the tenant of the `events/meta` fixtures).
+//! One pipeline world per test: the SQLite adapters (in memory) or DynamoDB + SQS on
+//! moto (fresh tables and queues), a manual clock, in-memory metrics, one tenant
+//! (`demo`, the tenant of the `events/meta` fixtures) with an API key and the fixture
+//! template catalog, so intake can be chained after a webhook.
+//!
+//! [`on_every_backend!`] turns test bodies (`async fn case(w: World)`) into one test
+//! per backend: `sqlite::case` and `dynamo::case`.
+
+mod backend;
+
+use backend::{Adapters, Outage};
+pub(crate) use backend::{Backend, on_every_backend};
 
 use async_trait::async_trait;
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wa_shared::adapters::sqlite::SqliteDb;
-use wa_shared::adapters::{
-    GraphConfig, GraphProvider, ManualClock, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue,
-};
+use wa_shared::adapters::{GraphConfig, GraphProvider, ManualClock};
 use wa_shared::app::Deps;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::webhook::{WebhookSettings, handle_http};
 use wa_shared::domain::lifecycle::{EventKind, LifecycleEvent};
+use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::ApiKeyHash;
 use wa_shared::domain::tenant::{OnAmbiguous, TenantProfile, TenantStatus};
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{
@@ -25,7 +35,8 @@ use wa_shared::domain::{
 };
 use wa_shared::metrics::{Metrics, total};
 use wa_shared::ports::{
-    Clock, MessageStore, QueueRef, Recorded, TokenError, TokenSource, WorkQueue, record_event,
+    Clock, MessageStore, QueueRef, ReceiptHandle, Recorded, TokenError, TokenSource, WorkQueue,
+    record_event,
 };
 
 pub const APP_SECRET: &str = "test-app-secret";
@@ -34,6 +45,8 @@ pub const TENANT: &str = "demo";
 pub const PHONE_NUMBER_ID: &str = "106540352242922";
 pub const WABA_ID: &str = "102290129340398";
 pub const RECIPIENT: &str = "+16505551234";
+/// The tenant's API key (intake).
+pub const API_KEY: &str = "wa_demo_key";
 /// 2025-06-16T00:00:00Z: after every Meta timestamp in the fixtures' neighbourhood.
 pub const START_MS: i64 = 1_750_032_000_000;
 
@@ -51,31 +64,45 @@ pub struct World {
     pub deps: Deps,
     pub clock: Arc<ManualClock>,
     pub metric_lines: Arc<Mutex<Vec<Value>>>,
-    pub store: Arc<SqliteMessageStore>,
-    pub queue: Arc<SqliteWorkQueue>,
+    /// The store itself; the handlers see it through the outage switch.
+    pub store: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn WorkQueue>,
     pub send_queue: QueueRef,
     pub inbox: QueueRef,
     pub tenant: TenantId,
+    /// Which backend, for assertion messages.
+    pub backend: &'static str,
+    outage: Arc<AtomicBool>,
 }
 
 impl World {
+    /// A world on the embedded SQLite adapters.
     pub async fn new() -> Self {
-        Self::build(|store| store).await
+        Self::on(Backend::Sqlite).await
     }
 
-    /// A world whose handlers see the store through `wrap` (e.g. a failing wrapper).
-    pub async fn build(wrap: impl FnOnce(Arc<dyn MessageStore>) -> Arc<dyn MessageStore>) -> Self {
-        let db = SqliteDb::open_in_memory().await.unwrap();
+    /// A world on `backend`: fresh tables and queues, the tenant, its key and templates.
+    pub async fn on(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(START_MS)));
-        let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
-        let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
-        let queue = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
+        let Adapters {
+            store,
+            directory,
+            queue,
+            queue_prefix,
+            name,
+        } = backend.adapters(clock.clone()).await;
         let send_queue = queue
-            .ensure_queue("send-demo", &wa_shared::queues::SEND.spec)
+            .ensure_queue(
+                &format!("{queue_prefix}send-demo"),
+                &wa_shared::queues::SEND.spec,
+            )
             .await
             .unwrap();
         let inbox = queue
-            .ensure_queue("webhook-inbox", &wa_shared::queues::WEBHOOK_INBOX.spec)
+            .ensure_queue(
+                &format!("{queue_prefix}webhook-inbox"),
+                &wa_shared::queues::WEBHOOK_INBOX.spec,
+            )
             .await
             .unwrap();
         let (metrics, metric_lines) = Metrics::in_memory();
@@ -97,10 +124,20 @@ impl World {
             account_event: None,
             updated_at: Timestamp::from_millis(START_MS),
         };
-        use wa_shared::ports::Directory;
         directory.put_tenant(&profile).await.unwrap();
+        directory
+            .put_api_key(&ApiKeyHash::of_key(API_KEY), &tenant)
+            .await
+            .unwrap();
+        for t in fixture_catalog().iter() {
+            directory
+                .put_template(&tenant, t, Timestamp::from_millis(START_MS))
+                .await
+                .unwrap();
+        }
+        let outage = Arc::new(AtomicBool::new(false));
         let deps = Deps {
-            store: wrap(store.clone()),
+            store: Arc::new(Outage::new(store.clone(), outage.clone())),
             directory,
             queue: queue.clone(),
             provider: Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
@@ -127,7 +164,14 @@ impl World {
             send_queue,
             inbox,
             tenant,
+            backend: name,
+            outage,
         }
+    }
+
+    /// Switch an outage of the handlers' store on or off.
+    pub fn store_down(&self, down: bool) {
+        self.outage.store(down, Ordering::SeqCst);
     }
 
     pub fn now(&self) -> Timestamp {
@@ -242,11 +286,17 @@ impl World {
         }
     }
 
-    /// The inbox's visible messages as the SQS event Lambda would deliver.
+    /// The inbox's visible messages as the SQS event Lambda would deliver (invisible
+    /// for a minute afterwards, until [`World::settle`]).
     pub async fn inbox_event(&self) -> SqsEvent {
+        self.event(&self.inbox).await
+    }
+
+    /// A queue's visible messages as the SQS event Lambda would deliver.
+    pub async fn event(&self, queue: &QueueRef) -> SqsEvent {
         let got = self
             .queue
-            .receive(&self.inbox, 10, Duration::from_secs(60), Duration::ZERO)
+            .receive(queue, 10, Duration::from_secs(60), Duration::ZERO)
             .await
             .unwrap();
         let mut event = SqsEvent::default();
@@ -259,6 +309,53 @@ impl World {
         }
         event
     }
+
+    /// What Lambda's event source mapping does after a batch of `queue`: delete the
+    /// records that were not reported, and (standing in for the visibility timeout
+    /// running out) make the reported ones visible again at once.
+    pub async fn settle(&self, queue: &QueueRef, event: &SqsEvent, failures: &[String]) {
+        for record in &event.records {
+            let id = record.message_id.clone().unwrap();
+            let receipt = ReceiptHandle::new(record.receipt_handle.clone().unwrap());
+            if failures.contains(&id) {
+                self.queue
+                    .change_visibility(queue, &receipt, Duration::ZERO)
+                    .await
+                    .unwrap();
+            } else {
+                self.queue.delete(queue, &receipt).await.unwrap();
+            }
+        }
+    }
+
+    /// Run intake on an API Gateway request.
+    pub async fn intake(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+        wa_shared::app::intake::handle(&self.deps, req).await
+    }
+}
+
+/// The template catalog of the send path's fixtures (`order_shipped`, `spring_sale`, ...).
+pub fn fixture_catalog() -> TemplateCatalog {
+    TemplateCatalog::from_json(include_str!("../fixtures/templates/catalog.json")).unwrap()
+}
+
+/// `POST /v1/messages` of `events/intake/send-template.json` with the tenant's key,
+/// this idempotency key and this JSON body.
+pub fn intake_request(key: &str, body: &Value) -> ApiGatewayV2httpRequest {
+    let mut req: ApiGatewayV2httpRequest =
+        serde_json::from_str(&event_file("intake/send-template.json")).unwrap();
+    req.body = Some(body.to_string());
+    req.headers.insert("idempotency-key", key.parse().unwrap());
+    req.headers.insert(
+        "authorization",
+        format!("Bearer {API_KEY}").parse().unwrap(),
+    );
+    req
+}
+
+/// The JSON body of a response.
+pub fn body_json(resp: &ApiGatewayV2httpResponse) -> Value {
+    serde_json::from_str(&body_text(resp)).unwrap()
 }
 
 /// An API Gateway v2 POST /webhook with `body` and an optional signature header.

@@ -1,9 +1,15 @@
 //! The HTTP edge of the webhook: handshake, signature, limits, routing of the event shape.
+//! The signature cases also run on DynamoDB + SQS (`dynamo::`).
 
 use crate::support::*;
 use wa_shared::app::http::ApiGatewayV2httpRequest;
 use wa_shared::app::webhook::{WebhookInvocation, WebhookReply, handle, handle_http};
 use wa_shared::domain::MessageState;
+
+on_every_backend!(
+    a_missing_or_wrong_signature_is_401_and_writes_nothing,
+    a_body_signed_with_the_right_secret_is_applied,
+);
 
 fn get_event() -> ApiGatewayV2httpRequest {
     serde_json::from_str(&event_file("webhook/get-handshake.json")).unwrap()
@@ -40,9 +46,7 @@ async fn a_handshake_with_another_token_or_mode_is_forbidden() {
     assert!(!body_text(&resp).contains(VERIFY_TOKEN));
 }
 
-#[tokio::test]
-async fn a_missing_or_wrong_signature_is_401_and_writes_nothing() {
-    let w = World::new().await;
+async fn a_missing_or_wrong_signature_is_401_and_writes_nothing(w: World) {
     let wamid = "wamid.SIG1";
     let id = w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2S1", wamid).await;
     let before = w.message(&id).await;
@@ -58,9 +62,7 @@ async fn a_missing_or_wrong_signature_is_401_and_writes_nothing() {
     assert!(w.drain(&w.inbox).await.is_empty());
 }
 
-#[tokio::test]
-async fn a_body_signed_with_the_right_secret_is_applied() {
-    let w = World::new().await;
+async fn a_body_signed_with_the_right_secret_is_applied(w: World) {
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2S2", "wamid.SIG2")
         .await;

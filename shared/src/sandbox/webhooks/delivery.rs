@@ -43,9 +43,16 @@ impl Ord for Entry {
 }
 
 /// Run until shutdown: take scheduled items, post them when due.
+///
+/// POSTs start in due order: the scheduler itself takes a permit (of
+/// `concurrency`) before it takes the next POST's items off the heap, and hands the
+/// permit to the task that posts them. (Letting each spawned task wait for its own
+/// permit would not keep that order: tokio does not poll spawned tasks in the order
+/// they were spawned, so with `concurrency = 1` a later POST could overtake an
+/// earlier one, a reorder nobody injected.)
 pub async fn run_scheduler(
     shared: Arc<Shared>,
-    mut queue: mpsc::UnboundedReceiver<Scheduled>,
+    mut queue: mpsc::UnboundedReceiver<Vec<Scheduled>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let config = shared.config.webhook.clone();
@@ -58,58 +65,93 @@ pub async fn run_scheduler(
         tokio::select! {
             _ = shutdown.changed() => return,
             received = queue.recv() => match received {
-                Some(s) => {
-                    heap.push(Entry { due: s.due, seq, item: s.item });
-                    seq += 1;
-                }
+                Some(items) => push_all(&mut heap, &mut seq, items),
                 None => return,
             },
             () = sleep_until(next_due.unwrap_or_else(Instant::now)), if next_due.is_some() => {
-                let horizon = Instant::now() + window;
-                let mut statuses: Vec<StatusEvent> = Vec::new();
-                while let Some(top) = heap.peek() {
-                    if top.due > horizon || statuses.len() >= config.max_batch {
-                        break;
-                    }
-                    let Some(entry) = heap.pop() else { break };
-                    match entry.item {
-                        Outgoing::Status(s) => statuses.push(s),
-                        Outgoing::Change { envelope, field } => {
-                            spawn_post(&shared, &permits, &shutdown, envelope, Vec::new(), vec![field]);
-                        }
-                    }
+                // Wait for a free slot first, so the POST carries everything that came
+                // due meanwhile, and POSTs start in the order they were due.
+                let permit = tokio::select! {
+                    _ = shutdown.changed() => return,
+                    permit = Arc::clone(&permits).acquire_owned() => match permit {
+                        Ok(p) => p,
+                        Err(_) => return,
+                    },
+                };
+                // Everything scheduled while this waited, so nothing due earlier is
+                // left behind in the channel.
+                while let Ok(items) = queue.try_recv() {
+                    push_all(&mut heap, &mut seq, items);
                 }
-                if !statuses.is_empty() {
-                    let refs: Vec<&StatusEvent> = statuses.iter().collect();
-                    let body = envelope::statuses_envelope(&refs);
-                    let ids = statuses.iter().map(|s| (s.wamid.clone(), s.status.to_owned())).collect();
-                    spawn_post(&shared, &permits, &shutdown, body, ids, vec!["messages".to_owned()]);
-                }
+                let Some(post) = next_post(&mut heap, Instant::now() + window, config.max_batch) else {
+                    continue;
+                };
+                let shared = Arc::clone(&shared);
+                let mut shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    tokio::select! {
+                        _ = shutdown.changed() => {}
+                        () = post_with_retries(&shared, post.body, post.statuses, post.fields) => {}
+                    }
+                });
             }
         }
     }
 }
 
-fn spawn_post(
-    shared: &Arc<Shared>,
-    permits: &Arc<Semaphore>,
-    shutdown: &watch::Receiver<bool>,
+fn push_all(heap: &mut BinaryHeap<Entry>, seq: &mut u64, items: Vec<Scheduled>) {
+    for s in items {
+        heap.push(Entry {
+            due: s.due,
+            seq: *seq,
+            item: s.item,
+        });
+        *seq += 1;
+    }
+}
+
+/// One POST's worth of due items.
+struct Post {
     body: serde_json::Value,
     statuses: Vec<(String, String)>,
     fields: Vec<String>,
-) {
-    let shared = Arc::clone(shared);
-    let permits = Arc::clone(permits);
-    let mut shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        let Ok(_permit) = permits.acquire_owned().await else {
-            return;
-        };
-        tokio::select! {
-            _ = shutdown.changed() => {}
-            () = post_with_retries(&shared, body, statuses, fields) => {}
+}
+
+/// Take the next POST off the heap: a whole change alone, or the statuses due by
+/// `horizon` in due order (at most `max_batch`, stopping before a change, so nothing
+/// due earlier is posted later).
+fn next_post(heap: &mut BinaryHeap<Entry>, horizon: Instant, max_batch: usize) -> Option<Post> {
+    let mut statuses: Vec<StatusEvent> = Vec::new();
+    while let Some(top) = heap.peek() {
+        let is_change = matches!(top.item, Outgoing::Change { .. });
+        if top.due > horizon || statuses.len() >= max_batch || (is_change && !statuses.is_empty()) {
+            break;
         }
-    });
+        let entry = heap.pop()?;
+        match entry.item {
+            Outgoing::Status(s) => statuses.push(s),
+            Outgoing::Change { envelope, field } => {
+                return Some(Post {
+                    body: envelope,
+                    statuses: Vec::new(),
+                    fields: vec![field],
+                });
+            }
+        }
+    }
+    if statuses.is_empty() {
+        return None;
+    }
+    let refs: Vec<&StatusEvent> = statuses.iter().collect();
+    Some(Post {
+        body: envelope::statuses_envelope(&refs),
+        statuses: statuses
+            .iter()
+            .map(|s| (s.wamid.clone(), s.status.to_owned()))
+            .collect(),
+        fields: vec!["messages".to_owned()],
+    })
 }
 
 async fn post_with_retries(
@@ -216,6 +258,67 @@ pub fn backoff(attempt: u32, initial_ms: u64, multiplier: f64, max_ms: u64) -> D
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::webhooks::NumberMeta;
+
+    fn status(wamid: &str, status: &'static str) -> Outgoing {
+        Outgoing::Status(StatusEvent {
+            number: NumberMeta {
+                phone_number_id: "1".into(),
+                display_phone_number: "15550001111".into(),
+                waba_id: "w".into(),
+            },
+            wamid: wamid.into(),
+            status,
+            timestamp: 1_750_000_000,
+            recipient_id: "14155550123".into(),
+            callback_data: None,
+            pricing: None,
+            error: None,
+        })
+    }
+
+    #[test]
+    fn posts_are_taken_in_due_order_and_a_change_is_never_overtaken() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let change = Outgoing::Change {
+            envelope: serde_json::json!({"change": true}),
+            field: "message_template_status_update".into(),
+        };
+        let items = [
+            (ms(3), status("wamid.B", "sent")),
+            (ms(1), status("wamid.A", "sent")),
+            (ms(4), change),
+            (ms(5), status("wamid.A", "delivered")),
+            (ms(9), status("wamid.A", "read")),
+        ];
+        let mut heap: BinaryHeap<Entry> = items
+            .into_iter()
+            .enumerate()
+            .map(|(seq, (due, item))| Entry {
+                due: t0 + due,
+                seq: seq as u64,
+                item,
+            })
+            .collect();
+        let horizon = t0 + ms(6);
+        let first = next_post(&mut heap, horizon, 10).unwrap();
+        let s = |w: &str, st: &str| (w.to_owned(), st.to_owned());
+        assert_eq!(
+            first.statuses,
+            [s("wamid.A", "sent"), s("wamid.B", "sent")],
+            "due order, stopping before the change"
+        );
+        let second = next_post(&mut heap, horizon, 10).unwrap();
+        assert_eq!(second.fields, ["message_template_status_update"]);
+        let third = next_post(&mut heap, horizon, 1).unwrap();
+        assert_eq!(third.statuses, [s("wamid.A", "delivered")]);
+        assert!(
+            next_post(&mut heap, horizon, 10).is_none(),
+            "read is not due yet"
+        );
+        assert_eq!(heap.len(), 1);
+    }
 
     #[test]
     fn retries_start_immediately_then_grow_to_a_ceiling() {
