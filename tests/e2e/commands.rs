@@ -17,29 +17,28 @@ fn wa(dev: &Dev, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+/// `wa send` of the demo's order_shipped with idempotency key `cli-1`.
+const SEND_ORDER: [&str; 13] = [
+    "send",
+    "--to",
+    "+14155550123",
+    "--template",
+    "order_shipped",
+    "--param",
+    "Ana",
+    "--param",
+    "#1234",
+    "--url-button",
+    "0=ABC123",
+    "--idempotency-key",
+    "cli-1",
+];
+
 #[tokio::test]
 async fn wa_send_and_wa_status_drive_a_running_wa_dev() {
     let dev = Dev::start(&test_dir("commands"), None);
-    let (ok, out, err) = wa(
-        &dev,
-        &[
-            "send",
-            "--to",
-            "+14155550123",
-            "--template",
-            "order_shipped",
-            "--param",
-            "Ana",
-            "--param",
-            "#1234",
-            "--url-button",
-            "0=ABC123",
-            "--idempotency-key",
-            "cli-1",
-            "--wait-for",
-            "read",
-        ],
-    );
+    let wait = [SEND_ORDER.as_slice(), &["--wait-for", "read"]].concat();
+    let (ok, out, err) = wa(&dev, &wait);
     assert!(ok, "{out}{err}");
     let id = out.split_whitespace().next().unwrap().to_owned();
     assert!(id.starts_with("msg_"), "{out}");
@@ -47,24 +46,7 @@ async fn wa_send_and_wa_status_drive_a_running_wa_dev() {
     assert!(out.contains("read_at"), "{out}");
 
     // The same key again: the stored message, not a second send.
-    let (ok, out, _) = wa(
-        &dev,
-        &[
-            "send",
-            "--to",
-            "+14155550123",
-            "--template",
-            "order_shipped",
-            "--param",
-            "Ana",
-            "--param",
-            "#1234",
-            "--url-button",
-            "0=ABC123",
-            "--idempotency-key",
-            "cli-1",
-        ],
-    );
+    let (ok, out, _) = wa(&dev, &SEND_ORDER);
     assert!(ok);
     assert!(out.contains("replayed"), "{out}");
 
