@@ -202,3 +202,17 @@ pub struct SandboxArgs {
     #[arg(long)]
     pub seed: Option<u64>,
 }
+
+/// The text of a file argument, `-` meaning standard input (`--body-file -`, `FILE|-`).
+pub fn read_input(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Read;
+    if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}

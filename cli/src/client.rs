@@ -4,7 +4,6 @@
 use crate::cli::{ApiArgs, SendArgs, StatusArgs};
 use anyhow::{Context, bail};
 use serde_json::{Map, Value, json};
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// States after which a message never changes again (`read` is the last provider state).
@@ -191,13 +190,7 @@ fn print_message(message: &Value, json: bool) -> anyhow::Result<()> {
 /// The request body `wa send`'s flags describe.
 fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
     if let Some(path) = &args.body_file {
-        let text = if path.as_os_str() == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            text
-        } else {
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
-        };
+        let text = crate::cli::read_input(path)?;
         return serde_json::from_str(&text).context("the body file is not JSON");
     }
     let to = args.to.as_deref().context("--to is required")?;

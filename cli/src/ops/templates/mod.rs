@@ -16,7 +16,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use listing::TemplateListing;
 use secrecy::SecretString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use wa_shared::adapters::graph::{GRAPH_API_VERSION, GRAPH_BASE_URL};
 use wa_shared::adapters::tokens::{ENV_PREFIX, EnvTokenSource, SecretsManagerTokenSource};
@@ -271,16 +271,7 @@ async fn run_load(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let tenant = TenantId::parse(&args.tenant).context("invalid tenant id")?;
-    let text = if args.file.as_os_str() == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .context("reading standard input")?;
-        text
-    } else {
-        std::fs::read_to_string(&args.file)
-            .with_context(|| format!("reading {}", args.file.display()))?
-    };
+    let text = crate::cli::read_input(&args.file)?;
     let catalog = TemplateCatalog::from_json(&text)
         .with_context(|| format!("{} is not Meta's template JSON", args.file.display()))?;
     let backend = Backend::open(backend_args, Open::Existing).await?;
