@@ -80,7 +80,7 @@ impl Fixture {
             .await
             .unwrap()
         {
-            Recorded::Written { decision, .. } => decision,
+            Recorded::Written { decision, .. } => decision.as_str(),
             other => panic!("{} not written for {}: {other:?}", event.kind.name(), m.id),
         }
     }

@@ -24,3 +24,4 @@ pub mod sandbox;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod wiring;

@@ -9,9 +9,43 @@
 //! (`queues_tests.rs`) reads the template and fails when `Mappings.Tuning`, the
 //! inbox queues or the webhook function's SQS event disagree with these definitions.
 
+use crate::domain::{Message, MessageId, TenantId};
 use crate::ports::QueueSpec;
+use serde::{Deserialize, Serialize};
 use std::ops::RangeInclusive;
 use std::time::Duration;
+
+/// The body of a send queue's message, `{"tenant": …, "id": …}`: a wake-up call for
+/// one stored message. Intake and the reconciler write it; the sender and `wa dlq`
+/// read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendQueueMessage {
+    /// The message's tenant.
+    pub tenant: TenantId,
+    /// The message's id.
+    pub id: MessageId,
+}
+
+impl SendQueueMessage {
+    /// The reference to `message`.
+    pub fn of(message: &Message) -> Self {
+        Self {
+            tenant: message.tenant.clone(),
+            id: message.id.clone(),
+        }
+    }
+
+    /// The JSON body put on the queue.
+    pub fn to_body(&self) -> String {
+        // Two plain strings always serialize.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Read a queue body; `None` when it is not such a reference.
+    pub fn parse(body: &str) -> Option<Self> {
+        serde_json::from_str(body).ok()
+    }
+}
 
 /// What SQS allows as an event source mapping's `ScalingConfig.MaximumConcurrency`.
 pub const MAXIMUM_CONCURRENCY_BOUNDS: RangeInclusive<u32> = 2..=1000;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
 use wa_shared::domain::graph::SendOutcome;
 use wa_shared::domain::{FailureClass, PhoneNumberId};
-use wa_shared::ports::{Provider, SendRequest};
+use wa_shared::ports::{Provider, ProviderRequest};
 use wa_shared::sandbox::{
     ErrorFault, FaultConfig, LimitsConfig, PhoneNumberConfig, RunningSandbox, SandboxConfig,
     TemplatesSource, WindowFailure,
@@ -68,7 +68,7 @@ async fn send_once(
     let phone = PhoneNumberId::parse(PHONE).unwrap();
     let token = SecretString::from(token.to_owned());
     provider(sandbox, timeout)
-        .send(SendRequest {
+        .send(ProviderRequest {
             phone_number_id: &phone,
             token: &token,
             body,
@@ -235,7 +235,7 @@ async fn a_closed_port_is_transient() {
     let token = SecretString::from(TOKEN.to_owned());
     let body = order_shipped("+14155550123");
     let outcome = provider
-        .send(SendRequest {
+        .send(ProviderRequest {
             phone_number_id: &phone,
             token: &token,
             body: &body,

@@ -240,10 +240,6 @@ pub struct DevConfig {
     pub app_secret_generated: bool,
     /// The verify token of the handshake.
     pub verify_token: SecretString,
-    /// The sender's retry budget.
-    pub max_attempts: u32,
-    /// The sender's message age limit.
-    pub max_age: Duration,
     /// Records of one batch in flight at once.
     pub send_concurrency: usize,
     /// How long a received queue message stays hidden (the queue's visibility timeout).
@@ -328,7 +324,10 @@ impl DevConfig {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-        let lifecycle = lifecycle(&file.lifecycle)?;
+        let mut lifecycle = lifecycle(&file.lifecycle)?;
+        // The retry budget is written under [sender] and shared with the reconciler.
+        lifecycle.max_attempts = file.sender.max_attempts.unwrap_or(5).max(1);
+        lifecycle.max_age = Duration::from_millis(file.sender.max_age_ms.unwrap_or(24 * 3_600_000));
         let timeout = Duration::from_millis(file.graph.timeout_ms.unwrap_or(10_000));
         let graph = GraphConfig {
             base_url: file.graph.base_url.clone().unwrap_or_default(),
@@ -386,8 +385,6 @@ impl DevConfig {
                     .verify_token
                     .unwrap_or_else(|| DEMO_VERIFY_TOKEN.to_owned()),
             ),
-            max_attempts: file.sender.max_attempts.unwrap_or(5).max(1),
-            max_age: Duration::from_millis(file.sender.max_age_ms.unwrap_or(24 * 3_600_000)),
             send_concurrency: file.sender.concurrency.unwrap_or(10).max(1),
             visibility_timeout: Duration::from_millis(
                 file.sender.visibility_timeout_ms.unwrap_or(30_000),

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wa_shared::app::Deps;
 use wa_shared::app::http::{ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use wa_shared::wiring::local::Functions;
 
 /// Largest body read from a connection. API Gateway refuses bodies over 10 MB; the
 /// handlers' own limits (64 KiB intake, 1 MiB webhook) are far lower and answer 413
@@ -28,7 +28,7 @@ pub const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
 /// What the routes share.
 #[derive(Clone)]
 pub struct Gateway {
-    deps: Deps,
+    functions: Functions,
     local_addr: SocketAddr,
     requests: Arc<AtomicU64>,
 }
@@ -41,10 +41,10 @@ enum Function {
 }
 
 impl Gateway {
-    /// Routes of the API, invoking handlers over `deps`.
-    pub fn router(deps: Deps, local_addr: SocketAddr) -> Router {
+    /// Routes of the API, invoking intake's and the webhook's handlers.
+    pub fn router(functions: Functions, local_addr: SocketAddr) -> Router {
         let gateway = Gateway {
-            deps,
+            functions,
             local_addr,
             requests: Arc::new(AtomicU64::new(0)),
         };
@@ -76,7 +76,7 @@ impl Gateway {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         to_event(
             request,
-            self.deps.clock.now().as_millis(),
+            self.functions.intake.ports.clock.now().as_millis(),
             n,
             self.local_addr,
         )
@@ -84,8 +84,10 @@ impl Gateway {
 
     async fn invoke(&self, function: Function, event: ApiGatewayV2httpRequest) -> Response {
         let response = match function {
-            Function::Intake => wa_shared::app::intake::handle(&self.deps, event).await,
-            Function::Webhook => wa_shared::app::webhook::handle_http(&self.deps, &event).await,
+            Function::Intake => wa_shared::app::intake::handle(&self.functions.intake, event).await,
+            Function::Webhook => {
+                wa_shared::app::webhook::handle_http(&self.functions.webhook, &event).await
+            }
         };
         into_http(response)
     }

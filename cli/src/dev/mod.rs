@@ -31,21 +31,17 @@ use tracing::{info, warn};
 use wa_shared::adapters::graph::GraphConfigError;
 use wa_shared::adapters::sqlite::{SqliteDb, SqliteError, SqliteOptions, Synchronous};
 use wa_shared::adapters::tokens::StaticTokenSource;
-use wa_shared::adapters::{
-    GraphProvider, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue, SystemClock,
-};
-use wa_shared::app::Deps;
-use wa_shared::app::intake::{DirectoryCache, IntakeSettings};
+use wa_shared::adapters::{GraphProvider, SqliteMessageStore, SystemClock};
 use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
 use wa_shared::app::webhook::WebhookSettings;
 use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
 use wa_shared::metrics::{Metrics, MetricsSink};
 use wa_shared::ports::{
-    Clock, Directory, DirectoryError, QueueError, QueueRef, QueueSpec, StoreError, TokenSource,
-    WorkQueue,
+    Clock, Directory, DirectoryError, QueueError, QueueRef, QueueSpec, StoreError, WorkQueue,
 };
 use wa_shared::sandbox::{PhoneNumberConfig, Sandbox, SandboxError, Secret, TemplatesSource};
+use wa_shared::wiring::local::{self, LocalError, LocalSettings};
 
 /// The access token every sandbox number accepts (`dev:sandbox` resolves to it).
 /// Obviously not a real Graph token.
@@ -83,6 +79,9 @@ pub enum DevError {
     /// The Graph client could not be built.
     #[error("graph client: {0}")]
     Graph(#[from] GraphConfigError),
+    /// The embedded backend could not be opened.
+    #[error(transparent)]
+    Local(#[from] LocalError),
     /// A listener failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
@@ -205,9 +204,10 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     };
     let db = SqliteDb::open(&config.data, options).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Arc::new(SqliteMessageStore::new(db.clone()).await?);
-    let directory: Arc<dyn Directory> = Arc::new(SqliteDirectory::new(db.clone()).await?);
-    let queue: Arc<dyn WorkQueue> = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await?);
+    let backend = local::Backend::open(db, clock.clone()).await?;
+    let store = backend.store.clone();
+    let directory: Arc<dyn Directory> = backend.directory.clone();
+    let queue: Arc<dyn WorkQueue> = backend.queue.clone();
     // The queues AWS has, with the poll's visibility timeout of this process.
     let spec = QueueSpec {
         visibility_timeout: config.visibility_timeout,
@@ -252,22 +252,14 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         }
         GraphTarget::External => None,
     };
-    let deps = Deps {
-        store: store.clone(),
-        directory,
-        queue,
-        provider: Arc::new(GraphProvider::new(&graph)?),
-        tokens: Arc::new(StaticTokenSource::new(tokens)) as Arc<dyn TokenSource>,
-        clock,
-        // Metric lines are CloudWatch's business; locally the status page shows counts.
-        metrics: Metrics::new(MetricsSink::Discard, "dev"),
-        lifecycle: config.lifecycle.clone(),
-        intake: IntakeSettings::default(),
+    // Metric lines are CloudWatch's business; locally the status page shows counts.
+    let ports = backend.ports(
+        Metrics::new(MetricsSink::Discard, "dev"),
+        config.lifecycle.clone(),
+    );
+    let settings = LocalSettings {
         sender: SenderSettings {
-            max_attempts: config.max_attempts,
-            max_age: config.max_age,
             concurrency: config.send_concurrency,
-            lookups: DirectoryCache::new(std::time::Duration::from_secs(2)),
             // One process sends for every worker of a number: it paces the whole rate.
             pacer: Pacer::new(PacingShare::WholeNumber),
         },
@@ -279,12 +271,18 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         },
         reconciler: ReconcilerSettings {
             budget: config.reconcile_budget,
-            max_attempts: config.max_attempts,
             ..ReconcilerSettings::default()
         },
+        ..LocalSettings::default()
     };
+    let functions = local::functions(
+        &ports,
+        Arc::new(GraphProvider::new(&graph)?),
+        Arc::new(StaticTokenSource::new(tokens)),
+        &settings,
+    );
 
-    let app = gateway::Gateway::router(deps.clone(), addr)
+    let app = gateway::Gateway::router(functions.clone(), addr)
         .merge(crate::status_page::router(store.clone()))
         .fallback(gateway::not_found);
     let mut server_stop = stopped.clone();
@@ -299,8 +297,11 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
             tracing::error!(error = %e, "the HTTP server stopped");
         }
     }));
-    let mut pollers =
-        pollers::Pollers::new(deps.clone(), config.visibility_timeout, stopped.clone());
+    let mut pollers = pollers::Pollers::new(
+        functions.clone(),
+        config.visibility_timeout,
+        stopped.clone(),
+    );
     if let Some((sandbox, _)) = &sandbox {
         // A tenant added while running (`wa tenants add --data`) gets its sandbox number.
         let (sandbox, config) = (sandbox.clone(), config.clone());
@@ -316,7 +317,7 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     }
     tasks.push(tokio::spawn(pollers.run(inbox)));
     tasks.push(tokio::spawn(pollers::reconcile_every(
-        deps,
+        functions.reconciler,
         config.reconcile_every,
         stopped,
     )));

@@ -16,9 +16,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info, info_span, warn};
-use wa_shared::app::Deps;
+use wa_shared::app::ReconcilerDeps;
 use wa_shared::domain::tenant::TenantProfile;
 use wa_shared::ports::{QueueRef, ReceiptHandle, ReceivedMessage};
+use wa_shared::wiring::local::Functions;
 
 /// How long one receive waits for a message (a long poll; shutdown interrupts it).
 const RECEIVE_WAIT: Duration = Duration::from_secs(5);
@@ -53,17 +54,17 @@ pub type OnTenant = Arc<dyn Fn(&TenantProfile) + Send + Sync>;
 
 /// Runs mappings until `stop` turns true; in-flight batches finish first.
 pub struct Pollers {
-    deps: Deps,
+    functions: Functions,
     visibility: Duration,
     stop: watch::Receiver<bool>,
     on_tenant: Option<OnTenant>,
 }
 
 impl Pollers {
-    /// Pollers over `deps`; received messages stay hidden for `visibility`.
-    pub fn new(deps: Deps, visibility: Duration, stop: watch::Receiver<bool>) -> Self {
+    /// Pollers feeding `functions`; received messages stay hidden for `visibility`.
+    pub fn new(functions: Functions, visibility: Duration, stop: watch::Receiver<bool>) -> Self {
         Self {
-            deps,
+            functions,
             visibility,
             stop,
             on_tenant: None,
@@ -89,7 +90,7 @@ impl Pollers {
         self.spawn(&mut workers, &inbox, &inbox_stop);
         let mut stop = self.stop.clone();
         loop {
-            match self.deps.directory.list_tenants().await {
+            match self.functions.sender.ports.directory.list_tenants().await {
                 Ok(tenants) => {
                     if let Some(hook) = &self.on_tenant {
                         for t in tenants
@@ -148,7 +149,7 @@ impl Pollers {
     fn spawn(&self, workers: &mut JoinSet<()>, mapping: &Mapping, own_stop: &watch::Sender<bool>) {
         for n in 0..mapping.concurrency {
             let worker = Worker {
-                deps: self.deps.clone(),
+                functions: self.functions.clone(),
                 mapping: mapping.clone(),
                 visibility: self.visibility,
             };
@@ -160,7 +161,7 @@ impl Pollers {
 }
 
 struct Worker {
-    deps: Deps,
+    functions: Functions,
     mapping: Mapping,
     visibility: Duration,
 }
@@ -172,7 +173,7 @@ impl Worker {
                 return;
             }
             let received = tokio::select! {
-                r = self.deps.queue.receive(&self.mapping.queue, 10, self.visibility, RECEIVE_WAIT) => r,
+                r = self.functions.sender.ports.queue.receive(&self.mapping.queue, 10, self.visibility, RECEIVE_WAIT) => r,
                 _ = all.wait_for(|s| *s) => return,
                 _ = own.wait_for(|s| *s) => return,
             };
@@ -194,7 +195,7 @@ impl Worker {
             .map(|m| (m.id.as_str().to_owned(), m.receipt.clone()))
             .collect();
         let event = sqs_event(&self.mapping.queue, messages);
-        let response = invoke(self.mapping.consumer, &self.deps, event).await;
+        let response = invoke(self.mapping.consumer, &self.functions, event).await;
         for (id, receipt) in receipts {
             let reported = response
                 .batch_item_failures
@@ -203,7 +204,14 @@ impl Worker {
             if reported {
                 continue;
             }
-            if let Err(e) = self.deps.queue.delete(&self.mapping.queue, &receipt).await {
+            if let Err(e) = self
+                .functions
+                .sender
+                .ports
+                .queue
+                .delete(&self.mapping.queue, &receipt)
+                .await
+            {
                 // The message comes back after its visibility timeout; the claim makes
                 // the second delivery harmless.
                 warn!(error = %e, sqs_message_id = %id, "delete after a handled record failed");
@@ -212,10 +220,10 @@ impl Worker {
     }
 }
 
-async fn invoke(consumer: Consumer, deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+async fn invoke(consumer: Consumer, functions: &Functions, event: SqsEvent) -> SqsBatchResponse {
     match consumer {
-        Consumer::Sender => wa_shared::app::sender::handle(deps, event).await,
-        Consumer::Inbox => wa_shared::app::webhook::handle_inbox(deps, event).await,
+        Consumer::Sender => wa_shared::app::sender::handle(&functions.sender, event).await,
+        Consumer::Inbox => wa_shared::app::webhook::handle_inbox(&functions.webhook, event).await,
     }
 }
 
@@ -244,7 +252,11 @@ pub fn sqs_event(queue: &QueueRef, messages: Vec<ReceivedMessage>) -> SqsEvent {
 }
 
 /// Runs the reconciler every `every` until `stop`; one run at a time, so runs never overlap.
-pub async fn reconcile_every(deps: Deps, every: Duration, mut stop: watch::Receiver<bool>) {
+pub async fn reconcile_every(
+    deps: ReconcilerDeps,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     let deps = Arc::new(deps);
     loop {
         tokio::select! {

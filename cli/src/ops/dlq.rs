@@ -13,12 +13,12 @@ use super::output::{Table, progress};
 use anyhow::Context;
 use aws_sdk_sqs::types::QueueAttributeName;
 use clap::{Args, Subcommand};
-use serde::Deserialize;
 use std::io::Write;
 use wa_shared::app::intake::view::message_view;
-use wa_shared::domain::{MessageId, TenantId};
+use wa_shared::domain::TenantId;
 use wa_shared::ports::queue::MAX_RECEIVE_BATCH;
 use wa_shared::ports::{DeadLetter, MessageStore, QueueRef};
+use wa_shared::queues::SendQueueMessage;
 
 /// Empty redrive rounds in a row after which `redrive` stops: SQS short polling may
 /// answer nothing although a few messages remain.
@@ -72,13 +72,6 @@ pub struct RedriveArgs {
     pub dry_run: bool,
 }
 
-/// The body the pipeline puts on a send queue.
-#[derive(Debug, Deserialize)]
-struct Reference {
-    tenant: String,
-    id: String,
-}
-
 /// Run a `wa dlq` subcommand, printing to stdout.
 pub async fn run(args: DlqArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -104,16 +97,10 @@ async fn referenced(
     store: &dyn MessageStore,
     letter: &DeadLetter,
 ) -> anyhow::Result<Option<wa_shared::domain::Message>> {
-    let Ok(reference) = serde_json::from_str::<Reference>(&letter.body) else {
+    let Some(reference) = SendQueueMessage::parse(&letter.body) else {
         return Ok(None);
     };
-    let (Ok(tenant), Ok(id)) = (
-        TenantId::parse(&reference.tenant),
-        MessageId::parse(&reference.id),
-    ) else {
-        return Ok(None);
-    };
-    Ok(store.get(&tenant, &id).await?)
+    Ok(store.get(&reference.tenant, &reference.id).await?)
 }
 
 /// Print up to `--max` dead letters and the state of the message each refers to.

@@ -10,7 +10,7 @@ use wa_shared::config::IntakeConfig;
 async fn main() -> Result<(), Error> {
     wa_shared::telemetry::init();
     let config = IntakeConfig::from_env()?;
-    let deps = config.aws_deps().await?;
+    let deps = wa_shared::wiring::aws::intake(&config).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| async move {

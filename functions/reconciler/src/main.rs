@@ -9,7 +9,7 @@ use wa_shared::config::ReconcilerConfig;
 async fn main() -> Result<(), Error> {
     wa_shared::telemetry::init();
     let config = ReconcilerConfig::from_env()?;
-    let deps = config.aws_deps().await?;
+    let deps = wa_shared::wiring::aws::reconciler(&config).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<EventBridgeEvent>| async move {

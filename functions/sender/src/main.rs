@@ -10,7 +10,7 @@ use wa_shared::config::SenderConfig;
 async fn main() -> Result<(), Error> {
     wa_shared::telemetry::init();
     let config = SenderConfig::from_env()?;
-    let deps = config.aws_deps().await?;
+    let deps = wa_shared::wiring::aws::sender(&config).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         Ok::<_, Infallible>(wa_shared::app::sender::handle(deps, event.payload).await)

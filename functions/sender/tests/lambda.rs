@@ -43,7 +43,7 @@ async fn the_sender_binary_sends_a_batch_from_the_events_folder_once() {
     .unwrap();
 
     // The message `events/sender/batch.json` refers to, stored and enqueued by intake.
-    let deps = stack.deps();
+    let deps = stack.intake_deps().await;
     let created =
         wa_shared::app::intake::handle(&deps, http_request("intake/send-template.json")).await;
     assert_eq!(created.status_code, 202);

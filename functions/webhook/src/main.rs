@@ -11,7 +11,7 @@ use wa_shared::config::WebhookConfig;
 async fn main() -> Result<(), Error> {
     wa_shared::telemetry::init();
     let config = WebhookConfig::from_env()?;
-    let deps = config.aws_deps().await?;
+    let deps = wa_shared::wiring::aws::webhook(&config).await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<WebhookInvocation>| async move {

@@ -141,7 +141,10 @@ impl TokenSource for SecretsManagerTokenSource {
             .secret_id(token_ref)
             .send()
             .await
-            .map_err(|e| TokenError::Backend(Box::new(e)))?;
+            .map_err(|e| TokenError::Backend {
+                operation: "GetSecretValue",
+                source: Box::new(e),
+            })?;
         let token = answer
             .secret_string()
             .and_then(token_from_secret_string)

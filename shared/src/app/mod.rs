@@ -1,13 +1,19 @@
-//! The four functions' handlers as plain async functions over [`Deps`].
+//! The functions' handlers as plain async functions over their own deps
+//! ([`IntakeDeps`], [`SenderDeps`], [`WebhookDeps`], [`ReconcilerDeps`]).
 //!
 //! The Lambda binaries, the local runner (`wa dev`) and the tests all call these
-//! same functions; none re-implements them.
+//! same functions; none re-implements them. A function's module never reaches into
+//! another's: what two functions share sits here ([`directory_cache`], [`errors`],
+//! [`http`]) or in the domain.
 
 mod deps;
+pub mod directory_cache;
+pub mod errors;
 pub mod http;
 pub mod intake;
 pub mod reconciler;
 pub mod sender;
 pub mod webhook;
 
-pub use deps::Deps;
+pub use deps::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
+pub use directory_cache::DirectoryCache;

@@ -3,11 +3,10 @@
 //! any event). The variable names are those `infra/template.yaml` passes (see
 //! infra/README.md, "Environment"); optional tuning variables have defaults.
 //!
-//! [`IntakeConfig`] and [`SenderConfig`] each hold the shared [`CommonConfig`] and
-//! their own part, and turn into the settings their handler takes; [`aws`] builds
-//! the AWS `Deps` from them.
+//! Each function's config holds the shared [`CommonConfig`] (tables, stage and the
+//! lifecycle policy, retry budget included: each variable is parsed in one place)
+//! and its own part; `crate::wiring::aws` builds the function's deps from it.
 
-pub mod aws;
 mod reconciler;
 mod webhook;
 
@@ -17,7 +16,7 @@ pub use webhook::WebhookConfig;
 use crate::adapters::graph::{
     DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, GRAPH_BASE_URL, GraphConfig,
 };
-use crate::app::intake::{DEFAULT_CACHE_TTL, DirectoryCache, IntakeSettings, MAX_BODY_BYTES};
+use crate::app::intake::{DEFAULT_CACHE_TTL, IntakeSettings};
 use crate::app::sender::{Pacer, PacingShare, SenderSettings};
 use crate::domain::LifecyclePolicy;
 use crate::metrics::NAMESPACE;
@@ -41,7 +40,7 @@ pub enum ConfigError {
 }
 
 /// Reads variables through a lookup function (the process environment, or a map in tests).
-struct Vars<F>(F);
+pub(crate) struct Vars<F>(pub(crate) F);
 
 impl<F: Fn(&str) -> Option<String>> Vars<F> {
     fn optional(&self, var: &'static str) -> Option<String> {
@@ -99,7 +98,9 @@ pub struct CommonConfig {
     pub messages_table: String,
     /// `WA_DIRECTORY_TABLE`.
     pub directory_table: String,
-    /// Lifecycle timings; `WA_CLAIM_LEASE_MS` sets the lease.
+    /// Lifecycle timings and retry budget: `WA_CLAIM_LEASE_MS` sets the lease,
+    /// `WA_MAX_ATTEMPTS` (default 5) and `WA_MAX_MESSAGE_AGE_MS` (default 24 h) the
+    /// budget the sender and the reconciler share.
     pub lifecycle: LifecyclePolicy,
 }
 
@@ -116,6 +117,15 @@ impl CommonConfig {
         let mut lifecycle = LifecyclePolicy::default();
         lifecycle.lease =
             vars.millis("WA_CLAIM_LEASE_MS", lifecycle.lease, 1_000, 12 * 3_600_000)?;
+        let max_attempts =
+            vars.number("WA_MAX_ATTEMPTS", u64::from(lifecycle.max_attempts), 1, 100)?;
+        lifecycle.max_attempts = u32::try_from(max_attempts).unwrap_or(u32::MAX);
+        lifecycle.max_age = vars.millis(
+            "WA_MAX_MESSAGE_AGE_MS",
+            lifecycle.max_age,
+            60_000,
+            14 * 86_400_000,
+        )?;
         Ok(Self {
             stage: vars.required("WA_STAGE")?,
             messages_table: vars.required("WA_MESSAGES_TABLE")?,
@@ -149,12 +159,9 @@ impl IntakeConfig {
         })
     }
 
-    /// The handler's settings (a fresh, empty cache).
+    /// The handler's settings.
     pub fn settings(&self) -> IntakeSettings {
-        IntakeSettings {
-            max_body_bytes: MAX_BODY_BYTES,
-            lookups: DirectoryCache::new(self.lookup_cache_ttl),
-        }
+        IntakeSettings::default()
     }
 }
 
@@ -168,10 +175,6 @@ pub struct SenderConfig {
     pub graph: GraphConfig,
     /// `WA_TENANT_SECRET_PREFIX`: token secrets live under it.
     pub tenant_secret_prefix: String,
-    /// `WA_MAX_ATTEMPTS` (default 5).
-    pub max_attempts: u32,
-    /// `WA_MAX_MESSAGE_AGE_MS` (default 24 h).
-    pub max_age: Duration,
     /// `WA_SEND_CONCURRENCY` (default 10): records of a batch in flight at once.
     pub concurrency: usize,
     /// `WA_LOOKUP_CACHE_MS` (default 2000; 0 disables).
@@ -212,39 +215,27 @@ impl SenderConfig {
                 var: "WA_GRAPH_BASE_URL",
                 reason: e.to_string(),
             })?;
-        let max_attempts =
-            vars.number("WA_MAX_ATTEMPTS", u64::from(defaults.max_attempts), 1, 100)?;
         let concurrency =
             vars.number("WA_SEND_CONCURRENCY", defaults.concurrency as u64, 1, 100)?;
         Ok(Self {
             common: CommonConfig::read(&vars)?,
             graph,
             tenant_secret_prefix: vars.required("WA_TENANT_SECRET_PREFIX")?,
-            max_attempts: u32::try_from(max_attempts).unwrap_or(u32::MAX),
-            max_age: vars.millis(
-                "WA_MAX_MESSAGE_AGE_MS",
-                defaults.max_age,
-                60_000,
-                14 * 86_400_000,
-            )?,
             concurrency: usize::try_from(concurrency).unwrap_or(1),
             lookup_cache_ttl: vars.millis(
                 "WA_LOOKUP_CACHE_MS",
-                defaults.lookups.ttl(),
+                crate::app::sender::DEFAULT_CACHE_TTL,
                 0,
                 60_000,
             )?,
         })
     }
 
-    /// The handler's settings (fresh cache and pacer; on Lambda each concurrent
-    /// sender takes its share of a number's throughput).
+    /// The handler's settings (a fresh pacer; on Lambda each concurrent sender takes
+    /// its share of a number's throughput).
     pub fn settings(&self) -> SenderSettings {
         SenderSettings {
-            max_attempts: self.max_attempts,
-            max_age: self.max_age,
             concurrency: self.concurrency,
-            lookups: DirectoryCache::new(self.lookup_cache_ttl),
             pacer: Pacer::new(PacingShare::PerConcurrentSender),
         }
     }
@@ -277,7 +268,7 @@ mod tests {
         assert_eq!(config.common.messages_table, "dev-wa-messages");
         assert_eq!(config.lookup_cache_ttl, DEFAULT_CACHE_TTL);
         assert_eq!(config.common.lifecycle, LifecyclePolicy::default());
-        assert_eq!(config.settings().lookups.ttl(), DEFAULT_CACHE_TTL);
+        assert_eq!(config.settings(), IntakeSettings::default());
     }
 
     #[test]
@@ -317,7 +308,7 @@ mod tests {
         assert_eq!(config.graph.timeout, Duration::from_millis(300));
         assert_eq!(config.graph.connect_timeout, Duration::from_millis(150));
         assert_eq!(config.common.lifecycle.lease, Duration::from_secs(60));
-        assert_eq!(config.settings().max_attempts, 3);
+        assert_eq!(config.common.lifecycle.max_attempts, 3);
         vars.push(("WA_GRAPH_API_VERSION", "25"));
         assert!(SenderConfig::from_lookup(lookup(&vars)).is_err());
     }

@@ -1,14 +1,7 @@
 //! The reconciler's configuration: its time budget and the sweep's bounds.
 
 use super::{CommonConfig, ConfigError, Vars};
-use crate::adapters::aws::load_sdk_config;
-use crate::adapters::graph::GraphConfig;
-use crate::adapters::tokens::EnvTokenSource;
-use crate::app::Deps;
-use crate::app::intake::IntakeSettings;
 use crate::app::reconciler::ReconcilerSettings;
-use crate::app::sender::SenderSettings;
-use std::sync::Arc;
 
 /// The reconciler's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +11,8 @@ pub struct ReconcilerConfig {
     /// `WA_RECONCILER_BUDGET_MS` (default 45000), `WA_RECONCILER_DEADLINE_MARGIN_MS`
     /// (5000, before the invocation's deadline), and the sweep's bounds:
     /// `WA_RECONCILER_PAGE_SIZE` (100), `WA_RECONCILER_MAX_PAGES_PER_KEY` (10),
-    /// `WA_RECONCILER_MAX_REQUEUES_PER_TENANT` (100), `WA_MAX_ATTEMPTS` (5, the
-    /// sender's retry budget).
+    /// `WA_RECONCILER_MAX_REQUEUES_PER_TENANT` (100). The retry budget
+    /// (`WA_MAX_ATTEMPTS`) is the common lifecycle policy's.
     pub settings: ReconcilerSettings,
 }
 
@@ -57,34 +50,11 @@ impl ReconcilerConfig {
                 d.max_requeues_per_tenant,
                 100_000,
             )?,
-            max_attempts: u32::try_from(vars.number(
-                "WA_MAX_ATTEMPTS",
-                u64::from(d.max_attempts),
-                1,
-                100,
-            )?)
-            .unwrap_or(d.max_attempts),
         };
         Ok(Self {
             common: CommonConfig::read(&vars)?,
             settings,
         })
-    }
-
-    /// The reconciler's dependencies on AWS. It never calls Graph; its provider is the
-    /// default client, unused.
-    pub async fn aws_deps(&self) -> Result<Deps, ConfigError> {
-        let sdk = load_sdk_config().await;
-        let mut deps = super::aws::deps(
-            &self.common,
-            &sdk,
-            super::aws::graph(&GraphConfig::default())?,
-            Arc::new(EnvTokenSource),
-            IntakeSettings::default(),
-            SenderSettings::default(),
-        );
-        deps.reconciler = self.settings.clone();
-        Ok(deps)
     }
 }
 

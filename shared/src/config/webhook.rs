@@ -3,16 +3,9 @@
 //! environment), the inbox queue and the body limit.
 
 use super::{CommonConfig, ConfigError, Vars};
-use crate::adapters::aws::load_sdk_config;
-use crate::adapters::graph::GraphConfig;
-use crate::adapters::tokens::EnvTokenSource;
-use crate::app::Deps;
-use crate::app::intake::IntakeSettings;
-use crate::app::sender::SenderSettings;
 use crate::app::webhook::{DEFAULT_MAX_BODY_BYTES, WebhookSettings};
 use crate::ports::QueueRef;
 use secrecy::SecretString;
-use std::sync::Arc;
 
 /// The webhook function's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,28 +47,14 @@ impl WebhookConfig {
         })
     }
 
-    /// The webhook's dependencies on AWS, with both secrets read once now. It never
-    /// calls Graph; its provider is the default client, unused.
-    pub async fn aws_deps(&self) -> Result<Deps, ConfigError> {
-        let sdk = load_sdk_config().await;
-        let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-        let app_secret = secret(&secrets, &self.app_secret_arn, "WA_APP_SECRET_ARN").await?;
-        let verify_token = secret(&secrets, &self.verify_token_arn, "WA_VERIFY_TOKEN_ARN").await?;
-        let mut deps = super::aws::deps(
-            &self.common,
-            &sdk,
-            super::aws::graph(&GraphConfig::default())?,
-            Arc::new(EnvTokenSource),
-            IntakeSettings::default(),
-            SenderSettings::default(),
-        );
-        deps.webhook = WebhookSettings {
-            app_secrets: app_secrets(&app_secret),
+    /// The handler's settings, given the two secrets' values (read by the wiring).
+    pub fn settings(&self, app_secret: &str, verify_token: String) -> WebhookSettings {
+        WebhookSettings {
+            app_secrets: app_secrets(app_secret),
             verify_token: SecretString::from(verify_token),
             inbox: Some(QueueRef::new(self.inbox_url.clone())),
             max_body_bytes: self.max_body_bytes,
-        };
-        Ok(deps)
+        }
     }
 }
 
@@ -87,33 +66,6 @@ fn app_secrets(value: &str) -> Vec<SecretString> {
         .filter(|s| !s.is_empty())
         .map(|s| SecretString::from(s.to_owned()))
         .collect()
-}
-
-/// A secret's string value. Errors name the variable, never the value.
-async fn secret(
-    client: &aws_sdk_secretsmanager::Client,
-    id: &str,
-    var: &'static str,
-) -> Result<String, ConfigError> {
-    let out = client
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .map_err(|e| ConfigError::Invalid {
-            var,
-            reason: format!(
-                "the secret could not be read: {}",
-                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
-            ),
-        })?;
-    out.secret_string()
-        .map(str::to_owned)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or(ConfigError::Invalid {
-            var,
-            reason: "the secret has no string value".into(),
-        })
 }
 
 #[cfg(test)]

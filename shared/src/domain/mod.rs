@@ -10,6 +10,7 @@ pub mod ids;
 pub mod lifecycle;
 pub mod message;
 pub mod payload;
+pub mod policy;
 pub mod request;
 pub mod state;
 pub mod template;

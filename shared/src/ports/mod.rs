@@ -12,7 +12,7 @@ pub mod tokens;
 
 pub use clock::Clock;
 pub use directory::{Directory, DirectoryError, StoredTemplate};
-pub use provider::{Provider, SendRequest};
+pub use provider::{Provider, ProviderRequest};
 pub use queue::{
     BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,

@@ -11,10 +11,11 @@ use secrecy::SecretString;
 use serde_json::Value;
 use std::fmt;
 
-/// Everything one send needs. Borrowed, because the sender already holds the
+/// Everything one send attempt needs (not the caller's `SendRequest`: this is what
+/// the provider gets, a built payload for one phone number). Borrowed, because the sender already holds the
 /// tenant's token and the built payload, and a send should not copy a secret.
 #[derive(Clone, Copy)]
-pub struct SendRequest<'a> {
+pub struct ProviderRequest<'a> {
     /// The business phone number's id, the `{PHONE_NUMBER_ID}` of the send URL.
     pub phone_number_id: &'a PhoneNumberId,
     /// The tenant's Graph access token, sent as `Authorization: Bearer …`.
@@ -25,9 +26,9 @@ pub struct SendRequest<'a> {
 
 /// Shows the phone number id only: the token is a secret, and the body holds the
 /// recipient and message text, which logs must not carry whole.
-impl fmt::Debug for SendRequest<'_> {
+impl fmt::Debug for ProviderRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SendRequest")
+        f.debug_struct("ProviderRequest")
             .field("phone_number_id", self.phone_number_id)
             .field("token", &"[REDACTED]")
             .field("body", &"[…]")
@@ -42,5 +43,5 @@ impl fmt::Debug for SendRequest<'_> {
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Make one send attempt and classify what came back.
-    async fn send(&self, request: SendRequest<'_>) -> SendOutcome;
+    async fn send(&self, request: ProviderRequest<'_>) -> SendOutcome;
 }

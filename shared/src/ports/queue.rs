@@ -195,18 +195,15 @@ pub enum QueueError {
     /// under that receipt (deleted, or received again by someone else).
     #[error("receipt handle is not in flight")]
     ReceiptNotInFlight,
-    /// An AWS call failed; `source` is the SDK error.
-    #[error("SQS {operation} failed")]
-    Aws {
-        /// The SQS operation name, e.g. `SendMessage`.
+    /// The backend failed or could not be reached; the call may be retried.
+    #[error("queue backend failed during {operation}")]
+    Backend {
+        /// The operation that failed (SQS's name, e.g. `SendMessage`, or the port's).
         operation: &'static str,
-        /// The SDK's error, with its cause chain.
+        /// The backend's error, with its cause chain.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The embedded SQLite queue failed.
-    #[error("embedded queue failed")]
-    Sqlite(#[from] crate::adapters::sqlite::SqliteError),
 }
 
 /// Per-tenant work queues: send, batch send, receive, delay, delete, dead letters.

@@ -5,7 +5,9 @@
 //! [`crate::domain::lifecycle`] for the contract). [`record_event`] is the
 //! read-decide-write loop every function uses on top of it.
 
-use crate::domain::lifecycle::{self, EventKind, LifecycleEvent, LifecyclePolicy, Transition};
+use crate::domain::lifecycle::{
+    self, Decision, EventKind, LifecycleEvent, LifecyclePolicy, Transition,
+};
 use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
 use async_trait::async_trait;
 
@@ -143,10 +145,10 @@ pub trait MessageStore: Send + Sync {
 /// What [`record_event`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
-    /// A write happened; the decision's name and the item after it.
+    /// A write happened; the decision written and the item after it.
     Written {
-        /// `advanced`, `timestamp_filled` or `anomaly`.
-        decision: &'static str,
+        /// [`Decision::Advance`], [`Decision::FillTimestamp`] or [`Decision::Anomaly`].
+        decision: Box<Decision>,
         /// The item after the write.
         message: Box<Message>,
     },
@@ -174,7 +176,7 @@ pub async fn record_event<S: MessageStore + ?Sized>(
         Some(blind) => match store.apply(tenant, id, &blind).await? {
             ApplyOutcome::Applied(m) => {
                 return Ok(Recorded::Written {
-                    decision: "advanced",
+                    decision: Box::new(Decision::Advance(blind)),
                     message: m,
                 });
             }
@@ -188,14 +190,13 @@ pub async fn record_event<S: MessageStore + ?Sized>(
     };
     for _ in 0..MAX_RECORD_ATTEMPTS {
         let decision = lifecycle::decide(&current, event, policy);
-        let name = decision.as_str();
-        let Some(transition) = decision.into_transition() else {
+        let Some(transition) = decision.transition() else {
             return Ok(Recorded::Duplicate(Box::new(current)));
         };
-        match store.apply(tenant, id, &transition).await? {
+        match store.apply(tenant, id, transition).await? {
             ApplyOutcome::Applied(m) => {
                 return Ok(Recorded::Written {
-                    decision: name,
+                    decision: Box::new(decision),
                     message: m,
                 });
             }

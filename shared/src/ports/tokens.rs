@@ -13,9 +13,15 @@ pub enum TokenError {
     /// The reference names nothing this source can read (shown without any secret).
     #[error("token reference {0:?} is not resolvable by this token source")]
     Unresolvable(String),
-    /// The backend failed.
-    #[error("token backend failed")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend failed or could not be reached; the call may be retried.
+    #[error("token backend failed during {operation}")]
+    Backend {
+        /// The operation that failed (e.g. `GetSecretValue`).
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Resolves token references to tokens.

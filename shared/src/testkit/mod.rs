@@ -4,10 +4,12 @@
 //! - [`directory_conformance`]: the one `Directory` suite every adapter must pass.
 //! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
+//! - [`backends`]: a test's ports on SQLite or on moto, by the runtimes' wiring.
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backends;
 pub mod directory_conformance;
 pub mod lambda_harness;
 pub mod moto;

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use wa_shared::adapters::graph::{GraphConfig, GraphConfigError, GraphProvider, MAX_REPLY_BYTES};
 use wa_shared::domain::graph::{Classification, SendOutcome};
 use wa_shared::domain::{FailureClass, PhoneNumberId};
-use wa_shared::ports::provider::{Provider, SendRequest};
+use wa_shared::ports::provider::{Provider, ProviderRequest};
 
 const TOKEN: &str = "EAAGsecret-token-never-printed-7f3a";
 const PHONE_NUMBER_ID: &str = "106540352242922";
@@ -51,7 +51,7 @@ async fn send_to(base_url: String, body: &Value) -> (SendOutcome, String) {
     let provider = GraphProvider::new(&config(base_url)).unwrap();
     let token = SecretString::from(TOKEN);
     let id = PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap();
-    let request = SendRequest {
+    let request = ProviderRequest {
         phone_number_id: &id,
         token: &token,
         body,
@@ -312,7 +312,7 @@ async fn an_unusable_token_fails_the_tenant_without_a_request() {
     let id = PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap();
     let token = SecretString::from(format!("{TOKEN}\r\nX-Injected: 1"));
     let outcome = provider
-        .send(SendRequest {
+        .send(ProviderRequest {
             phone_number_id: &id,
             token: &token,
             body: &template_body(),
@@ -335,7 +335,7 @@ async fn the_provider_works_behind_an_arc_dyn_port() {
     // Sends run on other tasks in the sender, so the future must be Send.
     let outcome = tokio::spawn(async move {
         provider
-            .send(SendRequest {
+            .send(ProviderRequest {
                 phone_number_id: &id,
                 token: &token,
                 body: &body,
@@ -354,7 +354,7 @@ fn no_debug_or_display_output_contains_the_token() {
     let token = SecretString::from(TOKEN);
     let id = PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap();
     let body = template_body();
-    let request = SendRequest {
+    let request = ProviderRequest {
         phone_number_id: &id,
         token: &token,
         body: &body,

@@ -12,7 +12,7 @@ use wa_shared::app::sender::{Pacer, PacingShare};
 use wa_shared::domain::graph::SendOutcome;
 use wa_shared::domain::{FailureClass, MessageState, TenantId};
 use wa_shared::ports::Provider;
-use wa_shared::ports::provider::SendRequest;
+use wa_shared::ports::provider::ProviderRequest;
 use wa_shared::sandbox::{
     FaultConfig, LimitsConfig, PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret,
     TemplatesSource,
@@ -76,7 +76,7 @@ struct ByRecipient {
 
 #[async_trait]
 impl Provider for ByRecipient {
-    async fn send(&self, request: SendRequest<'_>) -> SendOutcome {
+    async fn send(&self, request: ProviderRequest<'_>) -> SendOutcome {
         let to = request.body["to"].as_str().unwrap_or_default();
         self.routes
             .get(to)
@@ -228,7 +228,7 @@ async fn pacing_keeps_a_full_batch_load_under_the_sandbox_throughput_limit() {
         .await
         .unwrap();
     let mut p = Pipeline::new(graph(&meta, Duration::from_secs(5))).await;
-    p.deps.sender.pacer = Pacer::new(PacingShare::WholeNumber);
+    p.functions.sender.settings.pacer = Pacer::new(PacingShare::WholeNumber);
     let tenant = TenantId::parse("demo").unwrap();
     let mut profile = p.directory.tenant(&tenant).await.unwrap().unwrap();
     // Pace a little under the limit, as an operator configures it.

@@ -283,7 +283,7 @@ async fn a_suspended_tenant_or_an_opted_out_recipient_is_suppressed_at_send_time
 #[tokio::test]
 async fn a_retryable_failure_of_the_last_attempt_is_exhausted() {
     let (mut p, graph) = pipeline().await;
-    p.deps.sender.max_attempts = 1;
+    p.functions.sender.ports.lifecycle.max_attempts = 1;
     assert_eq!(
         p.intake(request("intake/send-template.json"))
             .await
@@ -403,7 +403,7 @@ async fn a_failing_ambiguous_mark_is_retried_within_the_invocation() {
         "sender.marked_ambiguous",
         2,
     ));
-    p.deps.store = store.clone();
+    p.use_store(store.clone());
     let lost = p.queue_template(CARLA, "k-lost").await;
     graph.script(CARLA, ambiguous());
     assert!(p.send(p.receive().await).await.is_empty());
@@ -428,7 +428,7 @@ async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
         "sender.marked_ambiguous",
         u32::MAX,
     ));
-    p.deps.store = store.clone();
+    p.use_store(store.clone());
     let lost = p.queue_template(CARLA, "k-lost").await;
     graph.script(CARLA, ambiguous());
     let batch = p.receive().await;
@@ -444,7 +444,7 @@ async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
     // After the lease: the same record again (SQS redelivery, or the reconciler's
     // wake-up call of an older run) cannot claim it.
     p.clock
-        .advance(p.deps.lifecycle.lease + Duration::from_secs(1));
+        .advance(p.functions.reconciler.ports.lifecycle.lease + Duration::from_secs(1));
     let again = sqs_event([(
         "again".into(),
         record.receipt_handle.clone().unwrap(),
@@ -454,7 +454,9 @@ async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
     assert_eq!(graph.calls().len(), 1, "a dispatched attempt was resent");
 
     // The reconciler marks it ambiguous rather than requeueing it.
-    let report = wa_shared::app::reconciler::run(&p.deps).await.unwrap();
+    let report = wa_shared::app::reconciler::run(&p.functions.reconciler)
+        .await
+        .unwrap();
     assert_eq!(
         report.count(wa_shared::app::reconciler::Action::DispatchLapsed),
         1
@@ -472,8 +474,10 @@ async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
 
     // After the grace, the tenant's policy (`fail`: at most once) decides.
     p.clock
-        .advance(p.deps.lifecycle.ambiguous_grace + Duration::from_secs(1));
-    let report = wa_shared::app::reconciler::run(&p.deps).await.unwrap();
+        .advance(p.functions.reconciler.ports.lifecycle.ambiguous_grace + Duration::from_secs(1));
+    let report = wa_shared::app::reconciler::run(&p.functions.reconciler)
+        .await
+        .unwrap();
     assert_eq!(
         report.count(wa_shared::app::reconciler::Action::AmbiguousFailed),
         1

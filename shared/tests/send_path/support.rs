@@ -9,13 +9,10 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wa_shared::adapters::sqlite::SqliteDb;
+use wa_shared::adapters::ManualClock;
 use wa_shared::adapters::tokens::StaticTokenSource;
-use wa_shared::adapters::{ManualClock, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue};
-use wa_shared::app::Deps;
+use wa_shared::app::Ports;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use wa_shared::app::intake::IntakeSettings;
-use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
 use wa_shared::domain::graph::{SendOutcome, read_send_reply};
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::{
@@ -23,10 +20,11 @@ use wa_shared::domain::tenant::{
     default_opt_out_keywords,
 };
 use wa_shared::domain::validation::FormattingPolicy;
-use wa_shared::domain::{LifecyclePolicy, Message, MessageId, PhoneNumberId, TenantId, Timestamp};
+use wa_shared::domain::{Message, MessageId, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::metrics::{self, Metrics};
-use wa_shared::ports::provider::SendRequest;
+use wa_shared::ports::provider::ProviderRequest;
 use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, WorkQueue};
+use wa_shared::wiring::local::{self, Functions, LocalSettings};
 
 /// 2026-06-03T10:15:30Z, the time of the fixtures.
 pub const START: Timestamp = Timestamp::from_millis(1_780_481_730_000);
@@ -135,7 +133,7 @@ impl ScriptedProvider {
 
 #[async_trait]
 impl Provider for ScriptedProvider {
-    async fn send(&self, request: SendRequest<'_>) -> SendOutcome {
+    async fn send(&self, request: ProviderRequest<'_>) -> SendOutcome {
         let n = {
             let mut calls = self.calls.lock().unwrap();
             calls.push(request.body.clone());
@@ -176,8 +174,8 @@ pub fn graph_error(status: u16, code: i64, message: &str) -> Reply {
 
 /// The whole embedded pipeline of one test.
 pub struct Pipeline {
-    /// What the handlers take.
-    pub deps: Deps,
+    /// What the handlers take, built by the local wiring.
+    pub functions: Functions,
     /// The clock of the handlers and the queue.
     pub clock: Arc<ManualClock>,
     /// EMF lines.
@@ -217,12 +215,10 @@ impl Pipeline {
     /// Tenants `demo` and `other`, the fixture catalog for both, Graph = `provider`, on
     /// the embedded SQLite adapters.
     pub async fn new(provider: Arc<dyn Provider>) -> Self {
-        let db = SqliteDb::open_in_memory().await.unwrap();
         let clock = Arc::new(ManualClock::new(START));
-        let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
-        let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
-        let queues = Arc::new(SqliteWorkQueue::new(db, clock.clone()).await.unwrap());
-        Self::on(provider, clock, store, directory, queues, "").await
+        let (metrics, lines) = Metrics::in_memory();
+        let backend = wa_shared::testkit::backends::sqlite(clock.clone(), metrics).await;
+        Self::on(provider, clock, backend.ports, lines, "").await
     }
 
     /// The same on DynamoDB and SQS (moto): fresh tables and queues named after
@@ -232,40 +228,20 @@ impl Pipeline {
         sdk: &wa_shared::adapters::aws::SdkConfig,
         prefix: &str,
     ) -> Self {
-        use wa_shared::adapters::dynamo::{TableNames, create_tables};
-        use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
-        let tables = TableNames::with_prefix(prefix);
-        create_tables(&aws_sdk_dynamodb::Client::new(sdk), &tables)
-            .await
-            .unwrap();
-        // moto does not apply concurrent conditional writes to one item atomically
-        // (real DynamoDB does), so writes go one at a time here; the claim races
-        // themselves are proven on SQLite and by the store conformance suite.
-        let store = Arc::new(wa_shared::testkit::store_conformance::OneWriteAtATime::new(
-            DynamoMessageStore::new(sdk, tables.messages),
-        ));
-        let directory = Arc::new(DynamoDirectory::new(sdk, tables.directory));
-        let queues = Arc::new(SqsWorkQueue::new(sdk));
         let clock = Arc::new(ManualClock::new(START));
-        Self::on(
-            provider,
-            clock,
-            store,
-            directory,
-            queues,
-            &format!("{prefix}-"),
-        )
-        .await
+        let (metrics, lines) = Metrics::in_memory();
+        let backend = wa_shared::testkit::backends::moto(sdk, prefix, clock.clone(), metrics).await;
+        Self::on(provider, clock, backend.ports, lines, &backend.queue_prefix).await
     }
 
     async fn on(
         provider: Arc<dyn Provider>,
         clock: Arc<ManualClock>,
-        store: Arc<dyn MessageStore>,
-        directory: Arc<dyn Directory>,
-        queues: Arc<dyn WorkQueue>,
+        ports: Ports,
+        metric_lines: Arc<Mutex<Vec<Value>>>,
         queue_prefix: &str,
     ) -> Self {
+        let (directory, queues) = (ports.directory.clone(), ports.queue.clone());
         let spec = wa_shared::queues::SEND.spec;
         let queue = queues
             .ensure_queue(&format!("{queue_prefix}demo"), &spec)
@@ -296,36 +272,33 @@ impl Pipeline {
                 directory.put_template(&tenant, t, START).await.unwrap();
             }
         }
-        let (metrics, lines) = Metrics::in_memory();
         let tokens =
             StaticTokenSource::new([(TOKEN_REF.to_owned(), SecretString::from("EAAG-test-token"))]);
-        let sender = SenderSettings {
-            pacer: Pacer::new(PacingShare::WholeNumber),
-            ..SenderSettings::default()
-        };
-        let deps = Deps {
-            store: store.clone(),
-            directory: directory.clone(),
-            queue: queues.clone(),
+        let functions = local::functions(
+            &ports,
             provider,
-            tokens: Arc::new(tokens),
-            clock: clock.clone(),
-            metrics,
-            lifecycle: LifecyclePolicy::default(),
-            intake: IntakeSettings::default(),
-            sender,
-            webhook: Default::default(),
-            reconciler: Default::default(),
-        };
+            Arc::new(tokens),
+            &LocalSettings::default(),
+        );
         Self {
-            deps,
+            store: ports.store.clone(),
+            functions,
             clock,
-            metrics: lines,
+            metrics: metric_lines,
             queue,
             queues,
             directory,
-            store,
         }
+    }
+
+    /// Every function writes through `store` from now on (tests wrap the store to
+    /// inject faults).
+    pub fn use_store(&mut self, store: Arc<dyn MessageStore>) {
+        let f = &mut self.functions;
+        f.intake.ports.store = store.clone();
+        f.sender.ports.store = store.clone();
+        f.webhook.ports.store = store.clone();
+        f.reconciler.ports.store = store;
     }
 
     /// The handlers' now.
@@ -336,7 +309,7 @@ impl Pipeline {
 
     /// Run intake on a request.
     pub async fn intake(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-        wa_shared::app::intake::handle(&self.deps, req).await
+        wa_shared::app::intake::handle(&self.functions.intake, req).await
     }
 
     /// Sum of a metric with these dimensions.
@@ -377,7 +350,7 @@ impl Pipeline {
             .iter()
             .map(|r| (r.message_id.clone(), r.receipt_handle.clone()))
             .collect();
-        let failures: Vec<String> = wa_shared::app::sender::handle(&self.deps, batch)
+        let failures: Vec<String> = wa_shared::app::sender::handle(&self.functions.sender, batch)
             .await
             .batch_item_failures
             .into_iter()

@@ -33,7 +33,7 @@ async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: Worl
     let parked: ParkedBody =
         serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(parked.raw().unwrap(), body.as_bytes());
-    let failures: Vec<String> = handle_inbox(&w.deps, event.clone())
+    let failures: Vec<String> = handle_inbox(&w.functions.webhook, event.clone())
         .await
         .batch_item_failures
         .into_iter()
@@ -47,7 +47,7 @@ async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: Worl
     let again = w.inbox_event().await;
     assert_eq!(again.records.len(), 1, "the failed record came back");
     assert_eq!(again.records[0].body, event.records[0].body);
-    let failures = handle_inbox(&w.deps, again.clone())
+    let failures = handle_inbox(&w.functions.webhook, again.clone())
         .await
         .batch_item_failures;
     assert!(failures.is_empty());
@@ -67,13 +67,13 @@ async fn when_parking_fails_too_the_answer_is_500_so_meta_retries(mut w: World) 
     w.store_down(true);
     // A queue that does not exist (on SQS: a URL of a queue never created).
     let gone = format!("{}-gone", w.inbox.as_str());
-    w.deps.webhook.inbox = Some(QueueRef::new(gone));
+    w.functions.webhook.settings.inbox = Some(QueueRef::new(gone));
     let resp = w
         .post(&status_body("wamid.I2", "sent", 1_750_030_200, None))
         .await;
     assert_eq!(status_code(&resp), 500);
     assert!(!body_text(&resp).contains("outage"));
-    w.deps.webhook.inbox = None;
+    w.functions.webhook.settings.inbox = None;
     let resp = w
         .post(&status_body("wamid.I2", "sent", 1_750_030_200, None))
         .await;
@@ -86,12 +86,15 @@ async fn a_parked_body_whose_signature_does_not_verify_is_not_applied(w: World) 
         .await;
     let body = status_body("wamid.I3", "read", 1_750_030_200, None);
     let forged = ParkedBody::new(body.as_bytes(), "sha256=00", w.now());
-    wa_shared::app::webhook::park(&w.deps, &forged)
+    wa_shared::app::webhook::park(&w.functions.webhook, &forged)
         .await
         .unwrap();
     let event = w.inbox_event().await;
     assert_eq!(
-        handle_inbox(&w.deps, event).await.batch_item_failures.len(),
+        handle_inbox(&w.functions.webhook, event)
+            .await
+            .batch_item_failures
+            .len(),
         1
     );
     assert_eq!(w.message(&id).await.state, MessageState::Accepted);
@@ -118,7 +121,7 @@ async fn the_inbox_sqs_fixture_replays_once_signed() {
         .accepted(cb.message_id.as_str(), status.wamid.as_str())
         .await;
     assert!(
-        handle_inbox(&w.deps, event)
+        handle_inbox(&w.functions.webhook, event)
             .await
             .batch_item_failures
             .is_empty()

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use wa_shared::adapters::tokens::StaticTokenSource;
 use wa_shared::adapters::{GraphConfig, GraphProvider};
-use wa_shared::app::Deps;
+use wa_shared::app::WebhookDeps;
 use wa_shared::app::webhook::handle_http;
 use wa_shared::domain::{MessageId, MessageState, Wamid};
 use wa_shared::sandbox::{
@@ -45,7 +45,7 @@ struct WebhookEndpoint {
 }
 
 impl WebhookEndpoint {
-    async fn start(deps: Deps) -> Self {
+    async fn start(deps: WebhookDeps) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/webhook", listener.local_addr().unwrap());
         let (gate, open) = watch::channel(false);
@@ -62,7 +62,7 @@ impl WebhookEndpoint {
 }
 
 async fn receive(
-    State((deps, mut open)): State<(Arc<Deps>, watch::Receiver<bool>)>,
+    State((deps, mut open)): State<(Arc<WebhookDeps>, watch::Receiver<bool>)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
@@ -108,11 +108,11 @@ fn lossy_meta(webhook_url: &str) -> SandboxConfig {
 }
 
 async fn a_send_whose_http_answer_was_lost_ends_delivered_and_was_sent_once(mut w: World) {
-    let endpoint = WebhookEndpoint::start(w.deps.clone()).await;
+    let endpoint = WebhookEndpoint::start(w.functions.webhook.clone()).await;
     let meta = RunningSandbox::start(lossy_meta(&endpoint.url))
         .await
         .unwrap();
-    w.deps.provider = Arc::new(
+    w.functions.sender.provider = Arc::new(
         GraphProvider::new(&GraphConfig {
             base_url: meta.base_url(),
             timeout: CLIENT_TIMEOUT,
@@ -122,7 +122,7 @@ async fn a_send_whose_http_answer_was_lost_ends_delivered_and_was_sent_once(mut 
         .unwrap(),
     );
     let token_ref = w.profile().await.token_ref;
-    w.deps.tokens = Arc::new(StaticTokenSource::new([(
+    w.functions.sender.tokens = Arc::new(StaticTokenSource::new([(
         token_ref,
         SecretString::from(GRAPH_TOKEN.to_owned()),
     )]));
@@ -136,7 +136,7 @@ async fn a_send_whose_http_answer_was_lost_ends_delivered_and_was_sent_once(mut 
     assert_eq!(batch.records.len(), 1);
 
     let started = Instant::now();
-    let failures = wa_shared::app::sender::handle(&w.deps, batch.clone())
+    let failures = wa_shared::app::sender::handle(&w.functions.sender, batch.clone())
         .await
         .batch_item_failures;
     assert!(
@@ -195,10 +195,12 @@ async fn a_send_whose_http_answer_was_lost_ends_delivered_and_was_sent_once(mut 
     );
 
     // Nothing is left to resolve or resend, not even a duplicate SQS delivery.
-    w.advance(w.deps.lifecycle.ambiguous_grace * 2);
-    let report = wa_shared::app::reconciler::run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.ambiguous_grace * 2);
+    let report = wa_shared::app::reconciler::run(&w.functions.reconciler)
+        .await
+        .unwrap();
     assert!(report.actions.is_empty(), "{report:?}");
-    let again = wa_shared::app::sender::handle(&w.deps, batch).await;
+    let again = wa_shared::app::sender::handle(&w.functions.sender, batch).await;
     assert!(again.batch_item_failures.is_empty());
     assert!(w.drain(&w.send_queue).await.is_empty());
     assert_eq!(w.message(&id).await.state, MessageState::Delivered);

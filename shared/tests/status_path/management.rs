@@ -40,7 +40,11 @@ async fn stop_then_a_send_to_that_contact_is_suppressed_by_intake(w: World) {
     assert_eq!(before["status"], "queued");
     assert_eq!(w.drain(&w.send_queue).await.len(), 1);
 
-    let resp = handle_http(&w.deps, &signed_event("webhook/post-inbound-stop.json")).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-stop.json"),
+    )
+    .await;
     assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
 
     let after = accepted_by_intake(&w, "ben-2", &order_shipped(ben)).await;
@@ -63,11 +67,15 @@ async fn a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake(
     assert_eq!(before["status"], "queued", "{before}");
     assert_eq!(w.drain(&w.send_queue).await.len(), 1);
 
-    let resp = handle_http(&w.deps, &signed_event("webhook/post-template-paused.json")).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-template-paused.json"),
+    )
+    .await;
     assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
     // Intake caches directory reads for a few seconds per container: the pause applies
     // once that copy expires.
-    w.advance(w.deps.intake.lookups.ttl() + std::time::Duration::from_secs(1));
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
 
     let after = accepted_by_intake(&w, "sale-2", &spring_sale(RECIPIENT)).await;
     assert_eq!(after["status"], "suppressed", "{after}");
@@ -95,7 +103,7 @@ async fn put_spring_sale(w: &World) {
     let t: Template = serde_json::from_value(json!({"name": "spring_sale", "language": "en_US",
         "status": "APPROVED", "category": "MARKETING", "components": []}))
     .unwrap();
-    w.deps
+    w.ports
         .directory
         .put_template(&w.tenant, &t, w.now())
         .await
@@ -105,14 +113,18 @@ async fn put_spring_sale(w: &World) {
 #[tokio::test]
 async fn an_inbound_text_opens_the_contacts_window() {
     let w = World::new().await;
-    let resp = handle_http(&w.deps, &signed_event("webhook/post-inbound-text.json")).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-text.json"),
+    )
+    .await;
     assert_eq!(status_code(&resp), 200);
     let raw =
         wa_shared::app::http::body_bytes(&signed_event("webhook/post-inbound-text.json")).unwrap();
     let batch = wa_shared::domain::webhook::parse_envelope(&raw).unwrap();
     let m = batch.inbound_messages().next().unwrap();
     let who = PhoneNumber::parse(&format!("+{}", m.from.as_deref().unwrap())).unwrap();
-    let contact = w.deps.directory.contact(&w.tenant, &who).await.unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
     assert_eq!(contact.last_inbound_at, m.timestamp);
     assert!(!contact.opted_out);
 }
@@ -120,10 +132,14 @@ async fn an_inbound_text_opens_the_contacts_window() {
 #[tokio::test]
 async fn stop_opts_the_contact_out_and_start_opts_it_back_in() {
     let w = World::new().await;
-    let resp = handle_http(&w.deps, &signed_event("webhook/post-inbound-stop.json")).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-stop.json"),
+    )
+    .await;
     assert_eq!(status_code(&resp), 200);
     let who = PhoneNumber::parse("+16505559876").unwrap();
-    let contact = w.deps.directory.contact(&w.tenant, &who).await.unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
     assert!(contact.opted_out);
     assert_eq!(
         contact.last_inbound_at,
@@ -137,7 +153,7 @@ async fn stop_opts_the_contact_out_and_start_opts_it_back_in() {
     ))
     .await;
     assert!(
-        !w.deps
+        !w.ports
             .directory
             .contact(&w.tenant, &who)
             .await
@@ -152,7 +168,7 @@ async fn stop_opts_the_contact_out_and_start_opts_it_back_in() {
     ))
     .await;
     assert!(
-        w.deps
+        w.ports
             .directory
             .contact(&w.tenant, &who)
             .await
@@ -178,7 +194,7 @@ async fn keywords_are_the_tenants_own() {
     ))
     .await;
     assert!(
-        !w.deps
+        !w.ports
             .directory
             .contact(&w.tenant, &who)
             .await
@@ -193,7 +209,7 @@ async fn keywords_are_the_tenants_own() {
     ))
     .await;
     assert!(
-        w.deps
+        w.ports
             .directory
             .contact(&w.tenant, &who)
             .await
@@ -216,7 +232,7 @@ async fn an_unknown_phone_number_id_is_counted_and_acknowledged() {
     assert_eq!(status_code(&resp), 200);
     assert_eq!(w.metric("UnroutedWebhook", &[]), 1.0);
     let who = PhoneNumber::parse("+16505559876").unwrap();
-    let contact = w.deps.directory.contact(&w.tenant, &who).await.unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
     assert!(!contact.opted_out && contact.last_inbound_at.is_none());
 }
 
@@ -224,10 +240,14 @@ async fn an_unknown_phone_number_id_is_counted_and_acknowledged() {
 async fn a_template_paused_webhook_pauses_the_template_in_the_directory() {
     let w = World::new().await;
     put_spring_sale(&w).await;
-    let resp = handle_http(&w.deps, &signed_event("webhook/post-template-paused.json")).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-template-paused.json"),
+    )
+    .await;
     assert_eq!(status_code(&resp), 200);
     let stored = w
-        .deps
+        .ports
         .directory
         .template(&w.tenant, "spring_sale", "en_US")
         .await
@@ -245,19 +265,19 @@ async fn a_template_quality_webhook_stores_the_new_score() {
     let t: Template = serde_json::from_value(json!({"name": value["message_template_name"],
         "language": value["message_template_language"], "status": "APPROVED", "components": []}))
     .unwrap();
-    w.deps
+    w.ports
         .directory
         .put_template(&w.tenant, &t, w.now())
         .await
         .unwrap();
     let resp = handle_http(
-        &w.deps,
+        &w.functions.webhook,
         &signed_event("webhook/post-template-quality-update.json"),
     )
     .await;
     assert_eq!(status_code(&resp), 200);
     let stored = w
-        .deps
+        .ports
         .directory
         .template(&w.tenant, &t.name, &t.language)
         .await
@@ -273,7 +293,7 @@ async fn a_template_quality_webhook_stores_the_new_score() {
 async fn phone_quality_and_account_updates_are_stored_on_the_tenant() {
     let w = World::new().await;
     let resp = handle_http(
-        &w.deps,
+        &w.functions.webhook,
         &signed_event("webhook/post-phone-quality-update.json"),
     )
     .await;
@@ -283,7 +303,7 @@ async fn phone_quality_and_account_updates_are_stored_on_the_tenant() {
         Some("UPGRADE TIER_10K")
     );
     let resp = handle_http(
-        &w.deps,
+        &w.functions.webhook,
         &signed_event("webhook/post-account-update-restriction.json"),
     )
     .await;

@@ -44,10 +44,14 @@ fn refs(bodies: &[String]) -> Vec<(String, String)> {
 async fn an_orphaned_queued_message_is_enqueued_again_once(w: World) {
     let id = w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R1").await;
     // Before the grace nothing is due.
-    let report = handle(&w.deps, scheduled(), None).await.unwrap();
+    let report = handle(&w.functions.reconciler, scheduled(), None)
+        .await
+        .unwrap();
     assert_eq!(report.scanned, 0);
-    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
-    let report = handle(&w.deps, scheduled(), None).await.unwrap();
+    w.advance(w.ports.lifecycle.queued_grace + Duration::from_secs(1));
+    let report = handle(&w.functions.reconciler, scheduled(), None)
+        .await
+        .unwrap();
     assert_eq!(report.count(Action::Reenqueued), 1);
     assert_eq!(
         refs(&w.drain(&w.send_queue).await),
@@ -58,7 +62,7 @@ async fn an_orphaned_queued_message_is_enqueued_again_once(w: World) {
     assert!(m.sweep_at.unwrap() > w.now());
     // The next run, a minute later, leaves it alone.
     w.advance(Duration::from_secs(60));
-    let again = run(&w.deps).await.unwrap();
+    let again = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(again.count(Action::Reenqueued), 0);
     assert!(w.drain(&w.send_queue).await.is_empty());
     assert_eq!(
@@ -68,23 +72,23 @@ async fn an_orphaned_queued_message_is_enqueued_again_once(w: World) {
 }
 
 async fn a_deep_backlog_is_not_enqueued_again_wholesale(mut w: World) {
-    w.deps.reconciler.max_requeues_per_tenant = 2;
+    w.functions.reconciler.settings.max_requeues_per_tenant = 2;
     for i in 0..5 {
         w.queued(&format!("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2B{i}")).await;
     }
-    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.queued_grace + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::Reenqueued), 2);
     assert_eq!(report.deferred, 3);
     assert_eq!(w.drain(&w.send_queue).await.len(), 2);
-    let next = run(&w.deps).await.unwrap();
+    let next = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(next.count(Action::Reenqueued), 2);
 }
 
 async fn a_sending_message_whose_lease_expired_is_queued_and_enqueued_again(w: World) {
     let id = w.sending("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R2").await;
-    w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.lease + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::Requeued), 1);
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Queued);
@@ -97,10 +101,10 @@ async fn a_sending_message_whose_lease_expired_is_queued_and_enqueued_again(w: W
 }
 
 async fn an_expired_lease_on_the_last_attempt_ends_exhausted(mut w: World) {
-    w.deps.reconciler.max_attempts = 1;
+    w.functions.reconciler.ports.lifecycle.max_attempts = 1;
     let id = w.sending("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R3").await;
-    w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.lease + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::Exhausted), 1);
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Failed);
@@ -111,10 +115,16 @@ async fn an_expired_lease_on_the_last_attempt_ends_exhausted(mut w: World) {
 async fn an_ambiguous_send_fails_after_the_grace_by_default(w: World) {
     let id = w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R4").await;
     // A lease-length wait is not enough: ambiguous sends wait for the grace.
-    w.advance(w.deps.lifecycle.lease + Duration::from_secs(1));
-    assert!(run(&w.deps).await.unwrap().actions.is_empty());
-    w.advance(w.deps.lifecycle.ambiguous_grace);
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.lease + Duration::from_secs(1));
+    assert!(
+        run(&w.functions.reconciler)
+            .await
+            .unwrap()
+            .actions
+            .is_empty()
+    );
+    w.advance(w.ports.lifecycle.ambiguous_grace);
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::AmbiguousFailed), 1);
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Failed);
@@ -132,8 +142,8 @@ async fn an_ambiguous_send_fails_after_the_grace_by_default(w: World) {
 async fn an_ambiguous_send_of_a_retry_tenant_is_queued_again_after_the_grace(w: World) {
     w.set_profile(|p| p.on_ambiguous = OnAmbiguous::Retry).await;
     let id = w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R5").await;
-    w.advance(w.deps.lifecycle.ambiguous_grace + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.ambiguous_grace + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::AmbiguousRetried), 1);
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Queued);
@@ -148,8 +158,8 @@ async fn accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_
     let id = w
         .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R6", "wamid.R6")
         .await;
-    w.advance(w.deps.lifecycle.webhook_horizon + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.webhook_horizon + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.count(Action::Unconfirmed), 1);
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Failed);
@@ -172,8 +182,14 @@ async fn a_sent_message_past_the_horizon_is_unconfirmed_too(w: World) {
         .await;
     w.post(&status_body("wamid.R7", "sent", 1_750_030_100, None))
         .await;
-    w.advance(w.deps.lifecycle.webhook_horizon + Duration::from_secs(1));
-    assert_eq!(run(&w.deps).await.unwrap().count(Action::Unconfirmed), 1);
+    w.advance(w.ports.lifecycle.webhook_horizon + Duration::from_secs(1));
+    assert_eq!(
+        run(&w.functions.reconciler)
+            .await
+            .unwrap()
+            .count(Action::Unconfirmed),
+        1
+    );
     assert_eq!(w.message(&id).await.state, MessageState::Failed);
 }
 
@@ -187,8 +203,8 @@ async fn two_overlapping_runs_do_no_double_work(w: World) {
     w.ambiguous("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A0").await;
     w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2V0", "wamid.U0")
         .await;
-    w.advance(w.deps.lifecycle.webhook_horizon + Duration::from_secs(1));
-    let (a, b) = tokio::join!(run(&w.deps), run(&w.deps));
+    w.advance(w.ports.lifecycle.webhook_horizon + Duration::from_secs(1));
+    let (a, b) = tokio::join!(run(&w.functions.reconciler), run(&w.functions.reconciler));
     let (a, b) = (a.unwrap(), b.unwrap());
     let total = |action| a.count(action) + b.count(action);
     assert_eq!(total(Action::Reenqueued), 4);
@@ -207,10 +223,10 @@ async fn two_overlapping_runs_do_no_double_work(w: World) {
 #[tokio::test]
 async fn a_run_stops_starting_work_when_its_budget_is_spent() {
     let mut w = World::new().await;
-    w.deps.reconciler.budget = Duration::ZERO;
+    w.functions.reconciler.settings.budget = Duration::ZERO;
     w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R8").await;
-    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.queued_grace + Duration::from_secs(1));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert!(report.budget_exhausted);
     assert_eq!(report.scanned, 0);
 }
@@ -221,22 +237,28 @@ async fn a_run_stops_starting_work_when_its_budget_is_spent() {
 #[tokio::test]
 async fn a_run_starts_no_work_within_the_margin_of_the_invocation_deadline() {
     let mut w = World::new().await;
-    w.deps.reconciler.budget = Duration::from_secs(600);
-    w.deps.reconciler.deadline_margin = Duration::from_secs(5);
+    w.functions.reconciler.settings.budget = Duration::from_secs(600);
+    w.functions.reconciler.settings.deadline_margin = Duration::from_secs(5);
     w.queued("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2R9").await;
-    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(1));
+    w.advance(w.ports.lifecycle.queued_grace + Duration::from_secs(1));
     let soon = std::time::SystemTime::now() + Duration::from_secs(3);
-    let report = handle(&w.deps, scheduled(), Some(soon)).await.unwrap();
+    let report = handle(&w.functions.reconciler, scheduled(), Some(soon))
+        .await
+        .unwrap();
     assert!(report.budget_exhausted, "{report:?}");
     assert_eq!(report.scanned, 0);
     let past = std::time::SystemTime::now() - Duration::from_secs(1);
-    let report = handle(&w.deps, scheduled(), Some(past)).await.unwrap();
+    let report = handle(&w.functions.reconciler, scheduled(), Some(past))
+        .await
+        .unwrap();
     assert!(report.budget_exhausted);
     assert_eq!(report.scanned, 0);
     assert!(w.drain(&w.send_queue).await.is_empty());
 
     let later = std::time::SystemTime::now() + Duration::from_secs(60);
-    let report = handle(&w.deps, scheduled(), Some(later)).await.unwrap();
+    let report = handle(&w.functions.reconciler, scheduled(), Some(later))
+        .await
+        .unwrap();
     assert!(!report.budget_exhausted);
     assert_eq!(report.count(Action::Reenqueued), 1);
 }
@@ -257,14 +279,14 @@ fn the_work_window_is_the_budget_or_the_deadline_less_the_margin() {
 }
 
 async fn pages_are_bounded_and_the_oldest_overdue_age_is_reported(mut w: World) {
-    w.deps.lifecycle.sweep_shards = 1;
-    w.deps.reconciler.page_size = 2;
-    w.deps.reconciler.max_pages_per_key = 2;
+    w.set_lifecycle(|l| l.sweep_shards = 1);
+    w.functions.reconciler.settings.page_size = 2;
+    w.functions.reconciler.settings.max_pages_per_key = 2;
     for i in 0..6 {
         w.queued(&format!("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2G{i}")).await;
     }
-    w.advance(w.deps.lifecycle.queued_grace + Duration::from_secs(30));
-    let report = run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.queued_grace + Duration::from_secs(30));
+    let report = run(&w.functions.reconciler).await.unwrap();
     assert_eq!(report.scanned, 4);
     assert_eq!(report.oldest_overdue_ms.get("queued"), Some(&30_000));
     assert_eq!(

@@ -104,7 +104,7 @@ async fn every_status_fixture_moves_the_message_it_names() {
     for (path, state, metric) in cases {
         let w = World::new().await;
         let (id, meta_time) = message_for_fixture(&w, path).await;
-        let resp = handle_http(&w.deps, &signed_event(path)).await;
+        let resp = handle_http(&w.functions.webhook, &signed_event(path)).await;
         assert_eq!(status_code(&resp), 200, "{path}: {}", body_text(&resp));
         let m = w.message(&id).await;
         assert_eq!(m.state, state, "{path}");
@@ -127,7 +127,7 @@ async fn a_failed_status_stores_class_code_title_and_details(w: World) {
     let path = "webhook/post-status-failed.json";
     let (id, _) = message_for_fixture(&w, path).await;
     assert_eq!(
-        status_code(&handle_http(&w.deps, &signed_event(path)).await),
+        status_code(&handle_http(&w.functions.webhook, &signed_event(path)).await),
         200
     );
     let m = w.message(&id).await;
@@ -311,8 +311,10 @@ async fn a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_d
     assert_eq!(m.wamid.as_ref().map(|w| w.as_str()), Some("wamid.LOST1"));
     assert_eq!(m.attempt, 1, "never sent twice");
     // Later, the reconciler finds nothing to resolve: the webhook won.
-    w.advance(w.deps.lifecycle.ambiguous_grace * 2);
-    let report = wa_shared::app::reconciler::run(&w.deps).await.unwrap();
+    w.advance(w.ports.lifecycle.ambiguous_grace * 2);
+    let report = wa_shared::app::reconciler::run(&w.functions.reconciler)
+        .await
+        .unwrap();
     assert!(report.actions.is_empty(), "{report:?}");
     assert!(w.drain(&w.send_queue).await.is_empty());
     assert_eq!(w.message(&id).await.state, MessageState::Delivered);
@@ -377,7 +379,10 @@ async fn a_batch_of_statuses_from_the_fixture_applies_each_one() {
         }
     }
     assert_eq!(ids.len(), 4);
-    assert_eq!(status_code(&handle_http(&w.deps, &req).await), 200);
+    assert_eq!(
+        status_code(&handle_http(&w.functions.webhook, &req).await),
+        200
+    );
     let states: Vec<MessageState> = {
         let mut v = Vec::new();
         for id in &ids {

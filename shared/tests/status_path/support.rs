@@ -8,7 +8,7 @@
 
 mod backend;
 
-use backend::{Adapters, Outage};
+use backend::Outage;
 pub(crate) use backend::{Backend, on_every_backend};
 
 use async_trait::async_trait;
@@ -20,9 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wa_shared::adapters::{GraphConfig, GraphProvider, ManualClock};
-use wa_shared::app::Deps;
+use wa_shared::app::Ports;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::webhook::{WebhookSettings, handle_http};
 use wa_shared::domain::lifecycle::{EventKind, LifecycleEvent};
 use wa_shared::domain::template::TemplateCatalog;
@@ -38,6 +37,8 @@ use wa_shared::ports::{
     Clock, MessageStore, QueueRef, ReceiptHandle, Recorded, TokenError, TokenSource, WorkQueue,
     record_event,
 };
+use wa_shared::testkit::backends::TestBackend;
+use wa_shared::wiring::local::{self, Functions, LocalSettings};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "local-verify-token";
@@ -61,7 +62,10 @@ impl TokenSource for NoTokens {
 }
 
 pub struct World {
-    pub deps: Deps,
+    /// The ports the handlers see (the store behind the outage switch).
+    pub ports: Ports,
+    /// The four functions over them, built by the local wiring.
+    pub functions: Functions,
     pub clock: Arc<ManualClock>,
     pub metric_lines: Arc<Mutex<Vec<Value>>>,
     /// The store itself; the handlers see it through the outage switch.
@@ -84,13 +88,17 @@ impl World {
     /// A world on `backend`: fresh tables and queues, the tenant, its key and templates.
     pub async fn on(backend: Backend) -> Self {
         let clock = Arc::new(ManualClock::new(Timestamp::from_millis(START_MS)));
-        let Adapters {
-            store,
-            directory,
-            queue,
+        let (metrics, metric_lines) = Metrics::in_memory();
+        let TestBackend {
+            ports,
             queue_prefix,
             name,
-        } = backend.adapters(clock.clone()).await;
+        } = backend.open(clock.clone(), metrics).await;
+        let (store, directory, queue) = (
+            ports.store.clone(),
+            ports.directory.clone(),
+            ports.queue.clone(),
+        );
         let send_queue = queue
             .ensure_queue(
                 &format!("{queue_prefix}send-demo"),
@@ -105,7 +113,6 @@ impl World {
             )
             .await
             .unwrap();
-        let (metrics, metric_lines) = Metrics::in_memory();
         let tenant = TenantId::parse(TENANT).unwrap();
         let profile = TenantProfile {
             id: tenant.clone(),
@@ -136,27 +143,27 @@ impl World {
                 .unwrap();
         }
         let outage = Arc::new(AtomicBool::new(false));
-        let deps = Deps {
-            store: Arc::new(Outage::new(store.clone(), outage.clone())),
-            directory,
-            queue: queue.clone(),
-            provider: Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
-            tokens: Arc::new(NoTokens),
-            clock: clock.clone(),
-            metrics,
-            lifecycle: LifecyclePolicy::default(),
+        // The handlers see the store through the outage switch.
+        let ports = ports.with_store(Arc::new(Outage::new(store.clone(), outage.clone())));
+        let settings = LocalSettings {
             webhook: WebhookSettings {
                 app_secrets: vec![SecretString::from(APP_SECRET.to_owned())],
                 verify_token: SecretString::from(VERIFY_TOKEN.to_owned()),
                 inbox: Some(inbox.clone()),
                 ..WebhookSettings::default()
             },
-            reconciler: ReconcilerSettings::default(),
-            intake: Default::default(),
-            sender: Default::default(),
+            ..LocalSettings::default()
         };
+        // Only the lost-answer case sends; it gives the sender its own Graph client.
+        let functions = local::functions(
+            &ports,
+            Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
+            Arc::new(NoTokens),
+            &settings,
+        );
         Self {
-            deps,
+            ports,
+            functions,
             clock,
             metric_lines,
             store,
@@ -167,6 +174,16 @@ impl World {
             backend: name,
             outage,
         }
+    }
+
+    /// Change the lifecycle policy every function of the world reads.
+    pub fn set_lifecycle(&mut self, change: impl Fn(&mut LifecyclePolicy)) {
+        change(&mut self.ports.lifecycle);
+        let f = &mut self.functions;
+        change(&mut f.intake.ports.lifecycle);
+        change(&mut f.sender.ports.lifecycle);
+        change(&mut f.webhook.ports.lifecycle);
+        change(&mut f.reconciler.ports.lifecycle);
     }
 
     /// Switch an outage of the handlers' store on or off.
@@ -188,7 +205,7 @@ impl World {
     }
 
     pub async fn profile(&self) -> TenantProfile {
-        self.deps
+        self.ports
             .directory
             .tenant(&self.tenant)
             .await
@@ -199,7 +216,7 @@ impl World {
     pub async fn set_profile(&self, change: impl FnOnce(&mut TenantProfile)) {
         let mut p = self.profile().await;
         change(&mut p);
-        self.deps.directory.put_tenant(&p).await.unwrap();
+        self.ports.directory.put_tenant(&p).await.unwrap();
     }
 
     /// A fresh `queued` message of the tenant, as intake stores it (not enqueued).
@@ -215,7 +232,7 @@ impl World {
             request_hash: "h".into(),
             metadata: None,
         };
-        let m = Message::new_queued(new, self.now(), &self.deps.lifecycle);
+        let m = Message::new_queued(new, self.now(), &self.ports.lifecycle);
         self.store.create_if_absent(&m).await.unwrap();
         id
     }
@@ -225,7 +242,7 @@ impl World {
         let id = self.queued(id).await;
         let claimed = self
             .store
-            .claim_for_send(&self.tenant, &id, self.now(), &self.deps.lifecycle)
+            .claim_for_send(&self.tenant, &id, self.now(), &self.ports.lifecycle)
             .await
             .unwrap();
         assert!(claimed.is_some());
@@ -254,9 +271,15 @@ impl World {
 
     pub async fn record(&self, id: &MessageId, kind: EventKind) {
         let event = LifecycleEvent::new(self.now(), kind);
-        let r = record_event(&*self.store, &self.tenant, id, &event, &self.deps.lifecycle)
-            .await
-            .unwrap();
+        let r = record_event(
+            &*self.store,
+            &self.tenant,
+            id,
+            &event,
+            &self.ports.lifecycle,
+        )
+        .await
+        .unwrap();
         assert!(matches!(r, Recorded::Written { .. }), "{r:?}");
     }
 
@@ -267,7 +290,7 @@ impl World {
     /// POST a body signed with the app secret.
     pub async fn post(&self, body: &str) -> ApiGatewayV2httpResponse {
         let sig = sign(APP_SECRET.as_bytes(), body.as_bytes());
-        handle_http(&self.deps, &post_request(body, Some(&sig))).await
+        handle_http(&self.functions.webhook, &post_request(body, Some(&sig))).await
     }
 
     /// Everything visible on a queue (received, so invisible afterwards).
@@ -330,7 +353,7 @@ impl World {
 
     /// Run intake on an API Gateway request.
     pub async fn intake(&self, req: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
-        wa_shared::app::intake::handle(&self.deps, req).await
+        wa_shared::app::intake::handle(&self.functions.intake, req).await
     }
 }
 

@@ -18,7 +18,7 @@ fn get_event() -> ApiGatewayV2httpRequest {
 #[tokio::test]
 async fn the_handshake_with_our_verify_token_echoes_the_challenge_as_text() {
     let w = World::new().await;
-    let resp = handle_http(&w.deps, &get_event()).await;
+    let resp = handle_http(&w.functions.webhook, &get_event()).await;
     assert_eq!(status_code(&resp), 200);
     assert_eq!(body_text(&resp), "1158201444");
     let ct = resp.headers.get("content-type").unwrap().to_str().unwrap();
@@ -38,10 +38,13 @@ async fn a_handshake_with_another_token_or_mode_is_forbidden() {
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect::<std::collections::HashMap<String, String>>()
     .into();
-    assert_eq!(status_code(&handle_http(&w.deps, &wrong_token).await), 403);
+    assert_eq!(
+        status_code(&handle_http(&w.functions.webhook, &wrong_token).await),
+        403
+    );
     let mut no_query = get_event();
     no_query.query_string_parameters = Default::default();
-    let resp = handle_http(&w.deps, &no_query).await;
+    let resp = handle_http(&w.functions.webhook, &no_query).await;
     assert_eq!(status_code(&resp), 403);
     assert!(!body_text(&resp).contains(VERIFY_TOKEN));
 }
@@ -53,7 +56,7 @@ async fn a_missing_or_wrong_signature_is_401_and_writes_nothing(w: World) {
     let body = status_body(wamid, "delivered", 1_750_030_000, None);
     let forged = wa_shared::domain::webhook::sign(b"not-the-secret", body.as_bytes());
     for sig in [None, Some(forged.as_str()), Some("sha256=zz"), Some("")] {
-        let resp = handle_http(&w.deps, &post_request(&body, sig)).await;
+        let resp = handle_http(&w.functions.webhook, &post_request(&body, sig)).await;
         assert_eq!(status_code(&resp), 401, "{sig:?}");
         assert!(body_text(&resp).contains("invalid_signature"));
     }
@@ -77,8 +80,9 @@ async fn a_body_signed_with_the_right_secret_is_applied(w: World) {
 #[tokio::test]
 async fn a_rotated_secret_still_verifies_while_both_are_configured() {
     let mut w = World::new().await;
-    w.deps
+    w.functions
         .webhook
+        .settings
         .app_secrets
         .insert(0, secrecy::SecretString::from("new-secret".to_owned()));
     let id = w
@@ -117,7 +121,7 @@ async fn a_base64_encoded_body_is_verified_on_its_decoded_bytes() {
     let id = w
         .accepted(cb.message_id.as_str(), status.wamid.as_str())
         .await;
-    let resp = handle_http(&w.deps, &req).await;
+    let resp = handle_http(&w.functions.webhook, &req).await;
     assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
     assert_eq!(w.message(&id).await.state, MessageState::Delivered);
 }
@@ -137,7 +141,10 @@ async fn other_methods_are_not_allowed() {
     let w = World::new().await;
     let mut req = post_request("{}", None);
     req.request_context.http.method = "PUT".parse().unwrap();
-    assert_eq!(status_code(&handle_http(&w.deps, &req).await), 405);
+    assert_eq!(
+        status_code(&handle_http(&w.functions.webhook, &req).await),
+        405
+    );
 }
 
 #[tokio::test]
@@ -145,14 +152,14 @@ async fn the_lambda_entry_point_dispatches_on_the_event_shape() {
     let w = World::new().await;
     let http: WebhookInvocation =
         serde_json::from_str(&event_file("webhook/get-handshake.json")).unwrap();
-    match handle(&w.deps, http).await {
+    match handle(&w.functions.webhook, http).await {
         WebhookReply::Http(resp) => assert_eq!(resp.status_code, 200),
         other => panic!("{other:?}"),
     }
     let sqs: WebhookInvocation =
         serde_json::from_str(&event_file("webhook/inbox-sqs.json")).unwrap();
     // The stored fixture carries no signature: the replay refuses it and asks for a retry.
-    match handle(&w.deps, sqs).await {
+    match handle(&w.functions.webhook, sqs).await {
         WebhookReply::Inbox(resp) => assert_eq!(resp.batch_item_failures.len(), 1),
         other => panic!("{other:?}"),
     }

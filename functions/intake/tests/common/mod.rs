@@ -9,19 +9,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use wa_shared::adapters::aws::SdkConfig;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
-use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
-use wa_shared::adapters::tokens::EnvTokenSource;
-use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue, SystemClock};
-use wa_shared::app::Deps;
+use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
+use wa_shared::app::IntakeDeps;
 use wa_shared::app::http::ApiGatewayV2httpRequest;
+use wa_shared::config::IntakeConfig;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::{
     ApiKeyHash, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
     default_opt_out_keywords,
 };
 use wa_shared::domain::validation::FormattingPolicy;
-use wa_shared::domain::{LifecyclePolicy, PhoneNumberId, TenantId, Timestamp};
-use wa_shared::metrics::{Metrics, MetricsSink};
+use wa_shared::domain::{PhoneNumberId, TenantId, Timestamp};
 use wa_shared::ports::{Directory, QueueRef, WorkQueue};
 use wa_shared::testkit::{moto, unique_name};
 
@@ -135,22 +133,15 @@ impl AwsStack {
         ]
     }
 
-    /// In-process handlers' dependencies on the same stack (to seed and to read back).
-    pub fn deps(&self) -> Deps {
-        Deps {
-            store: self.store.clone(),
-            directory: self.directory.clone(),
-            queue: self.queues.clone(),
-            provider: Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
-            tokens: Arc::new(EnvTokenSource),
-            clock: Arc::new(SystemClock),
-            metrics: Metrics::new(MetricsSink::Discard, "test"),
-            lifecycle: LifecyclePolicy::default(),
-            intake: Default::default(),
-            sender: Default::default(),
-            webhook: Default::default(),
-            reconciler: Default::default(),
-        }
+    /// In-process intake on the same stack (to seed and to read back), wired as the
+    /// Lambda is: from the function's environment, by the AWS wiring.
+    pub async fn intake_deps(&self) -> IntakeDeps {
+        let env = self.env();
+        let config = IntakeConfig::from_lookup(|k| {
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        })
+        .unwrap();
+        wa_shared::wiring::aws::intake(&config).await.unwrap()
     }
 }
 

@@ -19,7 +19,7 @@ pub use transport::MAX_REPLY_BYTES;
 
 use crate::domain::PhoneNumberId;
 use crate::domain::graph::{SendOutcome, read_send_reply};
-use crate::ports::provider::{Provider, SendRequest};
+use crate::ports::provider::{Provider, ProviderRequest};
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
@@ -81,7 +81,7 @@ impl GraphProvider {
 
 #[async_trait]
 impl Provider for GraphProvider {
-    async fn send(&self, request: SendRequest<'_>) -> SendOutcome {
+    async fn send(&self, request: ProviderRequest<'_>) -> SendOutcome {
         let authorization = match bearer(request.token) {
             Ok(value) => value,
             Err(reason) => return SendOutcome::Failed(transport::unusable_token(reason)),

@@ -17,7 +17,7 @@ pub(super) fn aws_error(
     operation: &'static str,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> QueueError {
-    QueueError::Aws {
+    QueueError::Backend {
         operation,
         source: source.into(),
     }

@@ -6,18 +6,17 @@
 //! nothing and its cause goes to the log.
 //!
 //! - [`submit`](mod@submit): authenticate, validate, apply policy, persist, enqueue.
-//! - [`policy`]: the refusals that become `suppressed` messages (also used by the sender).
-//! - [`cache`]: short-lived directory lookups for warm containers (also used by the sender).
 //! - [`view`]: what callers see of a message.
+//!
+//! The refusals that become `suppressed` messages are the domain's
+//! ([`crate::domain::policy`]); the directory reads go through the cache its wiring
+//! puts around the directory ([`crate::app::DirectoryCache`]).
 
-pub mod cache;
-pub mod policy;
 mod submit;
 pub mod view;
 
-pub use cache::DirectoryCache;
-
-use crate::app::Deps;
+use crate::app::IntakeDeps;
+use crate::app::errors::ErrorChain;
 use crate::app::http::{
     self, ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, json_response,
 };
@@ -32,34 +31,27 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Default life of a cached tenant or template lookup.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Intake's own settings, and its warm-container cache.
-#[derive(Debug, Clone)]
+/// Intake's own settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntakeSettings {
     /// Largest accepted body in bytes.
     pub max_body_bytes: usize,
-    /// Tenant, API key and template lookups, kept for the cache's TTL.
-    pub lookups: DirectoryCache,
 }
 
-impl IntakeSettings {
-    /// Settings with lookups cached for `cache_ttl` (zero disables the cache).
-    pub fn new(cache_ttl: Duration) -> Self {
+impl Default for IntakeSettings {
+    /// 64 KiB bodies.
+    fn default() -> Self {
         Self {
             max_body_bytes: MAX_BODY_BYTES,
-            lookups: DirectoryCache::new(cache_ttl),
         }
     }
 }
 
-impl Default for IntakeSettings {
-    /// 64 KiB bodies, 5-second cache.
-    fn default() -> Self {
-        Self::new(DEFAULT_CACHE_TTL)
-    }
-}
-
 /// Answer one API Gateway v2 request. Never fails: errors are responses.
-pub async fn handle(deps: &Deps, request: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+pub async fn handle(
+    deps: &IntakeDeps,
+    request: ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
     let request_id = http::request_id(&request);
     let span = info_span!(
         "intake",
@@ -79,7 +71,7 @@ pub async fn handle(deps: &Deps, request: ApiGatewayV2httpRequest) -> ApiGateway
 }
 
 async fn route(
-    deps: &Deps,
+    deps: &IntakeDeps,
     request: &ApiGatewayV2httpRequest,
     request_id: &str,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
@@ -107,7 +99,7 @@ async fn route(
 
 /// The tenant whose API key is in `Authorization: Bearer <key>`.
 async fn authenticate(
-    deps: &Deps,
+    deps: &IntakeDeps,
     request: &ApiGatewayV2httpRequest,
 ) -> Result<TenantProfile, ApiError> {
     let key = http::header(request, "authorization")
@@ -124,15 +116,14 @@ async fn authenticate(
         code: "invalid_api_key",
         message: "the API key is not valid".into(),
     };
-    let now = deps.clock.now();
-    let lookups = &deps.intake.lookups;
-    let tenant = lookups
-        .tenant_by_api_key(&*deps.directory, &ApiKeyHash::of_key(key), now)
+    let directory = &deps.ports.directory;
+    let tenant = directory
+        .tenant_by_api_key(&ApiKeyHash::of_key(key))
         .await
         .map_err(|e| internal("tenant_by_api_key", &e))?
         .ok_or_else(invalid)?;
-    let profile = lookups
-        .tenant(&*deps.directory, &tenant, now)
+    let profile = directory
+        .tenant(&tenant)
         .await
         .map_err(|e| internal("tenant", &e))?;
     let Some(profile) = profile else {
@@ -144,7 +135,7 @@ async fn authenticate(
 }
 
 async fn get_message(
-    deps: &Deps,
+    deps: &IntakeDeps,
     tenant: &TenantProfile,
     raw_id: &str,
     request_id: &str,
@@ -155,6 +146,7 @@ async fn get_message(
     let id = MessageId::parse(raw_id).map_err(|_| not_found())?;
     Span::current().record("message_id", tracing::field::display(&id));
     let message = deps
+        .ports
         .store
         .get(&tenant.id, &id)
         .await
@@ -171,19 +163,4 @@ async fn get_message(
 pub(crate) fn internal(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> ApiError {
     error!(operation, error = %ErrorChain(e), "backend call failed");
     ApiError::Internal
-}
-
-/// Displays an error and its sources, `a: b: c`.
-pub(crate) struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(s) = source {
-            write!(f, ": {s}")?;
-            source = s.source();
-        }
-        Ok(())
-    }
 }

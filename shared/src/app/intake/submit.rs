@@ -1,29 +1,32 @@
 //! `POST /v1/messages`: validate, apply policy, persist, enqueue (DESIGN §4).
 
-use super::{internal, policy, view};
-use crate::app::Deps;
+use super::{internal, view};
+use crate::app::IntakeDeps;
+use crate::app::errors::ErrorChain;
 use crate::app::http::{
     self, ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, json_response,
 };
 use crate::domain::canonical::canonical_request_hash;
 use crate::domain::message::NewMessage;
+use crate::domain::policy;
 use crate::domain::template::{TemplateCatalog, TemplateStatus};
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{requested_template, validate};
 use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, Suppression};
 use crate::ports::{CreateOutcome, QueueRef};
-use serde_json::{Value, json};
+use crate::queues::SendQueueMessage;
+use serde_json::Value;
 use std::time::Duration;
 use tracing::{Span, info, warn};
 
 pub(super) async fn submit(
-    deps: &Deps,
+    deps: &IntakeDeps,
     request: &ApiGatewayV2httpRequest,
     request_id: &str,
     tenant: &TenantProfile,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let body = http::body_bytes(request)?;
-    let limit = deps.intake.max_body_bytes;
+    let limit = deps.settings.max_body_bytes;
     if body.len() > limit {
         return Err(ApiError::PayloadTooLarge {
             size: body.len(),
@@ -35,7 +38,7 @@ pub(super) async fn submit(
         code: "malformed_json",
         message: format!("the body is not valid JSON: {e}"),
     })?;
-    let now = deps.clock.now();
+    let now = deps.ports.clock.now();
 
     // Paused and disabled templates are policy, not caller mistakes: validate against
     // an approved copy so a well-formed request becomes a suppression, not a 422.
@@ -69,6 +72,7 @@ pub(super) async fn submit(
         Some(s) => Some(s),
         None => {
             let contact = deps
+                .ports
                 .directory
                 .contact(&tenant.id, validated.to())
                 .await
@@ -77,11 +81,12 @@ pub(super) async fn submit(
         }
     };
     let message = match refusal {
-        Some(s) => Message::new_suppressed(new, s, now, &deps.lifecycle),
-        None => Message::new_queued(new, now, &deps.lifecycle),
+        Some(s) => Message::new_suppressed(new, s, now, &deps.ports.lifecycle),
+        None => Message::new_queued(new, now, &deps.ports.lifecycle),
     };
 
     match deps
+        .ports
         .store
         .create_if_absent(&message)
         .await
@@ -113,7 +118,7 @@ pub(super) async fn submit(
         count_suppressed(deps, tenant, s);
     } else if message.state == MessageState::Queued {
         enqueue(deps, tenant, &message).await;
-        deps.metrics.count("Queued", &tenant_dim);
+        deps.ports.metrics.count("Queued", &tenant_dim);
     }
     Ok(json_response(
         202,
@@ -122,8 +127,8 @@ pub(super) async fn submit(
     ))
 }
 
-fn count_suppressed(deps: &Deps, tenant: &TenantProfile, s: &Suppression) {
-    deps.metrics.count(
+fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) {
+    deps.ports.metrics.count(
         "Suppressed",
         &[
             ("Tenant", tenant.id.as_str()),
@@ -134,15 +139,16 @@ fn count_suppressed(deps: &Deps, tenant: &TenantProfile, s: &Suppression) {
 
 /// The queue is only a wake-up call: a failed enqueue after the put is logged and
 /// counted, and the reconciler enqueues the message when its sweep deadline passes.
-async fn enqueue(deps: &Deps, tenant: &TenantProfile, message: &Message) {
-    let body = json!({"tenant": message.tenant, "id": message.id}).to_string();
+async fn enqueue(deps: &IntakeDeps, tenant: &TenantProfile, message: &Message) {
+    let body = SendQueueMessage::of(message).to_body();
     let queue = QueueRef::new(tenant.queue.clone());
-    if let Err(e) = deps.queue.send(&queue, &body, Duration::ZERO).await {
+    if let Err(e) = deps.ports.queue.send(&queue, &body, Duration::ZERO).await {
         warn!(
-            error = %super::ErrorChain(&e),
+            error = %ErrorChain(&e),
             "enqueue failed after the message was stored; the reconciler will enqueue it"
         );
-        deps.metrics
+        deps.ports
+            .metrics
             .count("EnqueueFailed", &[("Tenant", tenant.id.as_str())]);
     }
 }
@@ -163,7 +169,7 @@ fn idempotency_key(request: &ApiGatewayV2httpRequest) -> Result<Option<Idempoten
 /// The language versions of the requested template, with a paused or disabled one
 /// replaced by an approved copy, and the refusal that status means.
 async fn catalog_for(
-    deps: &Deps,
+    deps: &IntakeDeps,
     tenant: &TenantProfile,
     raw: &Value,
 ) -> Result<(TemplateCatalog, Option<Suppression>), ApiError> {
@@ -171,9 +177,9 @@ async fn catalog_for(
         return Ok((TemplateCatalog::default(), None));
     };
     let stored = deps
-        .intake
-        .lookups
-        .templates_named(&*deps.directory, &tenant.id, name, deps.clock.now())
+        .ports
+        .directory
+        .templates_named(&tenant.id, name)
         .await
         .map_err(|e| internal("templates_named", &e))?;
     let mut catalog = TemplateCatalog::new(stored.into_iter().map(|s| s.template));

@@ -1,20 +1,20 @@
 //! What the reconciler does to one overdue message (DESIGN §7), and the run's tallies.
 
 use super::{Action, RunReport};
-use crate::app::Deps;
+use crate::app::ReconcilerDeps;
 use crate::domain::failure::{Failure, FailureClass, FailureSource};
 use crate::domain::lifecycle::{EventKind, LifecycleEvent};
 use crate::domain::tenant::{OnAmbiguous, TenantProfile};
 use crate::domain::{Message, MessageState, TenantId, Timestamp};
 use crate::ports::{QueueRef, Recorded, record_event};
-use serde_json::json;
+use crate::queues::SendQueueMessage;
 use std::collections::HashMap;
 use std::time::Duration;
 use tracing::{error, info};
 
 /// One run's state: its instant, cached tenant profiles and per-tenant counters.
 pub(super) struct Sweep<'d> {
-    deps: &'d Deps,
+    deps: &'d ReconcilerDeps,
     /// The run's instant: every decision of the run compares against it.
     pub(super) now: Timestamp,
     pub(super) report: RunReport,
@@ -35,10 +35,10 @@ enum ActError {
 }
 
 impl<'d> Sweep<'d> {
-    pub(super) fn new(deps: &'d Deps) -> Self {
+    pub(super) fn new(deps: &'d ReconcilerDeps) -> Self {
         Self {
             deps,
-            now: deps.clock.now(),
+            now: deps.ports.clock.now(),
             report: RunReport::default(),
             profiles: HashMap::new(),
             reenqueued: HashMap::new(),
@@ -51,7 +51,7 @@ impl<'d> Sweep<'d> {
 
     pub(super) fn error(&mut self, e: &dyn std::error::Error, what: &str) {
         error!(error = %e, source = ?e.source(), "{what}");
-        self.deps.metrics.count("ReconcilerError", &[]);
+        self.deps.ports.metrics.count("ReconcilerError", &[]);
         self.report.errors += 1;
     }
 
@@ -80,6 +80,7 @@ impl<'d> Sweep<'d> {
             Ok(Some(action)) => {
                 *self.report.actions.entry(action).or_insert(0) += 1;
                 self.deps
+                    .ports
                     .metrics
                     .count("ReconcilerAction", &[("Action", action.as_str())]);
                 info!(tenant = %message.tenant, message_id = %message.id, action = action.as_str(), "reconciler acted");
@@ -96,7 +97,7 @@ impl<'d> Sweep<'d> {
     /// deadline out, then enqueue (the sender's claim dedups a second wake-up call).
     async fn reenqueue(&mut self, message: &Message) -> Result<Option<Action>, ActError> {
         let done = self.reenqueued.get(&message.tenant).copied().unwrap_or(0);
-        if done >= self.deps.reconciler.max_requeues_per_tenant {
+        if done >= self.deps.settings.max_requeues_per_tenant {
             self.report.deferred += 1;
             return Ok(None);
         }
@@ -104,7 +105,7 @@ impl<'d> Sweep<'d> {
         let next = next_deadline(
             message.sweep_at,
             self.now,
-            self.deps.lifecycle.queued_grace_ms(),
+            self.deps.ports.lifecycle.queued_grace_ms(),
         );
         if !self
             .record(message, EventKind::SweepPushed { next })
@@ -123,6 +124,7 @@ impl<'d> Sweep<'d> {
     /// requeue it, or end it on the last attempt.
     async fn recover_lease(&mut self, message: &Message) -> Result<Option<Action>, ActError> {
         self.deps
+            .ports
             .metrics
             .count("StuckSending", &[("Tenant", message.tenant.as_str())]);
         let attempt = message.attempt;
@@ -134,11 +136,12 @@ impl<'d> Sweep<'d> {
                 return Ok(None);
             }
             self.deps
+                .ports
                 .metrics
                 .count("Ambiguous", &[("Tenant", message.tenant.as_str())]);
             return Ok(Some(Action::DispatchLapsed));
         }
-        if attempt >= self.deps.reconciler.max_attempts {
+        if attempt >= self.deps.ports.lifecycle.max_attempts {
             let kind = EventKind::Exhausted {
                 attempt,
                 failure: exhausted_failure(attempt),
@@ -198,6 +201,7 @@ impl<'d> Sweep<'d> {
             return Ok(None);
         }
         self.deps
+            .ports
             .metrics
             .count("MissingWebhooks", &[("Tenant", message.tenant.as_str())]);
         self.count_failed(message, FailureClass::Unconfirmed);
@@ -209,11 +213,11 @@ impl<'d> Sweep<'d> {
         let event = LifecycleEvent::new(self.now, kind);
         let deps = self.deps;
         let recorded = record_event(
-            &*deps.store,
+            &*deps.ports.store,
             &message.tenant,
             &message.id,
             &event,
-            &deps.lifecycle,
+            &deps.ports.lifecycle,
         )
         .await?;
         Ok(match recorded {
@@ -226,14 +230,18 @@ impl<'d> Sweep<'d> {
     }
 
     async fn enqueue(&self, queue: &QueueRef, message: &Message) -> Result<(), ActError> {
-        let body = json!({"tenant": message.tenant, "id": message.id}).to_string();
-        self.deps.queue.send(queue, &body, Duration::ZERO).await?;
+        let body = SendQueueMessage::of(message).to_body();
+        self.deps
+            .ports
+            .queue
+            .send(queue, &body, Duration::ZERO)
+            .await?;
         Ok(())
     }
 
     async fn profile(&mut self, tenant: &TenantId) -> Result<Option<TenantProfile>, ActError> {
         if !self.profiles.contains_key(tenant) {
-            let profile = self.deps.directory.tenant(tenant).await?;
+            let profile = self.deps.ports.directory.tenant(tenant).await?;
             self.profiles.insert(tenant.clone(), profile);
         }
         Ok(self.profiles.get(tenant).cloned().flatten())
@@ -247,7 +255,7 @@ impl<'d> Sweep<'d> {
     }
 
     fn count_failed(&self, message: &Message, class: FailureClass) {
-        self.deps.metrics.count(
+        self.deps.ports.metrics.count(
             "Failed",
             &[
                 ("Tenant", message.tenant.as_str()),

@@ -9,7 +9,7 @@
 
 mod actions;
 
-use crate::app::Deps;
+use crate::app::ReconcilerDeps;
 use crate::domain::MessageState;
 pub use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
@@ -36,9 +36,6 @@ pub struct ReconcilerSettings {
     /// Most stale `queued` messages of one tenant enqueued again per run: a tenant's
     /// deep backlog is drained by its queue, not duplicated into it wholesale.
     pub max_requeues_per_tenant: usize,
-    /// Attempts after which an expired lease ends the message as `exhausted`
-    /// instead of queueing it again (the sender's retry budget).
-    pub max_attempts: u32,
 }
 
 impl Default for ReconcilerSettings {
@@ -49,7 +46,6 @@ impl Default for ReconcilerSettings {
             page_size: 100,
             max_pages_per_key: 10,
             max_requeues_per_tenant: 100,
-            max_attempts: 5,
         }
     }
 }
@@ -164,7 +160,7 @@ pub fn work_window(budget: Duration, remaining: Option<Duration>, margin: Durati
 /// work [`ReconcilerSettings::deadline_margin`] before it, or when its budget is
 /// spent, whichever comes first.
 pub async fn handle(
-    deps: &Deps,
+    deps: &ReconcilerDeps,
     event: EventBridgeEvent,
     deadline: Option<SystemTime>,
 ) -> Result<RunReport, ReconcilerError> {
@@ -174,7 +170,7 @@ pub async fn handle(
 
 /// One sweep over every state's shards within the configured budget (no invocation
 /// deadline: `wa dev`'s timer and tests).
-pub async fn run(deps: &Deps) -> Result<RunReport, ReconcilerError> {
+pub async fn run(deps: &ReconcilerDeps) -> Result<RunReport, ReconcilerError> {
     run_until(deps, None).await
 }
 
@@ -182,7 +178,7 @@ pub async fn run(deps: &Deps) -> Result<RunReport, ReconcilerError> {
 /// `deadline` less the margin (see [`work_window`]).
 #[tracing::instrument(skip_all)]
 pub async fn run_until(
-    deps: &Deps,
+    deps: &ReconcilerDeps,
     deadline: Option<SystemTime>,
 ) -> Result<RunReport, ReconcilerError> {
     let started = Instant::now();
@@ -192,29 +188,25 @@ pub async fn run_until(
             .unwrap_or(Duration::ZERO)
     });
     let window = work_window(
-        deps.reconciler.budget,
+        deps.settings.budget,
         remaining,
-        deps.reconciler.deadline_margin,
+        deps.settings.deadline_margin,
     );
     let out_of_time = || started.elapsed() >= window;
     let mut sweep = actions::Sweep::new(deps);
     'states: for state in SWEPT {
         sweep.report.oldest_overdue_ms.insert(state.as_str(), 0);
-        for key in deps.lifecycle.sweep_keys(state) {
+        for key in deps.ports.lifecycle.sweep_keys(state) {
             let mut cursor: Option<String> = None;
-            for _ in 0..deps.reconciler.max_pages_per_key {
+            for _ in 0..deps.settings.max_pages_per_key {
                 if out_of_time() {
                     sweep.report.budget_exhausted = true;
                     break 'states;
                 }
                 let page = deps
+                    .ports
                     .store
-                    .sweep(
-                        &key,
-                        sweep.now,
-                        deps.reconciler.page_size,
-                        cursor.as_deref(),
-                    )
+                    .sweep(&key, sweep.now, deps.settings.page_size, cursor.as_deref())
                     .await;
                 let page = match page {
                     Ok(page) => page,
@@ -241,7 +233,8 @@ pub async fn run_until(
     }
     let report = sweep.finish();
     for (state, ms) in &report.oldest_overdue_ms {
-        deps.metrics
+        deps.ports
+            .metrics
             .millis("OldestOverdueMs", *ms, &[("State", state)]);
     }
     if report.budget_exhausted {

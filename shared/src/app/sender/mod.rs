@@ -17,8 +17,7 @@ mod record;
 
 pub use pacing::{Pacer, PacingShare};
 
-use crate::app::Deps;
-use crate::app::intake::DirectoryCache;
+use crate::app::SenderDeps;
 pub use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,31 +26,25 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, error, info_span};
 
-/// The sender's settings, pacer and warm-container cache.
+/// How long the sender caches tenant and template reads for its policy re-check
+/// (short: a paused template must stop sends soon).
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// The sender's settings and pacer. Its retry budget is the lifecycle policy's
+/// (`max_attempts`, `max_age`), which the reconciler shares.
 #[derive(Debug, Clone)]
 pub struct SenderSettings {
-    /// Attempts (claims) a message may take; a retryable failure of the last one
-    /// makes it `failed` (exhausted).
-    pub max_attempts: u32,
-    /// Age past which a message is not sent any more (exhausted).
-    pub max_age: Duration,
     /// Records of one batch processed at once.
     pub concurrency: usize,
-    /// Tenant and template lookups for the policy re-check (keep the TTL short: a
-    /// paused template must stop sends soon).
-    pub lookups: DirectoryCache,
     /// Per-phone-number pacing, shared by every invocation of this process.
     pub pacer: Pacer,
 }
 
 impl Default for SenderSettings {
-    /// 5 attempts, 24 hours, 10 records at once, 2-second cache, per-sender pacing.
+    /// 10 records at once, per-sender pacing.
     fn default() -> Self {
         Self {
-            max_attempts: 5,
-            max_age: Duration::from_secs(24 * 3600),
             concurrency: 10,
-            lookups: DirectoryCache::new(Duration::from_secs(2)),
             pacer: Pacer::new(PacingShare::PerConcurrentSender),
         }
     }
@@ -59,8 +52,8 @@ impl Default for SenderSettings {
 
 /// Process one SQS batch. Never fails as a whole: a record that must come back is
 /// listed in `batch_item_failures`, so one bad record never replays the batch.
-pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let permits = Arc::new(Semaphore::new(deps.sender.concurrency.max(1)));
+pub async fn handle(deps: &SenderDeps, event: SqsEvent) -> SqsBatchResponse {
+    let permits = Arc::new(Semaphore::new(deps.settings.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     let mut item_ids = HashMap::new();
     let mut failures = Vec::new();

@@ -2,7 +2,7 @@
 //! and the exhaustion of the retry budget or the message's age.
 
 use super::record::{Again, Send};
-use crate::app::intake::ErrorChain;
+use crate::app::errors::ErrorChain;
 use crate::domain::graph::Classification;
 use crate::domain::lifecycle::EventKind;
 use crate::domain::tenant::TenantProfile;
@@ -24,7 +24,7 @@ pub(super) const RECORD_BACKOFF: [Duration; 3] = [
 impl Send<'_> {
     /// Exhausted when this attempt was the last, or the message is too old to send.
     pub(super) fn exhausted(&self, now: Timestamp, last: Option<&Failure>) -> Option<Failure> {
-        let settings = &self.deps.sender;
+        let settings = &self.deps.ports.lifecycle;
         let age_ms = now.millis_since(self.message.created_at);
         let max_age_ms = i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX);
         let (over, title) = match last {
@@ -57,7 +57,7 @@ impl Send<'_> {
         failure: Failure,
         classification: Option<&Classification>,
     ) -> Again {
-        let now = self.deps.clock.now();
+        let now = self.deps.ports.clock.now();
         if let Some(exhausted) = self.exhausted(now, Some(&failure)) {
             return self.fail(exhausted).await;
         }
@@ -84,7 +84,7 @@ impl Send<'_> {
         }
         // By class, like `Failed`: a throttling wave and a Graph outage both retry,
         // and only the class tells them apart on the dashboard.
-        self.deps.metrics.count(
+        self.deps.ports.metrics.count(
             "Retried",
             &[
                 ("Tenant", self.tenant().as_str()),
@@ -95,6 +95,7 @@ impl Send<'_> {
             let queue = QueueRef::new(profile.queue.clone());
             if let Err(e) = self
                 .deps
+                .ports
                 .queue
                 .change_visibility(&queue, receipt, delay)
                 .await
@@ -114,8 +115,8 @@ impl Send<'_> {
             attempt: self.attempt(),
             failure,
         };
-        if self.record(event, self.deps.clock.now()).await {
-            self.deps.metrics.count(
+        if self.record(event, self.deps.ports.clock.now()).await {
+            self.deps.ports.metrics.count(
                 "Failed",
                 &[
                     ("Tenant", self.tenant().as_str()),
@@ -135,8 +136,8 @@ impl Send<'_> {
             attempt: self.attempt(),
             suppression,
         };
-        if self.record(event, self.deps.clock.now()).await {
-            self.deps.metrics.count(
+        if self.record(event, self.deps.ports.clock.now()).await {
+            self.deps.ports.metrics.count(
                 "Suppressed",
                 &[
                     ("Tenant", self.tenant().as_str()),
@@ -161,11 +162,11 @@ impl Send<'_> {
         let mut waits = RECORD_BACKOFF.iter();
         loop {
             let result = record_event(
-                &*deps.store,
+                &*deps.ports.store,
                 self.tenant(),
                 &self.message.id,
                 event,
-                &deps.lifecycle,
+                &deps.ports.lifecycle,
             )
             .await;
             match (result, waits.next()) {
@@ -185,7 +186,7 @@ impl Send<'_> {
         let name = event.kind.name();
         match self.write(&event).await {
             Ok(Recorded::Written { decision, message }) => {
-                info!(event = name, decision, state = %message.state.as_str(), "recorded");
+                info!(event = name, decision = decision.as_str(), state = %message.state.as_str(), "recorded");
                 true
             }
             Ok(Recorded::Duplicate(_)) => {

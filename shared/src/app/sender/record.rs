@@ -2,20 +2,19 @@
 //! (DESIGN §5 steps 1–4).
 
 use super::outcome::sender_failure;
-use crate::app::Deps;
-use crate::app::intake::{ErrorChain, policy};
+use crate::app::SenderDeps;
+use crate::app::errors::ErrorChain;
 use crate::domain::graph::{CallbackData, Classification, SendOutcome};
 use crate::domain::lifecycle::{EventKind, Guard, LifecycleEvent};
 use crate::domain::payload::build_payload;
+use crate::domain::policy;
 use crate::domain::template::TemplateCatalog;
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{FormattingPolicy, ValidatedRequest, validate};
-use crate::domain::{
-    FailureClass, FailureSource, Message, MessageId, Suppression, TenantId, Timestamp,
-};
-use crate::ports::{ReceiptHandle, Recorded, SendRequest};
+use crate::domain::{FailureClass, FailureSource, Message, Suppression, TenantId, Timestamp};
+use crate::ports::{ProviderRequest, ReceiptHandle, Recorded};
+use crate::queues::SendQueueMessage;
 use aws_lambda_events::sqs::SqsMessage;
-use serde::Deserialize;
 use tracing::{Span, error, info, warn};
 
 /// Whether SQS should deliver the record again (report it as a batch item failure).
@@ -27,19 +26,8 @@ pub(super) enum Again {
     No,
 }
 
-/// The queue body intake and the reconciler send.
-#[derive(Debug, Deserialize)]
-struct Reference {
-    tenant: TenantId,
-    id: MessageId,
-}
-
-pub(super) async fn process(deps: &Deps, record: &SqsMessage) -> Again {
-    let Some(reference) = record
-        .body
-        .as_deref()
-        .and_then(|b| serde_json::from_str::<Reference>(b).ok())
-    else {
+pub(super) async fn process(deps: &SenderDeps, record: &SqsMessage) -> Again {
+    let Some(reference) = record.body.as_deref().and_then(SendQueueMessage::parse) else {
         // Nothing we could ever send: redelivering it would only reach the DLQ later.
         error!("record body is not a {{tenant, id}} reference; dropped");
         return Again::No;
@@ -48,10 +36,11 @@ pub(super) async fn process(deps: &Deps, record: &SqsMessage) -> Again {
     span.record("tenant", tracing::field::display(&reference.tenant));
     span.record("message_id", tracing::field::display(&reference.id));
 
-    let now = deps.clock.now();
+    let now = deps.ports.clock.now();
     let claimed = deps
+        .ports
         .store
-        .claim_for_send(&reference.tenant, &reference.id, now, &deps.lifecycle)
+        .claim_for_send(&reference.tenant, &reference.id, now, &deps.ports.lifecycle)
         .await;
     let message = match claimed {
         Ok(Some(m)) => m,
@@ -101,7 +90,7 @@ fn aborted(operation: &'static str, e: &(dyn std::error::Error + 'static)) -> Ab
 
 /// One claimed message on its way to Graph.
 pub(super) struct Send<'a> {
-    pub(super) deps: &'a Deps,
+    pub(super) deps: &'a SenderDeps,
     pub(super) message: &'a Message,
     pub(super) receipt: Option<ReceiptHandle>,
 }
@@ -117,13 +106,12 @@ impl Send<'_> {
 
     async fn run(&mut self, now: Timestamp) -> Result<Again, Aborted> {
         let deps = self.deps;
-        let settings = &deps.sender;
         if let Some(failure) = self.exhausted(now, None) {
             return Ok(self.fail(failure).await);
         }
-        let lookups = &settings.lookups;
-        let Some(profile) = lookups
-            .tenant(&*deps.directory, self.tenant(), now)
+        let directory = &deps.ports.directory;
+        let Some(profile) = directory
+            .tenant(self.tenant())
             .await
             .map_err(|e| aborted("tenant", &e))?
         else {
@@ -132,8 +120,8 @@ impl Send<'_> {
         };
         let catalog = match &self.message.template_name {
             Some(name) => TemplateCatalog::new(
-                lookups
-                    .templates_named(&*deps.directory, self.tenant(), name, now)
+                directory
+                    .templates_named(self.tenant(), name)
                     .await
                     .map_err(|e| aborted("templates_named", &e))?
                     .into_iter()
@@ -188,6 +176,7 @@ impl Send<'_> {
         }
         let contact = self
             .deps
+            .ports
             .directory
             .contact(self.tenant(), &self.message.to)
             .await
@@ -224,7 +213,7 @@ impl Send<'_> {
                 return Ok(self.retry(profile, failure, None).await);
             }
         };
-        deps.sender
+        deps.settings
             .pacer
             .pace(
                 &profile.phone_number_id,
@@ -238,7 +227,7 @@ impl Send<'_> {
         }
         let outcome = deps
             .provider
-            .send(SendRequest {
+            .send(ProviderRequest {
                 phone_number_id: &profile.phone_number_id,
                 token: &token,
                 body: &payload,
@@ -246,7 +235,7 @@ impl Send<'_> {
             .await;
         Ok(match outcome {
             SendOutcome::Accepted(accepted) => {
-                let now = deps.clock.now();
+                let now = deps.ports.clock.now();
                 info!(wamid = %accepted.wamid, "accepted by Graph");
                 let event = EventKind::Accepted {
                     attempt: self.attempt(),
@@ -255,8 +244,8 @@ impl Send<'_> {
                 };
                 if self.record(event, now).await {
                     let dims = [("Tenant", self.tenant().as_str())];
-                    deps.metrics.count("Accepted", &dims);
-                    deps.metrics.millis(
+                    deps.ports.metrics.count("Accepted", &dims);
+                    deps.ports.metrics.millis(
                         "QueueToAcceptedMs",
                         now.millis_since(self.message.created_at),
                         &dims,
@@ -286,7 +275,10 @@ impl Send<'_> {
     /// left to expire (then taken over like any claim that died before its call).
     async fn dispatch(&self) -> Result<bool, Aborted> {
         let attempt = self.attempt();
-        let event = LifecycleEvent::new(self.deps.clock.now(), EventKind::Dispatched { attempt });
+        let event = LifecycleEvent::new(
+            self.deps.ports.clock.now(),
+            EventKind::Dispatched { attempt },
+        );
         let ours = |m: &Message| Guard::ClaimHeld { attempt }.holds(m) && m.dispatched_at.is_some();
         match self.write(&event).await {
             Ok(Recorded::Written { message, .. } | Recorded::Duplicate(message)) => {
@@ -310,8 +302,9 @@ impl Send<'_> {
                 let event = EventKind::MarkedAmbiguous {
                     attempt: self.attempt(),
                 };
-                if self.record(event, self.deps.clock.now()).await {
+                if self.record(event, self.deps.ports.clock.now()).await {
                     self.deps
+                        .ports
                         .metrics
                         .count("Ambiguous", &[("Tenant", self.tenant().as_str())]);
                 } else {
@@ -328,7 +321,7 @@ impl Send<'_> {
             }
             class if class.is_retryable() => {
                 if class == FailureClass::Throttled {
-                    self.deps.sender.pacer.throttled(&profile.phone_number_id);
+                    self.deps.settings.pacer.throttled(&profile.phone_number_id);
                 }
                 self.retry(profile, failure, Some(c)).await
             }

@@ -7,7 +7,7 @@
 
 use super::apply::apply_batch;
 use super::inbox::{ParkedBody, park};
-use crate::app::Deps;
+use crate::app::WebhookDeps;
 use crate::app::http::{
     ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, body_bytes, header, method,
     request_id, text_response,
@@ -21,7 +21,10 @@ use tracing::{error, info, warn};
 
 /// Answer one API Gateway request to `/webhook`.
 #[tracing::instrument(skip_all, fields(request_id))]
-pub async fn handle_http(deps: &Deps, req: &ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
+pub async fn handle_http(
+    deps: &WebhookDeps,
+    req: &ApiGatewayV2httpRequest,
+) -> ApiGatewayV2httpResponse {
     let request_id = request_id(req);
     tracing::Span::current().record("request_id", request_id.as_str());
     let result = match method(req) {
@@ -33,7 +36,7 @@ pub async fn handle_http(deps: &Deps, req: &ApiGatewayV2httpRequest) -> ApiGatew
 }
 
 fn handshake(
-    deps: &Deps,
+    deps: &WebhookDeps,
     req: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
     let params = &req.query_string_parameters;
@@ -42,7 +45,7 @@ fn handshake(
         verify_token: params.first("hub.verify_token"),
         challenge: params.first("hub.challenge"),
     };
-    match answer_handshake(&query, deps.webhook.verify_token.expose_secret()) {
+    match answer_handshake(&query, deps.settings.verify_token.expose_secret()) {
         Ok(challenge) => {
             info!("webhook subscription verified");
             Ok(text_response(200, challenge, &[]))
@@ -58,10 +61,10 @@ fn handshake(
 }
 
 async fn receive(
-    deps: &Deps,
+    deps: &WebhookDeps,
     req: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
-    let limit = deps.webhook.max_body_bytes;
+    let limit = deps.settings.max_body_bytes;
     // The encoded length bounds the decoded one: refuse a huge body before decoding it.
     let encoded_len = req.body.as_deref().map_or(0, str::len);
     let decoded_bound = if req.is_base64_encoded {
@@ -84,14 +87,14 @@ async fn receive(
     }
     let signature = header(req, SIGNATURE_HEADER);
     let secrets = deps
-        .webhook
+        .settings
         .app_secrets
         .iter()
         .map(|s| s.expose_secret().as_bytes());
     if let Err(e) = verify_signature_with_any(secrets, &raw, signature) {
         // Never log the expected MAC or the body: only why it was refused.
         warn!(reason = e.as_str(), "webhook signature rejected");
-        deps.metrics.count("SignatureRejected", &[]);
+        deps.ports.metrics.count("SignatureRejected", &[]);
         return Err(ApiError::Unauthorized {
             code: "invalid_signature",
             message: e.to_string(),
@@ -111,7 +114,8 @@ async fn receive(
         }
         Err(apply_error) => {
             error!(error = %apply_error, source = ?std::error::Error::source(&apply_error), "webhook not stored; parking it on the inbox");
-            let parked = ParkedBody::new(&raw, signature.unwrap_or_default(), deps.clock.now());
+            let parked =
+                ParkedBody::new(&raw, signature.unwrap_or_default(), deps.ports.clock.now());
             match park(deps, &parked).await {
                 Ok(()) => Ok(ok()),
                 Err(park_error) => {

@@ -6,7 +6,7 @@
 //! being there.
 
 use super::apply::apply_batch;
-use crate::app::Deps;
+use crate::app::WebhookDeps;
 use crate::domain::Timestamp;
 use crate::domain::webhook::{parse_envelope, verify_signature_with_any};
 use crate::ports::QueueError;
@@ -76,15 +76,15 @@ pub enum InboxError {
 }
 
 /// Put a body on the inbox queue.
-pub async fn park(deps: &Deps, parked: &ParkedBody) -> Result<(), InboxError> {
+pub async fn park(deps: &WebhookDeps, parked: &ParkedBody) -> Result<(), InboxError> {
     let inbox = deps
-        .webhook
+        .settings
         .inbox
         .as_ref()
         .ok_or(InboxError::NotConfigured)?;
     let body =
         serde_json::to_string(parked).map_err(|_| InboxError::Malformed("unserializable"))?;
-    deps.queue.send(inbox, &body, Duration::ZERO).await?;
+    deps.ports.queue.send(inbox, &body, Duration::ZERO).await?;
     info!("webhook body parked on the inbox");
     Ok(())
 }
@@ -92,7 +92,7 @@ pub async fn park(deps: &Deps, parked: &ParkedBody) -> Result<(), InboxError> {
 /// Replay a batch of parked bodies; the records that failed are returned for retry
 /// (after `maxReceiveCount` receives they move to the inbox's dead-letter queue).
 #[tracing::instrument(skip_all, fields(records = batch.records.len()))]
-pub async fn handle_inbox(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_inbox(deps: &WebhookDeps, batch: SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for record in &batch.records {
         let id = record.message_id.clone().unwrap_or_default();
@@ -107,7 +107,7 @@ pub async fn handle_inbox(deps: &Deps, batch: SqsEvent) -> SqsBatchResponse {
     response
 }
 
-async fn replay(deps: &Deps, record: &SqsMessage) -> Result<(), InboxError> {
+async fn replay(deps: &WebhookDeps, record: &SqsMessage) -> Result<(), InboxError> {
     let body = record
         .body
         .as_deref()
@@ -119,14 +119,14 @@ async fn replay(deps: &Deps, record: &SqsMessage) -> Result<(), InboxError> {
     }
     let raw = parked.raw()?;
     let secrets = deps
-        .webhook
+        .settings
         .app_secrets
         .iter()
         .map(|s| s.expose_secret().as_bytes());
     if let Err(e) = verify_signature_with_any(secrets, &raw, Some(&parked.signature)) {
         // Left to fail into the dead-letter queue: a secret fixed later can redrive it.
         warn!(reason = e.as_str(), "parked webhook signature rejected");
-        deps.metrics.count("SignatureRejected", &[]);
+        deps.ports.metrics.count("SignatureRejected", &[]);
         return Err(e.into());
     }
     let batch = parse_envelope(&raw)?;

@@ -17,8 +17,8 @@ pub use apply::{ApplyError, ApplyReport, apply_batch};
 pub use http::handle_http;
 pub use inbox::{InboxError, ParkedBody, handle_inbox, park};
 
-use super::Deps;
 use super::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use crate::app::WebhookDeps;
 use crate::ports::QueueRef;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use secrecy::SecretString;
@@ -93,7 +93,7 @@ pub enum WebhookReply {
 
 /// Handle one invocation of the webhook function. Never fails: every outcome is an
 /// HTTP status or a batch item failure.
-pub async fn handle(deps: &Deps, event: WebhookInvocation) -> WebhookReply {
+pub async fn handle(deps: &WebhookDeps, event: WebhookInvocation) -> WebhookReply {
     match event {
         WebhookInvocation::Http(req) => WebhookReply::Http(Box::new(handle_http(deps, &req).await)),
         WebhookInvocation::Inbox(batch) => WebhookReply::Inbox(handle_inbox(deps, batch).await),

@@ -30,6 +30,11 @@ pub struct LifecyclePolicy {
     pub message_ttl: Duration,
     /// Most history entries kept per message (default 64); later ones are only counted.
     pub history_cap: u32,
+    /// Attempts (claims) a message may take (default 5): a retryable failure of the
+    /// last one, or a lease expiring on it, ends the message `exhausted`.
+    pub max_attempts: u32,
+    /// Age past which a message is not sent any more (default 24 h; exhausted).
+    pub max_age: Duration,
 }
 
 impl Default for LifecyclePolicy {
@@ -42,6 +47,8 @@ impl Default for LifecyclePolicy {
             sweep_shards: 8,
             message_ttl: Duration::from_secs(90 * 86_400),
             history_cap: 64,
+            max_attempts: 5,
+            max_age: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -4,15 +4,12 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use wa_shared::adapters::sqlite::SqliteDb;
-use wa_shared::adapters::{ManualClock, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue};
+use wa_shared::adapters::ManualClock;
 use wa_shared::domain::lifecycle::Transition;
 use wa_shared::domain::{
     LifecyclePolicy, Message, MessageId, MessageState, TenantId, Timestamp, Wamid,
 };
-use wa_shared::ports::{
-    ApplyOutcome, CreateOutcome, Directory, MessageStore, Page, StoreError, WorkQueue,
-};
+use wa_shared::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, StoreError};
 
 /// Which adapters a [`World`] runs on.
 #[derive(Clone)]
@@ -144,57 +141,19 @@ impl MessageStore for Outage {
 }
 
 /// The ports of one backend, before the tenant is provisioned.
-pub(crate) struct Adapters {
-    pub store: Arc<dyn MessageStore>,
-    pub directory: Arc<dyn Directory>,
-    pub queue: Arc<dyn WorkQueue>,
-    /// Prefix of the world's queue names (unique on SQS).
-    pub queue_prefix: String,
-    pub name: &'static str,
-}
-
 impl Backend {
-    /// Fresh, empty adapters: an in-memory database, or tables made from the schema
-    /// and a queue prefix no other test uses.
-    pub(crate) async fn adapters(self, clock: Arc<ManualClock>) -> Adapters {
+    /// The test's ports on this backend (the testkit's, by the runtimes' wiring).
+    pub(crate) async fn open(
+        self,
+        clock: Arc<ManualClock>,
+        metrics: wa_shared::metrics::Metrics,
+    ) -> wa_shared::testkit::backends::TestBackend {
         match self {
-            Backend::Sqlite => {
-                let db = SqliteDb::open_in_memory().await.unwrap();
-                let store = Arc::new(SqliteMessageStore::new(db.clone()).await.unwrap());
-                let directory = Arc::new(SqliteDirectory::new(db.clone()).await.unwrap());
-                let queue = Arc::new(SqliteWorkQueue::new(db, clock).await.unwrap());
-                Adapters {
-                    store,
-                    directory,
-                    queue,
-                    queue_prefix: String::new(),
-                    name: "sqlite",
-                }
-            }
+            Backend::Sqlite => wa_shared::testkit::backends::sqlite(clock, metrics).await,
             #[cfg(feature = "testkit")]
             Backend::Moto(sdk) => {
-                use wa_shared::adapters::dynamo::{TableNames, create_tables};
-                use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
                 let prefix = wa_shared::testkit::unique_name("status");
-                let tables = TableNames::with_prefix(&prefix);
-                create_tables(&aws_sdk_dynamodb::Client::new(&sdk), &tables)
-                    .await
-                    .unwrap();
-                // moto does not apply concurrent conditional writes to one item
-                // atomically (DynamoDB does): one write at a time, as in the send path.
-                let store = Arc::new(wa_shared::testkit::store_conformance::OneWriteAtATime::new(
-                    DynamoMessageStore::new(&sdk, tables.messages),
-                ));
-                let directory = Arc::new(DynamoDirectory::new(&sdk, tables.directory));
-                // SQS keeps real time; the handlers read the manual clock.
-                let queue = Arc::new(SqsWorkQueue::new(&sdk));
-                Adapters {
-                    store,
-                    directory,
-                    queue,
-                    queue_prefix: format!("{prefix}-"),
-                    name: "dynamo",
-                }
+                wa_shared::testkit::backends::moto(&sdk, &prefix, clock, metrics).await
             }
         }
     }

@@ -43,7 +43,16 @@ pub(super) static MIGRATIONS: &[Migration] = &[Migration {
 
 impl From<rusqlite::Error> for QueueError {
     fn from(error: rusqlite::Error) -> Self {
-        QueueError::Sqlite(SqliteError::from(error))
+        SqliteError::from(error).into()
+    }
+}
+
+impl From<SqliteError> for QueueError {
+    fn from(error: SqliteError) -> Self {
+        QueueError::Backend {
+            operation: "embedded queue",
+            source: Box::new(error),
+        }
     }
 }
 

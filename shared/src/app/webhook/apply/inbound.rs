@@ -29,8 +29,11 @@ pub(super) async fn apply(
         return Ok(());
     };
     let deps = ctx.deps;
-    let at = message.timestamp.unwrap_or_else(|| deps.clock.now());
-    deps.directory.record_inbound(&tenant, &who, at).await?;
+    let at = message.timestamp.unwrap_or_else(|| deps.ports.clock.now());
+    deps.ports
+        .directory
+        .record_inbound(&tenant, &who, at)
+        .await?;
     ctx.report.inbound += 1;
     let Some(text) = message.text() else {
         return Ok(());
@@ -41,7 +44,8 @@ pub(super) async fn apply(
     };
     if let Some(action) = profile.keyword_action(text) {
         let opted_out = action == KeywordAction::OptOut;
-        deps.directory
+        deps.ports
+            .directory
             .set_opt_out(&tenant, &who, opted_out, at)
             .await?;
         ctx.report.keyword_changes += 1;

@@ -27,6 +27,7 @@ pub(super) async fn template_status(
     let at = at_or_now(ctx, update.time);
     let known = ctx
         .deps
+        .ports
         .directory
         .update_template_status(&tenant, name, language, &status, at)
         .await?;
@@ -60,6 +61,7 @@ pub(super) async fn template_quality(
     let quality = update.new_quality_score.as_str();
     let known = ctx
         .deps
+        .ports
         .directory
         .update_template_quality(&tenant, name, language, quality, at)
         .await?;
@@ -114,7 +116,7 @@ async fn update_profile(
     };
     change(&mut profile);
     profile.updated_at = at_or_now(ctx, time).max(profile.updated_at);
-    ctx.deps.directory.put_tenant(&profile).await?;
+    ctx.deps.ports.directory.put_tenant(&profile).await?;
     info!(tenant = %tenant, phone_quality = ?profile.phone_quality, account_event = ?profile.account_event, "tenant profile updated from webhook");
     ctx.report.directory_updates += 1;
     ctx.remember_profile(profile);
@@ -158,5 +160,5 @@ fn stored(
 }
 
 fn at_or_now(ctx: &Context<'_>, time: Option<Timestamp>) -> Timestamp {
-    time.unwrap_or_else(|| ctx.deps.clock.now())
+    time.unwrap_or_else(|| ctx.deps.ports.clock.now())
 }

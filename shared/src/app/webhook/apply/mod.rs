@@ -9,7 +9,7 @@ mod inbound;
 mod management;
 mod statuses;
 
-use crate::app::Deps;
+use crate::app::WebhookDeps;
 use crate::domain::tenant::TenantProfile;
 use crate::domain::webhook::{WebhookBatch, WebhookEvent};
 use crate::domain::{PhoneNumberId, TenantId};
@@ -54,7 +54,10 @@ pub struct ApplyReport {
 }
 
 /// Apply every event of `batch`; stops at the first storage failure.
-pub async fn apply_batch(deps: &Deps, batch: &WebhookBatch) -> Result<ApplyReport, ApplyError> {
+pub async fn apply_batch(
+    deps: &WebhookDeps,
+    batch: &WebhookBatch,
+) -> Result<ApplyReport, ApplyError> {
     for warning in &batch.warnings {
         warn!(warning = %warning, "webhook body tolerated with a warning");
     }
@@ -93,7 +96,7 @@ pub async fn apply_batch(deps: &Deps, batch: &WebhookBatch) -> Result<ApplyRepor
 
 /// Per-batch lookups, so a batch of 100 statuses from one number asks the directory once.
 pub(super) struct Context<'d> {
-    pub(super) deps: &'d Deps,
+    pub(super) deps: &'d WebhookDeps,
     pub(super) report: ApplyReport,
     by_phone: HashMap<PhoneNumberId, Option<TenantId>>,
     by_waba: HashMap<String, Option<TenantId>>,
@@ -110,7 +113,12 @@ impl Context<'_> {
             return Ok(self.unrouted("no phone_number_id", ""));
         };
         if !self.by_phone.contains_key(id) {
-            let tenant = self.deps.directory.tenant_by_phone_number_id(id).await?;
+            let tenant = self
+                .deps
+                .ports
+                .directory
+                .tenant_by_phone_number_id(id)
+                .await?;
             self.by_phone.insert(id.clone(), tenant);
         }
         match self.by_phone.get(id).cloned().flatten() {
@@ -125,7 +133,7 @@ impl Context<'_> {
         waba_id: &str,
     ) -> Result<Option<TenantId>, DirectoryError> {
         if !self.by_waba.contains_key(waba_id) {
-            let tenant = self.deps.directory.tenant_by_waba_id(waba_id).await?;
+            let tenant = self.deps.ports.directory.tenant_by_waba_id(waba_id).await?;
             self.by_waba.insert(waba_id.to_owned(), tenant);
         }
         match self.by_waba.get(waba_id).cloned().flatten() {
@@ -140,7 +148,7 @@ impl Context<'_> {
         tenant: &TenantId,
     ) -> Result<Option<TenantProfile>, DirectoryError> {
         if !self.profiles.contains_key(tenant) {
-            let profile = self.deps.directory.tenant(tenant).await?;
+            let profile = self.deps.ports.directory.tenant(tenant).await?;
             self.profiles.insert(tenant.clone(), profile);
         }
         Ok(self.profiles.get(tenant).cloned().flatten())
@@ -155,7 +163,7 @@ impl Context<'_> {
         // Acknowledged, not an error: another app on the same WABA, or a tenant not yet
         // added. Meta would retry an error for days without anything changing.
         warn!(id, "webhook event routes to no tenant: {why}");
-        self.deps.metrics.count("UnroutedWebhook", &[]);
+        self.deps.ports.metrics.count("UnroutedWebhook", &[]);
         self.report.unrouted += 1;
         None
     }

@@ -4,7 +4,9 @@
 use super::{ApplyError, Context};
 use crate::domain::failure::{Failure, FailureClass, FailureSource};
 use crate::domain::graph::{CallbackData, excerpt, rule_for};
-use crate::domain::lifecycle::{EventKind, LifecycleEvent, ProviderStatus, ProviderStatusKind};
+use crate::domain::lifecycle::{
+    Decision, EventKind, LifecycleEvent, ProviderStatus, ProviderStatusKind,
+};
 use crate::domain::webhook::{DeliveryStatus, StatusUpdate, WebhookError};
 use crate::domain::{Message, MessageId, MessageState, TenantId};
 use crate::ports::{Recorded, record_event};
@@ -22,7 +24,7 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         unknown(ctx, status);
         return Ok(());
     };
-    let now = deps.clock.now();
+    let now = deps.ports.clock.now();
     let event = LifecycleEvent::new(
         now,
         EventKind::Provider(ProviderStatus {
@@ -33,29 +35,36 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
             detail: history_detail(status),
         }),
     );
-    let recorded = record_event(&*deps.store, &tenant, &id, &event, &deps.lifecycle).await?;
+    let recorded = record_event(
+        &*deps.ports.store,
+        &tenant,
+        &id,
+        &event,
+        &deps.ports.lifecycle,
+    )
+    .await?;
     let dims = [("Tenant", tenant.as_str())];
     match recorded {
-        Recorded::Written { decision, message } => match decision {
-            "advanced" => {
+        Recorded::Written { decision, message } => match *decision {
+            Decision::Advance(_) => {
                 ctx.report.advanced += 1;
                 count_advance(ctx, kind, &message);
                 info!(tenant = %tenant, message_id = %id, wamid = %status.wamid, state = message.state.as_str(), "status applied");
             }
-            "timestamp_filled" => {
+            Decision::FillTimestamp(_) => {
                 ctx.report.timestamps_filled += 1;
-                deps.metrics.count("OutOfOrderWebhook", &dims);
+                deps.ports.metrics.count("OutOfOrderWebhook", &dims);
                 info!(tenant = %tenant, message_id = %id, status = kind.as_str(), state = message.state.as_str(), "late status filled its timestamp");
             }
-            _ => {
+            Decision::Anomaly(_) | Decision::Duplicate => {
                 ctx.report.anomalies += 1;
-                deps.metrics.count("OutOfOrderWebhook", &dims);
+                deps.ports.metrics.count("OutOfOrderWebhook", &dims);
                 warn!(tenant = %tenant, message_id = %id, status = kind.as_str(), state = message.state.as_str(), flags = ?message.flags, "status contradicts the stored state; recorded as an anomaly");
             }
         },
         Recorded::Duplicate(_) => {
             ctx.report.duplicates += 1;
-            deps.metrics.count("DuplicateWebhook", &dims);
+            deps.ports.metrics.count("DuplicateWebhook", &dims);
         }
         Recorded::NotFound => unknown(ctx, status),
     }
@@ -87,12 +96,12 @@ async fn locate(
             }
         }
     }
-    Ok(ctx.deps.store.find_by_wamid(&status.wamid).await?)
+    Ok(ctx.deps.ports.store.find_by_wamid(&status.wamid).await?)
 }
 
 fn unknown(ctx: &mut Context<'_>, status: &StatusUpdate) {
     info!(wamid = %status.wamid, status = status.status.as_str(), "status for a message we do not know");
-    ctx.deps.metrics.count("UnknownMessageStatus", &[]);
+    ctx.deps.ports.metrics.count("UnknownMessageStatus", &[]);
     ctx.report.unknown_messages += 1;
 }
 
@@ -159,7 +168,7 @@ fn history_detail(status: &StatusUpdate) -> Option<Value> {
 }
 
 fn count_advance(ctx: &Context<'_>, kind: ProviderStatusKind, message: &Message) {
-    let metrics = &ctx.deps.metrics;
+    let metrics = &ctx.deps.ports.metrics;
     let tenant = message.tenant.as_str();
     match message.state {
         MessageState::Sent => metrics.count("Sent", &[("Tenant", tenant)]),

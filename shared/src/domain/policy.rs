@@ -1,4 +1,5 @@
-//! Policy: mutable facts that refuse a valid request (DESIGN §4 step 3, §5 step 2).
+//! Policy rules (pure): mutable facts that refuse a valid request (DESIGN §4 step 3,
+//! §5 step 2). Intake and the sender's re-check both apply them.
 //!
 //! A refusal is not an error of the caller: the message is stored as `suppressed`
 //! with its reason, so the product sees why it was never sent. Intake and the

@@ -1,0 +1,104 @@
+//! The AWS wiring of each function: DynamoDB store and directory, SQS queues, stdout
+//! metrics; the sender adds the Graph client and Secrets Manager tokens, the webhook
+//! its two secrets, read once at cold start.
+//!
+//! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL` reaches
+//! moto), so tests run this same code.
+
+use crate::adapters::aws::{SdkConfig, load_sdk_config};
+use crate::adapters::graph::GraphProvider;
+use crate::adapters::tokens::SecretsManagerTokenSource;
+use crate::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue, SystemClock};
+use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
+use crate::config::{
+    CommonConfig, ConfigError, IntakeConfig, ReconcilerConfig, SenderConfig, WebhookConfig,
+};
+use crate::metrics::{Metrics, MetricsSink};
+use std::sync::Arc;
+
+/// The ports on DynamoDB and SQS for the tables of `common`.
+pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
+    Ports {
+        store: Arc::new(DynamoMessageStore::new(sdk, common.messages_table.clone())),
+        directory: Arc::new(DynamoDirectory::new(sdk, common.directory_table.clone())),
+        queue: Arc::new(SqsWorkQueue::new(sdk)),
+        clock: Arc::new(SystemClock),
+        metrics: Metrics::new(MetricsSink::Stdout, &common.stage),
+        lifecycle: common.lifecycle.clone(),
+    }
+}
+
+/// Intake's deps: its directory reads cached for `WA_LOOKUP_CACHE_MS`.
+pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    Ok(IntakeDeps {
+        ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
+        settings: config.settings(),
+    })
+}
+
+/// The sender's deps: Graph at `WA_GRAPH_BASE_URL`, tokens from Secrets Manager
+/// under `WA_TENANT_SECRET_PREFIX`.
+pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    let provider = GraphProvider::new(&config.graph).map_err(|e| ConfigError::Invalid {
+        var: "WA_GRAPH_BASE_URL",
+        reason: e.to_string(),
+    })?;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let tokens = SecretsManagerTokenSource::new(secrets, config.tenant_secret_prefix.clone());
+    Ok(SenderDeps {
+        ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
+        provider: Arc::new(provider),
+        tokens: Arc::new(tokens),
+        settings: config.settings(),
+    })
+}
+
+/// The webhook's deps, with the app secret and the verify token read now.
+pub async fn webhook(config: &WebhookConfig) -> Result<WebhookDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
+    let app_secret = secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN").await?;
+    let verify_token = secret(&secrets, &config.verify_token_arn, "WA_VERIFY_TOKEN_ARN").await?;
+    Ok(WebhookDeps {
+        ports: ports(&config.common, &sdk),
+        settings: config.settings(&app_secret, verify_token),
+    })
+}
+
+/// The reconciler's deps.
+pub async fn reconciler(config: &ReconcilerConfig) -> Result<ReconcilerDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    Ok(ReconcilerDeps {
+        ports: ports(&config.common, &sdk),
+        settings: config.settings.clone(),
+    })
+}
+
+/// A secret's string value. Errors name the variable, never the value.
+async fn secret(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    var: &'static str,
+) -> Result<String, ConfigError> {
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            var,
+            reason: format!(
+                "the secret could not be read: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    out.secret_string()
+        .map(str::to_owned)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or(ConfigError::Invalid {
+            var,
+            reason: "the secret has no string value".into(),
+        })
+}

@@ -1,0 +1,172 @@
+//! The local wiring: the embedded SQLite backend (store, directory and queues in one
+//! file) and each function's deps over it, for `wa dev` and the tests.
+//!
+//! [`Backend::open`] builds the three adapters over one [`SqliteDb`];
+//! [`Backend::ports`] makes them [`Ports`]; [`intake`], [`sender`], [`webhook`] and
+//! [`reconciler`] build one function's deps from any `Ports` (the tests also pass
+//! DynamoDB ports from [`super::aws::ports`]), and [`functions`] all four for `wa dev`.
+
+use crate::adapters::sqlite::{SqliteDb, SqliteError};
+use crate::adapters::{SqliteDirectory, SqliteMessageStore, SqliteWorkQueue};
+use crate::app::reconciler::ReconcilerSettings;
+use crate::app::sender::{Pacer, PacingShare, SenderSettings};
+use crate::app::webhook::WebhookSettings;
+use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
+use crate::domain::LifecyclePolicy;
+use crate::metrics::Metrics;
+use crate::ports::{Clock, DirectoryError, Provider, QueueError, StoreError, TokenSource};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the embedded backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The SQLite file could not be opened.
+    #[error("cannot open the store: {0}")]
+    Sqlite(#[from] SqliteError),
+    /// The message store's tables could not be set up.
+    #[error("message store: {0}")]
+    Store(#[from] StoreError),
+    /// The directory's tables could not be set up.
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    /// The queues' tables could not be set up.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+/// The three SQLite adapters over one file, kept concrete for the runtime's own use
+/// (the status page reads the store's overview; tests read rows back).
+#[derive(Clone)]
+pub struct Backend {
+    /// Message items.
+    pub store: Arc<SqliteMessageStore>,
+    /// Tenants, keys, routing, templates, contacts.
+    pub directory: Arc<SqliteDirectory>,
+    /// Per-tenant queues and the inbox.
+    pub queue: Arc<SqliteWorkQueue>,
+    /// The clock the queue's timers and the ports use.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Backend {
+    /// The adapters over `db` (their tables are created or migrated now).
+    pub async fn open(db: SqliteDb, clock: Arc<dyn Clock>) -> Result<Self, LocalError> {
+        Ok(Self {
+            store: Arc::new(SqliteMessageStore::new(db.clone()).await?),
+            directory: Arc::new(SqliteDirectory::new(db.clone()).await?),
+            queue: Arc::new(SqliteWorkQueue::new(db, clock.clone()).await?),
+            clock,
+        })
+    }
+
+    /// The ports every function uses, over this backend.
+    pub fn ports(&self, metrics: Metrics, lifecycle: LifecyclePolicy) -> Ports {
+        Ports {
+            store: self.store.clone(),
+            directory: self.directory.clone(),
+            queue: self.queue.clone(),
+            clock: self.clock.clone(),
+            metrics,
+            lifecycle,
+        }
+    }
+}
+
+/// Every function's settings in one process.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    /// How long intake caches tenant, key and template reads.
+    pub intake_cache_ttl: Duration,
+    /// How long the sender caches them for its policy re-check.
+    pub sender_cache_ttl: Duration,
+    /// The sender's concurrency and pacer.
+    pub sender: SenderSettings,
+    /// Secrets, inbox and body limit of the webhook.
+    pub webhook: WebhookSettings,
+    /// The reconciler's bounds.
+    pub reconciler: ReconcilerSettings,
+}
+
+impl Default for LocalSettings {
+    /// The Lambdas' defaults, but one process paces each number's whole rate.
+    fn default() -> Self {
+        Self {
+            intake_cache_ttl: crate::app::intake::DEFAULT_CACHE_TTL,
+            sender_cache_ttl: crate::app::sender::DEFAULT_CACHE_TTL,
+            sender: SenderSettings {
+                pacer: Pacer::new(PacingShare::WholeNumber),
+                ..SenderSettings::default()
+            },
+            webhook: WebhookSettings::default(),
+            reconciler: ReconcilerSettings::default(),
+        }
+    }
+}
+
+/// Intake over `ports`.
+pub fn intake(ports: &Ports, settings: &LocalSettings) -> IntakeDeps {
+    IntakeDeps {
+        ports: ports.with_directory_cache(settings.intake_cache_ttl),
+        settings: Default::default(),
+    }
+}
+
+/// The sender over `ports`, sending through `provider` with `tokens`.
+pub fn sender(
+    ports: &Ports,
+    provider: Arc<dyn Provider>,
+    tokens: Arc<dyn TokenSource>,
+    settings: &LocalSettings,
+) -> SenderDeps {
+    SenderDeps {
+        ports: ports.with_directory_cache(settings.sender_cache_ttl),
+        provider,
+        tokens,
+        settings: settings.sender.clone(),
+    }
+}
+
+/// The webhook over `ports`.
+pub fn webhook(ports: &Ports, settings: &LocalSettings) -> WebhookDeps {
+    WebhookDeps {
+        ports: ports.clone(),
+        settings: settings.webhook.clone(),
+    }
+}
+
+/// The reconciler over `ports`.
+pub fn reconciler(ports: &Ports, settings: &LocalSettings) -> ReconcilerDeps {
+    ReconcilerDeps {
+        ports: ports.clone(),
+        settings: settings.reconciler.clone(),
+    }
+}
+
+/// The four functions of one process (`wa dev`).
+#[derive(Clone)]
+pub struct Functions {
+    /// Intake.
+    pub intake: IntakeDeps,
+    /// The sender.
+    pub sender: SenderDeps,
+    /// The webhook.
+    pub webhook: WebhookDeps,
+    /// The reconciler.
+    pub reconciler: ReconcilerDeps,
+}
+
+/// All four functions over `ports`.
+pub fn functions(
+    ports: &Ports,
+    provider: Arc<dyn Provider>,
+    tokens: Arc<dyn TokenSource>,
+    settings: &LocalSettings,
+) -> Functions {
+    Functions {
+        intake: intake(ports, settings),
+        sender: sender(ports, provider, tokens, settings),
+        webhook: webhook(ports, settings),
+        reconciler: reconciler(ports, settings),
+    }
+}
