@@ -3,7 +3,7 @@
 use crate::cli::SandboxArgs;
 use anyhow::Context;
 use std::io::Write;
-use wa_shared::sandbox::{SandboxConfig, Secret};
+use wa_sandbox::{SandboxConfig, Secret};
 
 /// Serve the sandbox until interrupted.
 pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
@@ -22,7 +22,7 @@ pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         config.seed = seed;
     }
-    let sandbox = wa_shared::sandbox::Sandbox::new(config).context("starting the sandbox")?;
+    let sandbox = wa_sandbox::Sandbox::new(config).context("starting the sandbox")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

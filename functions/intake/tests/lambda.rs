@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::time::Duration;
 use wa_shared::domain::{IdempotencyKey, MessageId, MessageState, TenantId};
 use wa_shared::ports::{MessageStore, WorkQueue};
-use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 
 const ANSWER: Duration = Duration::from_secs(20);
 

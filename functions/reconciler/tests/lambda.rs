@@ -13,8 +13,8 @@ use wa_shared::domain::{
     TenantId,
 };
 use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue};
-use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
-use wa_shared::testkit::{moto, unique_name};
+use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::{moto, unique_name};
 
 #[tokio::test]
 async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_scheduled_event() {

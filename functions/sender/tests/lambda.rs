@@ -11,12 +11,10 @@ use common::{AwsStack, PHONE_NUMBER_ID, TOKEN, event, http_request};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
+use wa_sandbox::{PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret, TemplatesSource};
 use wa_shared::domain::{IdempotencyKey, MessageId, MessageState, TenantId};
 use wa_shared::ports::MessageStore;
-use wa_shared::sandbox::{
-    PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret, TemplatesSource,
-};
-use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 
 const ANSWER: Duration = Duration::from_secs(30);
 

@@ -17,8 +17,8 @@ use wa_shared::domain::{
     TenantId, Timestamp, Wamid,
 };
 use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue, record_event};
-use wa_shared::testkit::lambda_harness::{FunctionProcess, RuntimeApi};
-use wa_shared::testkit::{moto, unique_name};
+use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::{moto, unique_name};
 
 const SECRET: &str = "binary-test-app-secret";
 const VERIFY: &str = "local-verify-token";

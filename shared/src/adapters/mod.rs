@@ -8,6 +8,7 @@ pub mod aws;
 pub mod clock;
 pub mod dynamo;
 pub mod graph;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod sqs;
 pub mod tokens;
@@ -16,7 +17,10 @@ pub use clock::{ManualClock, SystemClock};
 pub use dynamo::DynamoMessageStore;
 pub use dynamo::directory::DynamoDirectory;
 pub use graph::{GraphConfig, GraphProvider};
+#[cfg(feature = "sqlite")]
 pub use sqlite::directory::SqliteDirectory;
+#[cfg(feature = "sqlite")]
 pub use sqlite::messages::SqliteMessageStore;
+#[cfg(feature = "sqlite")]
 pub use sqlite::queue::SqliteWorkQueue;
 pub use sqs::SqsWorkQueue;

@@ -275,7 +275,8 @@ pub trait WorkQueue: Send + Sync {
     -> Result<usize, QueueError>;
 }
 
-pub(crate) fn check_queue_name(name: &str) -> Result<(), QueueError> {
+/// Whether `name` is a valid queue name (SQS's rules: 1-80 of `[A-Za-z0-9_-]`).
+pub fn check_queue_name(name: &str) -> Result<(), QueueError> {
     let valid_chars = name
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');

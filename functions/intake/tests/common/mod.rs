@@ -21,7 +21,7 @@ use wa_shared::domain::tenant::{
 use wa_shared::domain::validation::FormattingPolicy;
 use wa_shared::domain::{PhoneNumberId, TenantId, Timestamp};
 use wa_shared::ports::{Directory, QueueRef, WorkQueue};
-use wa_shared::testkit::{moto, unique_name};
+use wa_testkit::{moto, unique_name};
 
 /// The business phone number of `demo`.
 pub const PHONE_NUMBER_ID: &str = "106540352242922";

@@ -1,0 +1,182 @@
+//! `wa tenants add|list|suspend|resume` on SQLite (and `list` on both backends);
+//! the AWS side of `add` is in `tenants_aws`.
+
+use crate::ops::support::{Backend, PHONE_NUMBER_ID, WABA_ID, api_key, args, wa};
+use wa_shared::domain::TenantId;
+use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
+use wa_shared::ports::{QueueError, QueueRef};
+
+/// A Graph token the tests give `wa` and look for in its output.
+pub const TOKEN: &str = "EAAG-test-token-never-printed";
+
+/// The tests' tenant.
+pub fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+#[tokio::test]
+async fn add_on_sqlite_creates_queue_profile_and_key_once() {
+    let backend = Backend::sqlite().await;
+    let first = backend.add_tenant("acme", &[]);
+    assert!(first.contains("3 change(s) made"), "{first}");
+    let key = api_key(&first).unwrap();
+    // wa dev's conventions: queue send-<tenant>, token_ref dev:sandbox.
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(profile.queue, "send-acme");
+    assert_eq!(profile.token_ref, "dev:sandbox");
+    assert_eq!(profile.status, TenantStatus::Active);
+    let depth = backend
+        .queue
+        .approximate_depth(&QueueRef::new("send-acme"))
+        .await;
+    assert!(depth.is_ok(), "queue send-acme exists: {depth:?}");
+    assert_eq!(
+        backend
+            .directory
+            .tenant_by_api_key(&ApiKeyHash::of_key(&key))
+            .await
+            .unwrap(),
+        Some(acme())
+    );
+
+    let second = backend.add_tenant("acme", &[]);
+    assert!(second.contains("nothing to change"), "{second}");
+    assert_eq!(api_key(&second), None);
+    let unchanged = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(unchanged, profile, "not even updated_at moved");
+
+    let changed = wa(&backend.cmd(&[
+        "tenants",
+        "add",
+        "acme",
+        "--token-ref",
+        "env:ACME_TOKEN",
+        "--throughput-mps",
+        "20",
+    ]))
+    .ok();
+    assert!(
+        changed.contains("token_ref: dev:sandbox -> env:ACME_TOKEN"),
+        "{changed}"
+    );
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(
+        (profile.token_ref.as_str(), profile.throughput_mps),
+        ("env:ACME_TOKEN", 20)
+    );
+    let err = wa(&backend.cmd(&["tenants", "add", "newbie"])).failed();
+    assert!(
+        err.contains("--phone-number-id and --waba-id are required"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_on_sqlite_creates_no_file_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("never").join("dev.sqlite");
+    let path_arg = path.display().to_string();
+    let out = wa(&args(&[
+        "tenants",
+        "add",
+        "acme",
+        "--phone-number-id",
+        PHONE_NUMBER_ID,
+        "--waba-id",
+        WABA_ID,
+        "--data",
+        &path_arg,
+        "--dry-run",
+    ]))
+    .ok();
+    assert!(out.contains("dry run: 3 change(s) would be made"), "{out}");
+    assert!(
+        !path.exists() && !path.parent().unwrap().exists(),
+        "the dry run wrote a file"
+    );
+
+    let backend = Backend::sqlite().await;
+    backend.add_tenant("acme", &[]);
+    let before = backend.directory.tenant(&acme()).await.unwrap();
+    let out = wa(&backend.cmd(&[
+        "tenants",
+        "add",
+        "acme",
+        "--max-concurrency",
+        "9",
+        "--dry-run",
+    ]))
+    .ok();
+    assert!(out.contains("max_concurrency: 5 -> 9"), "{out}");
+    assert_eq!(backend.directory.tenant(&acme()).await.unwrap(), before);
+    let none = backend
+        .queue
+        .approximate_depth(&QueueRef::new("send-beta"))
+        .await;
+    assert!(matches!(none, Err(QueueError::QueueNotFound(_))));
+}
+
+#[tokio::test]
+async fn suspend_and_resume_flip_the_status_once() {
+    let backend = Backend::sqlite().await;
+    backend.add_tenant("acme", &[]);
+    let status = || async {
+        backend
+            .directory
+            .tenant(&acme())
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    let out = wa(&backend.cmd(&["tenants", "suspend", "acme", "--dry-run"])).ok();
+    assert!(out.contains("would become suspended"), "{out}");
+    assert_eq!(status().await, TenantStatus::Active);
+    assert!(
+        wa(&backend.cmd(&["tenants", "suspend", "acme"]))
+            .ok()
+            .contains("now suspended")
+    );
+    assert_eq!(status().await, TenantStatus::Suspended);
+    assert!(
+        wa(&backend.cmd(&["tenants", "suspend", "acme"]))
+            .ok()
+            .contains("already suspended")
+    );
+    // add never resumes a suspended tenant.
+    backend.add_tenant("acme", &[]);
+    assert_eq!(status().await, TenantStatus::Suspended);
+    assert!(
+        wa(&backend.cmd(&["tenants", "resume", "acme"]))
+            .ok()
+            .contains("now active")
+    );
+    assert_eq!(status().await, TenantStatus::Active);
+    let err = wa(&backend.cmd(&["tenants", "suspend", "nobody"])).failed();
+    assert!(err.contains("no tenant nobody"), "{err}");
+}
+
+#[tokio::test]
+async fn suspend_on_aws_and_list_on_both_backends() {
+    let sqlite = Backend::sqlite().await;
+    let moto = Backend::moto().await;
+    for backend in std::iter::once(&sqlite).chain(moto.as_ref()) {
+        backend.add_tenant("acme", &[]);
+        wa(&backend.cmd(&["tenants", "suspend", "acme"])).ok();
+        let table = wa(&backend.cmd(&["tenants", "list"])).ok();
+        let mut lines = table.lines();
+        assert!(lines.next().unwrap().starts_with("TENANT"), "{table}");
+        let row = lines.next().unwrap();
+        assert!(
+            row.starts_with("acme") && row.contains("suspended") && row.contains(WABA_ID),
+            "{table}"
+        );
+        let json = wa(&backend.cmd(&["tenants", "list", "--json"])).ok();
+        let profiles: Vec<TenantProfile> = json
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(profiles.len(), 1);
+        assert_eq!(profiles[0].status, TenantStatus::Suspended);
+    }
+}

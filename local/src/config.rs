@@ -1,0 +1,757 @@
+//! `wa dev`'s configuration: one TOML file (`--config`, see `wa.example.toml`), then
+//! environment overrides, then flags. Without a file, the demo configuration.
+//!
+//! Everything is checked here, once, so a bad file stops `wa dev` before it opens
+//! the store: the file's path and the offending key are named in the error.
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wa_sandbox::SandboxConfig;
+use wa_shared::adapters::graph::{DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, GraphConfig};
+use wa_shared::domain::LifecyclePolicy;
+use wa_shared::domain::PhoneNumberId;
+use wa_shared::domain::TenantId;
+use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::{OnAmbiguous, default_opt_in_keywords, default_opt_out_keywords};
+use wa_shared::domain::validation::FormattingPolicy;
+
+/// Default address of the HTTP server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default SQLite file (relative to the working directory).
+pub const DEFAULT_DATA: &str = ".wa/dev.sqlite";
+/// The demo tenant's API key (printed by `wa dev`; obviously not a secret).
+pub const DEMO_API_KEY: &str = "wa_demo_key";
+/// The demo verify token of the webhook handshake.
+pub const DEMO_VERIFY_TOKEN: &str = "wa_demo_verify";
+/// The token reference every tenant uses by default: `wa dev` answers it with its
+/// embedded sandbox's access token.
+pub const SANDBOX_TOKEN_REF: &str = "dev:sandbox";
+/// Prefix of the per-tenant references `wa dev` answers from `[[tenants]] token`.
+pub const TENANT_TOKEN_REF_PREFIX: &str = "dev:tenant:";
+/// Name of a tenant's send queue in the SQLite file (`wa tenants add --data` uses it too).
+pub fn send_queue_name(tenant: &TenantId) -> String {
+    format!("send-{tenant}")
+}
+/// Name of the webhook inbox queue in the SQLite file.
+pub const INBOX_QUEUE: &str = "webhook-inbox";
+
+const DEMO_TEMPLATES: &str = include_str!("demo/templates.json");
+const DEMO_PHONE_NUMBER_ID: &str = "106540352242922";
+const DEMO_DISPLAY_NUMBER: &str = "15550783881";
+const DEMO_WABA_ID: &str = "102290129340398";
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of this shape (the message names the key).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The TOML parser's message, with line and key.
+        message: String,
+    },
+    /// A value is unusable.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+fn invalid(message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid(message.into())
+}
+
+/// The file as written; every section optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct DevFile {
+    listen: Option<SocketAddr>,
+    data: Option<PathBuf>,
+    graph: GraphSection,
+    webhook: WebhookSection,
+    sandbox: SandboxSection,
+    sender: SenderSection,
+    reconciler: ReconcilerSection,
+    lifecycle: LifecycleSection,
+    store: StoreSection,
+    tenants: Vec<TenantSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GraphSection {
+    base_url: Option<String>,
+    api_version: Option<String>,
+    timeout_ms: Option<u64>,
+    connect_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct WebhookSection {
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SandboxSection {
+    listen: Option<SocketAddr>,
+    /// Everything else is a `SandboxConfig` (faults, limits, webhook timings, seed).
+    #[serde(flatten)]
+    settings: toml::Table,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SenderSection {
+    max_attempts: Option<u32>,
+    max_age_ms: Option<u64>,
+    concurrency: Option<usize>,
+    visibility_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ReconcilerSection {
+    interval_ms: Option<u64>,
+    budget_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LifecycleSection {
+    lease_ms: Option<u64>,
+    queued_grace_ms: Option<u64>,
+    ambiguous_grace_ms: Option<u64>,
+    webhook_horizon_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StoreSection {
+    synchronous: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantSection {
+    id: String,
+    #[serde(default)]
+    api_keys: Vec<String>,
+    phone_number_id: String,
+    #[serde(default)]
+    display_phone_number: Option<String>,
+    waba_id: String,
+    /// The Graph token itself (real Graph API only; keep such a file out of git).
+    #[serde(default)]
+    token: Option<String>,
+    /// Where the token lives instead (`env:VAR`).
+    #[serde(default)]
+    token_ref: Option<String>,
+    #[serde(default)]
+    max_concurrency: Option<u32>,
+    #[serde(default)]
+    throughput_mps: Option<u32>,
+    #[serde(default)]
+    formatting: FormattingPolicy,
+    #[serde(default)]
+    on_ambiguous: OnAmbiguous,
+    #[serde(default)]
+    templates: Option<PathBuf>,
+    #[serde(default)]
+    opt_out_keywords: Option<Vec<String>>,
+    #[serde(default)]
+    opt_in_keywords: Option<Vec<String>>,
+}
+
+/// Where sends go.
+#[derive(Debug, Clone)]
+pub enum GraphTarget {
+    /// The embedded sandbox, configured from the tenants, posting webhooks to our `/webhook`.
+    Sandbox {
+        /// Where the sandbox listens (port 0: any free port).
+        listen: SocketAddr,
+        /// Faults, limits, webhook timings; phone numbers and templates are filled in at start.
+        settings: Box<SandboxConfig>,
+    },
+    /// A Graph API at this base URL: Meta's, or a `wa sandbox` started separately.
+    External,
+}
+
+/// One tenant, checked.
+#[derive(Debug, Clone)]
+pub struct DevTenant {
+    /// Its id.
+    pub id: TenantId,
+    /// API keys that authenticate as it (stored hashed).
+    pub api_keys: Vec<SecretString>,
+    /// The business phone number sends go from.
+    pub phone_number_id: PhoneNumberId,
+    /// The number as Meta shows it (the sandbox puts it in webhooks).
+    pub display_phone_number: String,
+    /// The WhatsApp Business Account.
+    pub waba_id: String,
+    /// Where its Graph token comes from.
+    pub token_ref: String,
+    /// The token itself, when the file gave one (answered for `token_ref`).
+    pub token: Option<SecretString>,
+    /// Batches of its queue handled at once (the event source mapping's MaximumConcurrency).
+    pub max_concurrency: u32,
+    /// Messages per second its number may send.
+    pub throughput_mps: u32,
+    /// Strict or sanitize.
+    pub formatting: FormattingPolicy,
+    /// What happens to a send whose answer was lost.
+    pub on_ambiguous: OnAmbiguous,
+    /// Its templates, in Meta's JSON.
+    pub templates: TemplateCatalog,
+    /// Opt-out keywords of inbound messages.
+    pub opt_out_keywords: Vec<String>,
+    /// Opt-in keywords.
+    pub opt_in_keywords: Vec<String>,
+}
+
+/// Everything `wa dev` runs with, checked.
+#[derive(Debug, Clone)]
+pub struct DevConfig {
+    /// Where the HTTP server listens (port 0: any free port).
+    pub listen: SocketAddr,
+    /// The SQLite file.
+    pub data: PathBuf,
+    /// Base URL, version and timeouts of the Graph client (the sandbox's URL is filled in
+    /// at start when the sandbox is embedded).
+    pub graph: GraphConfig,
+    /// Embedded sandbox or an external Graph API.
+    pub target: GraphTarget,
+    /// The app secret webhooks are signed with.
+    pub app_secret: SecretString,
+    /// Whether the app secret was generated for this run (printed then).
+    pub app_secret_generated: bool,
+    /// The verify token of the handshake.
+    pub verify_token: SecretString,
+    /// Records of one batch in flight at once.
+    pub send_concurrency: usize,
+    /// How long a received queue message stays hidden (the queue's visibility timeout).
+    pub visibility_timeout: Duration,
+    /// Time between reconciler runs.
+    pub reconcile_every: Duration,
+    /// The reconciler's work budget per run.
+    pub reconcile_budget: Duration,
+    /// Leases, graces and horizons.
+    pub lifecycle: LifecyclePolicy,
+    /// fsync every commit (`full`) or only at checkpoints (`normal`, survives a process kill).
+    pub synchronous_full: bool,
+    /// The tenants of the file (or the demo tenant).
+    pub tenants: Vec<DevTenant>,
+    /// Whether this is the demo configuration (no file).
+    pub demo: bool,
+}
+
+impl DevConfig {
+    /// The demo: tenant `demo`, key `wa_demo_key`, three templates, embedded sandbox.
+    pub fn demo() -> Result<Self, ConfigError> {
+        let file = DevFile {
+            tenants: vec![TenantSection {
+                id: "demo".into(),
+                api_keys: vec![DEMO_API_KEY.into()],
+                phone_number_id: DEMO_PHONE_NUMBER_ID.into(),
+                display_phone_number: Some(DEMO_DISPLAY_NUMBER.into()),
+                waba_id: DEMO_WABA_ID.into(),
+                token: None,
+                token_ref: None,
+                max_concurrency: None,
+                throughput_mps: None,
+                formatting: FormattingPolicy::Strict,
+                on_ambiguous: OnAmbiguous::Fail,
+                templates: None,
+                opt_out_keywords: None,
+                opt_in_keywords: None,
+            }],
+            webhook: WebhookSection {
+                app_secret: None,
+                verify_token: Some(DEMO_VERIFY_TOKEN.into()),
+            },
+            ..DevFile::default()
+        };
+        let mut config = Self::resolve(file, Path::new("."), &|_| None)?;
+        config.demo = true;
+        Ok(config)
+    }
+
+    /// Read `path`, then apply overrides from the environment.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_file_with_env(path, &|k| std::env::var(k).ok())
+    }
+
+    /// [`Self::from_file`] with the environment read through `env` (tests).
+    pub fn from_file_with_env(
+        path: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: DevFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::resolve(file, base, env)
+    }
+
+    /// The demo, with the environment overrides applied (no file at all).
+    pub fn demo_with_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Self::demo()?;
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn resolve(
+        file: DevFile,
+        base: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let relative = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let mut lifecycle = lifecycle(&file.lifecycle)?;
+        // The retry budget is written under [sender] and shared with the reconciler.
+        lifecycle.max_attempts = file.sender.max_attempts.unwrap_or(5).max(1);
+        lifecycle.max_age = Duration::from_millis(file.sender.max_age_ms.unwrap_or(24 * 3_600_000));
+        let timeout = Duration::from_millis(file.graph.timeout_ms.unwrap_or(10_000));
+        let graph = GraphConfig {
+            base_url: file.graph.base_url.clone().unwrap_or_default(),
+            api_version: file
+                .graph
+                .api_version
+                .clone()
+                .unwrap_or_else(|| GRAPH_API_VERSION.to_owned()),
+            // The connect limit must stay below the total one (GraphConfig's rule).
+            connect_timeout: file.graph.connect_timeout_ms.map_or(
+                DEFAULT_CONNECT_TIMEOUT.min(timeout / 2),
+                Duration::from_millis,
+            ),
+            timeout,
+        };
+        let sandbox_settings = sandbox_settings(file.sandbox.settings)?;
+        let target = GraphTarget::Sandbox {
+            listen: file
+                .sandbox
+                .listen
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            settings: Box::new(sandbox_settings),
+        };
+        let mut tenants = Vec::with_capacity(file.tenants.len());
+        for (i, t) in file.tenants.into_iter().enumerate() {
+            tenants.push(tenant(t, i, &relative)?);
+        }
+        if tenants.is_empty() {
+            return Err(invalid("at least one [[tenants]] entry is needed"));
+        }
+        let (app_secret, generated) = match file.webhook.app_secret {
+            Some(s) if !s.trim().is_empty() => (SecretString::from(s), false),
+            _ => (SecretString::from(generate_secret()?), true),
+        };
+        let synchronous_full = match file.store.synchronous.as_deref() {
+            None | Some("normal") => false,
+            Some("full") => true,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "store.synchronous must be \"full\" or \"normal\", not {other:?}"
+                )));
+            }
+        };
+        let mut config = Self {
+            listen: file.listen.unwrap_or_else(default_listen),
+            data: file
+                .data
+                .map_or_else(|| PathBuf::from(DEFAULT_DATA), relative),
+            graph,
+            target,
+            app_secret,
+            app_secret_generated: generated,
+            verify_token: SecretString::from(
+                file.webhook
+                    .verify_token
+                    .unwrap_or_else(|| DEMO_VERIFY_TOKEN.to_owned()),
+            ),
+            send_concurrency: file.sender.concurrency.unwrap_or(10).max(1),
+            visibility_timeout: Duration::from_millis(
+                file.sender.visibility_timeout_ms.unwrap_or(30_000),
+            ),
+            reconcile_every: Duration::from_millis(file.reconciler.interval_ms.unwrap_or(60_000)),
+            reconcile_budget: Duration::from_millis(file.reconciler.budget_ms.unwrap_or(45_000)),
+            lifecycle,
+            synchronous_full,
+            tenants,
+            demo: false,
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    /// `WA_GRAPH_BASE_URL`, `WA_GRAPH_API_VERSION`, `WA_APP_SECRET`, `WA_VERIFY_TOKEN`
+    /// override the file; then everything is checked.
+    fn apply_env(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let var = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(url) = var("WA_GRAPH_BASE_URL") {
+            self.graph.base_url = url;
+        }
+        if let Some(version) = var("WA_GRAPH_API_VERSION") {
+            self.graph.api_version = version;
+        }
+        if let Some(secret) = var("WA_APP_SECRET") {
+            self.app_secret = SecretString::from(secret);
+            self.app_secret_generated = false;
+        }
+        if let Some(token) = var("WA_VERIFY_TOKEN") {
+            self.verify_token = SecretString::from(token);
+        }
+        if !self.graph.base_url.is_empty() {
+            self.target = GraphTarget::External;
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if matches!(self.target, GraphTarget::External) {
+            if self.app_secret_generated {
+                return Err(invalid(
+                    "with graph.base_url set, webhook.app_secret (or WA_APP_SECRET) must be the \
+                     Meta app's secret: webhooks come from outside",
+                ));
+            }
+            if let Some(t) = self
+                .tenants
+                .iter()
+                .find(|t| t.token_ref == SANDBOX_TOKEN_REF)
+            {
+                return Err(invalid(format!(
+                    "tenant {}: with graph.base_url set, give its Graph token (token or token_ref)",
+                    t.id
+                )));
+            }
+            // Checks the URL and the version; the sandbox's own URL is checked at start.
+            self.graph
+                .messages_url_prefix()
+                .map_err(|e| invalid(format!("graph: {e}")))?;
+        }
+        if self.verify_token.expose_secret().trim().is_empty() {
+            return Err(invalid("webhook.verify_token must not be empty"));
+        }
+        if self.graph.timeout.is_zero() || self.graph.connect_timeout >= self.graph.timeout {
+            return Err(invalid(
+                "graph.connect_timeout_ms must be less than graph.timeout_ms",
+            ));
+        }
+        if self.lifecycle.lease <= self.graph.timeout {
+            return Err(invalid(
+                "lifecycle.lease_ms must exceed graph.timeout_ms: a live send must never lose its claim",
+            ));
+        }
+        let max_visibility = wa_shared::ports::queue::MAX_VISIBILITY_TIMEOUT;
+        if self.visibility_timeout.is_zero() || self.visibility_timeout > max_visibility {
+            return Err(invalid(
+                "sender.visibility_timeout_ms must be 1 ms ..= 12 hours",
+            ));
+        }
+        if self.reconcile_every.is_zero() {
+            return Err(invalid("reconciler.interval_ms must be > 0"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for t in &self.tenants {
+            if !seen.insert(t.id.as_str()) {
+                return Err(invalid(format!("tenant {} is listed twice", t.id)));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn lifecycle(section: &LifecycleSection) -> Result<LifecyclePolicy, ConfigError> {
+    let mut policy = LifecyclePolicy::default();
+    let set = |field: &mut Duration, value: Option<u64>, name: &str| {
+        if let Some(ms) = value {
+            if ms == 0 {
+                return Err(invalid(format!("lifecycle.{name} must be > 0")));
+            }
+            *field = Duration::from_millis(ms);
+        }
+        Ok(())
+    };
+    set(&mut policy.lease, section.lease_ms, "lease_ms")?;
+    set(
+        &mut policy.queued_grace,
+        section.queued_grace_ms,
+        "queued_grace_ms",
+    )?;
+    set(
+        &mut policy.ambiguous_grace,
+        section.ambiguous_grace_ms,
+        "ambiguous_grace_ms",
+    )?;
+    set(
+        &mut policy.webhook_horizon,
+        section.webhook_horizon_ms,
+        "webhook_horizon_ms",
+    )?;
+    Ok(policy)
+}
+
+fn sandbox_settings(table: toml::Table) -> Result<SandboxConfig, ConfigError> {
+    let settings: SandboxConfig = table
+        .try_into()
+        .map_err(|e: toml::de::Error| invalid(format!("[sandbox]: {e}")))?;
+    // These come from [[tenants]] and [webhook]: two sources would disagree.
+    if !settings.phone_numbers.is_empty() {
+        return Err(invalid(
+            "[sandbox] phone_numbers come from [[tenants]]; remove them",
+        ));
+    }
+    if !matches!(settings.templates, wa_sandbox::TemplatesSource::None) {
+        return Err(invalid(
+            "[sandbox] templates come from each tenant's `templates` file; remove them",
+        ));
+    }
+    if settings.webhook.url.is_some() || !settings.webhook.app_secret.expose().is_empty() {
+        return Err(invalid(
+            "[sandbox.webhook] url and app_secret are set by wa dev (its own /webhook, [webhook] app_secret)",
+        ));
+    }
+    settings
+        .faults
+        .validate()
+        .map_err(|e| invalid(format!("[sandbox.faults]: {e}")))?;
+    Ok(settings)
+}
+
+fn tenant(
+    t: TenantSection,
+    index: usize,
+    relative: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<DevTenant, ConfigError> {
+    let at = |what: &str| format!("tenants[{index}].{what}");
+    let id = TenantId::parse(&t.id).map_err(|e| invalid(format!("{}: {e}", at("id"))))?;
+    let phone_number_id = PhoneNumberId::parse(&t.phone_number_id)
+        .map_err(|e| invalid(format!("{}: {e}", at("phone_number_id"))))?;
+    if t.waba_id.is_empty() || !t.waba_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(format!("{}: digits expected", at("waba_id"))));
+    }
+    if t.api_keys.iter().any(|k| k.trim().is_empty()) {
+        return Err(invalid(format!("{}: empty key", at("api_keys"))));
+    }
+    let templates = match &t.templates {
+        Some(path) => {
+            let path = relative(path.clone());
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            TemplateCatalog::from_json(&text)
+                .map_err(|e| invalid(format!("{} ({}): {e}", at("templates"), path.display())))?
+        }
+        None => TemplateCatalog::from_json(DEMO_TEMPLATES)
+            .map_err(|e| invalid(format!("built-in demo templates: {e}")))?,
+    };
+    let (token_ref, token) = match (t.token, t.token_ref) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(format!(
+                "{}: give token or token_ref, not both",
+                at("token")
+            )));
+        }
+        (Some(token), None) => (
+            format!("{TENANT_TOKEN_REF_PREFIX}{id}"),
+            Some(SecretString::from(token)),
+        ),
+        (None, Some(reference)) => (reference, None),
+        (None, None) => (SANDBOX_TOKEN_REF.to_owned(), None),
+    };
+    let max_concurrency = t.max_concurrency.unwrap_or(2);
+    if !(1..=1000).contains(&max_concurrency) {
+        return Err(invalid(format!("{}: 1..=1000", at("max_concurrency"))));
+    }
+    let throughput_mps = t.throughput_mps.unwrap_or(80);
+    if throughput_mps == 0 {
+        return Err(invalid(format!("{}: must be > 0", at("throughput_mps"))));
+    }
+    Ok(DevTenant {
+        display_phone_number: t
+            .display_phone_number
+            .unwrap_or_else(|| phone_number_id.as_str().to_owned()),
+        id,
+        api_keys: t.api_keys.into_iter().map(SecretString::from).collect(),
+        phone_number_id,
+        waba_id: t.waba_id,
+        token_ref,
+        token,
+        max_concurrency,
+        throughput_mps,
+        formatting: t.formatting,
+        on_ambiguous: t.on_ambiguous,
+        templates,
+        opt_out_keywords: t.opt_out_keywords.unwrap_or_else(default_opt_out_keywords),
+        opt_in_keywords: t.opt_in_keywords.unwrap_or_else(default_opt_in_keywords),
+    })
+}
+
+/// A random app secret for a run without one: 128 bits from the OS, in hex.
+fn generate_secret() -> Result<String, ConfigError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| invalid(format!("no randomness for the app secret: {e}")))?;
+    Ok(format!("wa_dev_{}", hex::encode(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<DevConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wa.toml");
+        std::fs::write(&path, text).unwrap();
+        DevConfig::from_file_with_env(&path, &|_| None)
+    }
+
+    const ONE_TENANT: &str = r#"
+        [[tenants]]
+        id = "acme"
+        api_keys = ["k1"]
+        phone_number_id = "1000001"
+        waba_id = "2000001"
+    "#;
+
+    #[test]
+    fn the_demo_has_one_tenant_with_the_three_demo_templates() {
+        let demo = DevConfig::demo().unwrap();
+        assert!(demo.demo);
+        assert_eq!(demo.tenants.len(), 1);
+        let t = &demo.tenants[0];
+        assert_eq!(t.id.as_str(), "demo");
+        assert_eq!(t.api_keys[0].expose_secret(), DEMO_API_KEY);
+        let mut names: Vec<_> = t.templates.iter().map(|t| t.name.clone()).collect();
+        names.sort();
+        assert_eq!(names, ["login_code", "order_shipped", "welcome_offer"]);
+        assert_eq!(demo.verify_token.expose_secret(), DEMO_VERIFY_TOKEN);
+        assert!(demo.app_secret_generated);
+        assert!(matches!(demo.target, GraphTarget::Sandbox { .. }));
+        assert_eq!(demo.listen, default_listen());
+    }
+
+    #[test]
+    fn generated_app_secrets_differ_between_runs() {
+        assert_ne!(generate_secret().unwrap(), generate_secret().unwrap());
+    }
+
+    #[test]
+    fn a_minimal_file_gets_the_defaults() {
+        let c = parse(ONE_TENANT).unwrap();
+        let t = &c.tenants[0];
+        assert_eq!(t.token_ref, SANDBOX_TOKEN_REF);
+        assert_eq!(t.max_concurrency, 2);
+        assert_eq!(t.throughput_mps, 80);
+        assert_eq!(c.reconcile_every, Duration::from_secs(60));
+        assert!(!c.synchronous_full);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let e = parse(&format!("{ONE_TENANT}\nlisten_port = 3")).unwrap_err();
+        assert!(e.to_string().contains("listen_port"), "{e}");
+        let e = parse(&format!("{ONE_TENANT}\n[sandbox.faults]\nbogus = 1")).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn sandbox_settings_pass_through_and_phone_numbers_are_refused() {
+        let c = parse(&format!(
+            "{ONE_TENANT}\n[sandbox]\nseed = 7\n[sandbox.faults]\naccept_then_timeout_rate = 0.5"
+        ))
+        .unwrap();
+        let GraphTarget::Sandbox { settings, .. } = &c.target else {
+            panic!("sandbox expected")
+        };
+        assert_eq!(settings.seed, 7);
+        assert!((settings.faults.accept_then_timeout_rate - 0.5).abs() < f64::EPSILON);
+        let e = parse(&format!(
+            "{ONE_TENANT}\n[[sandbox.phone_numbers]]\nid=\"1\"\ndisplay_phone_number=\"1\"\nwaba_id=\"1\"\naccess_token=\"x\""
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("phone_numbers"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_an_external_graph_needs_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wa.toml");
+        std::fs::write(&path, ONE_TENANT).unwrap();
+        let env = |k: &str| (k == "WA_GRAPH_BASE_URL").then(|| "http://127.0.0.1:9".to_owned());
+        let e = DevConfig::from_file_with_env(&path, &env).unwrap_err();
+        assert!(e.to_string().contains("app_secret"), "{e}");
+        let env = |k: &str| match k {
+            "WA_GRAPH_BASE_URL" => Some("http://127.0.0.1:9".to_owned()),
+            "WA_APP_SECRET" => Some("s3cret".to_owned()),
+            "WA_VERIFY_TOKEN" => Some("vt".to_owned()),
+            _ => None,
+        };
+        let e = DevConfig::from_file_with_env(&path, &env).unwrap_err();
+        assert!(e.to_string().contains("Graph token"), "{e}");
+        std::fs::write(
+            &path,
+            ONE_TENANT.replace("waba_id", "token_ref = \"env:ACME_TOKEN\"\nwaba_id"),
+        )
+        .unwrap();
+        let c = DevConfig::from_file_with_env(&path, &env).unwrap();
+        assert!(matches!(c.target, GraphTarget::External));
+        assert_eq!(c.verify_token.expose_secret(), "vt");
+        assert_eq!(c.app_secret.expose_secret(), "s3cret");
+        assert_eq!(c.graph.base_url, "http://127.0.0.1:9");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (text, needle) in [
+            (ONE_TENANT.replace("acme", "Not A Tenant!"), "tenants[0].id"),
+            (ONE_TENANT.replace("2000001", "x"), "tenants[0].waba_id"),
+            (
+                format!("{ONE_TENANT}\n[lifecycle]\nlease_ms = 100"),
+                "lease_ms",
+            ),
+            (
+                format!("{ONE_TENANT}\n[store]\nsynchronous = \"off\""),
+                "store.synchronous",
+            ),
+            (format!("{ONE_TENANT}{ONE_TENANT}"), "listed twice"),
+            (String::new(), "[[tenants]]"),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_example_file_in_the_repo_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wa.example.toml");
+        let c = DevConfig::from_file_with_env(&path, &|_| None).unwrap();
+        assert!(!c.tenants.is_empty());
+    }
+}

@@ -1,0 +1,501 @@
+//! `wa-local`: the local runtime — the whole pipeline in one process, on one SQLite
+//! file (`wa dev` starts it). The Lambda functions' handlers under a second runtime.
+//!
+//! The very handlers the Lambdas run, wired to the embedded adapters:
+//! - an HTTP server turning requests into API Gateway v2 events for intake and the
+//!   webhook ([`gateway`]);
+//! - per-tenant queue pollers handing SQS-shaped batches to the sender, with the
+//!   tenant's max concurrency, and one for the webhook inbox ([`pollers`]);
+//! - the reconciler on a timer;
+//! - the store, directory and queues in one SQLite file (`.wa/dev.sqlite`);
+//! - the Graph sandbox on its own port, posting signed webhooks to our `/webhook`
+//!   (or an external Graph API when `graph.base_url` is set).
+//!
+//! [`start`] returns a [`DevServer`] (tests start it on port 0); [`run`] is the
+//! command: start, print how to use it, serve until the shutdown future completes.
+
+pub mod config;
+pub mod gateway;
+pub mod pollers;
+pub mod status_page;
+
+pub use config::{ConfigError, DevConfig, DevTenant, GraphTarget};
+
+use secrecy::{ExposeSecret, SecretString};
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+use wa_sandbox::{PhoneNumberConfig, Sandbox, SandboxError, Secret, TemplatesSource};
+use wa_shared::adapters::graph::GraphConfigError;
+use wa_shared::adapters::sqlite::{SqliteDb, SqliteError, SqliteOptions, Synchronous};
+use wa_shared::adapters::tokens::StaticTokenSource;
+use wa_shared::adapters::{GraphProvider, SqliteMessageStore, SystemClock};
+use wa_shared::app::reconciler::ReconcilerSettings;
+use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
+use wa_shared::app::webhook::WebhookSettings;
+use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
+use wa_shared::metrics::{Metrics, MetricsSink};
+use wa_shared::ports::{
+    Clock, Directory, DirectoryError, QueueError, QueueRef, QueueSpec, StoreError, WorkQueue,
+};
+use wa_shared::wiring::local::{self, LocalError, LocalSettings};
+
+/// The access token every sandbox number accepts (`dev:sandbox` resolves to it).
+/// Obviously not a real Graph token.
+pub const SANDBOX_ACCESS_TOKEN: &str = "wa-dev-sandbox-token";
+
+/// Why `wa dev` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The data directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SQLite file could not be opened.
+    #[error("cannot open the store: {0}")]
+    Sqlite(#[from] SqliteError),
+    /// The message store failed.
+    #[error("message store: {0}")]
+    Store(#[from] StoreError),
+    /// The directory failed.
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    /// A queue could not be created.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+    /// The sandbox could not start.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] SandboxError),
+    /// The Graph client could not be built.
+    #[error("graph client: {0}")]
+    Graph(#[from] GraphConfigError),
+    /// The embedded backend could not be opened.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    /// A listener failed.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running `wa dev`. Stop it with [`DevServer::stop`]; dropping it stops the
+/// background tasks without waiting for them.
+pub struct DevServer {
+    addr: SocketAddr,
+    sandbox: Option<(Sandbox, SocketAddr)>,
+    store: Arc<SqliteMessageStore>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    config: DevConfig,
+}
+
+impl DevServer {
+    /// `http://ADDR`: the API, the webhook and the status page.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR` of the embedded sandbox, if there is one.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox
+            .as_ref()
+            .map(|(_, addr)| format!("http://{addr}"))
+    }
+
+    /// The embedded sandbox's handle (counts, recorded requests, inbound messages).
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref().map(|(s, _)| s)
+    }
+
+    /// The message store (the status page and tests read it).
+    pub fn store(&self) -> &Arc<SqliteMessageStore> {
+        &self.store
+    }
+
+    /// Stop accepting requests, let in-flight batches finish, stop the sandbox.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    /// What `wa dev` prints at start: addresses, tenants and a curl to try.
+    pub fn banner(&self) -> String {
+        let url = self.url();
+        let c = &self.config;
+        let mut out = format!("wa dev listening on {url}\n");
+        match self.sandbox_url() {
+            Some(sandbox) => out.push_str(&format!(
+                "sandbox listening on {sandbox} (Graph API stand-in; webhooks to {url}/webhook)\n"
+            )),
+            None => out.push_str(&format!(
+                "graph API at {} (webhooks arrive at {url}/webhook)\n",
+                c.graph.base_url
+            )),
+        }
+        out.push_str(&format!("store        {}\n", c.data.display()));
+        out.push_str(&format!("status page  {url}/\n"));
+        let tenants: Vec<&str> = c.tenants.iter().map(|t| t.id.as_str()).collect();
+        out.push_str(&format!("tenants      {}\n", tenants.join(", ")));
+        if c.demo {
+            out.push_str(&format!(
+                "api key      {} (tenant demo)\n",
+                config::DEMO_API_KEY
+            ));
+        }
+        out.push_str(&format!(
+            "verify token {}\n",
+            c.verify_token.expose_secret()
+        ));
+        if c.app_secret_generated {
+            out.push_str(&format!(
+                "app secret   {} (generated for this run; set [webhook] app_secret to keep one)\n",
+                c.app_secret.expose_secret()
+            ));
+        }
+        if c.demo {
+            out.push_str(&format!(
+                "\nSend a message:\n  curl -sS {url}/v1/messages \\\n    -H 'Authorization: Bearer {key}' \\\n    -H 'Content-Type: application/json' \\\n    -H 'Idempotency-Key: demo-1' \\\n    -d '{{\"to\": \"+14155550123\", \"template\": {{\"name\": \"order_shipped\", \"language\": \"en_US\", \"body\": [\"Ana\", \"#1234\"], \"buttons\": [{{\"index\": 0, \"type\": \"url\", \"text\": \"ABC123\"}}]}}}}'\nThen: curl -sS {url}/v1/messages/<id> -H 'Authorization: Bearer {key}'   (or: wa status <id>)\n",
+                key = config::DEMO_API_KEY
+            ));
+        }
+        out
+    }
+}
+
+impl Drop for DevServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Open the store, seed the directory from the configuration, start the sandbox, the
+/// HTTP server on `listener`, the pollers and the reconciler.
+pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer, DevError> {
+    let addr = listener.local_addr()?;
+    if let Some(dir) = config.data.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| DevError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let options = SqliteOptions {
+        synchronous: if config.synchronous_full {
+            Synchronous::Full
+        } else {
+            Synchronous::Normal
+        },
+        ..SqliteOptions::default()
+    };
+    let db = SqliteDb::open(&config.data, options).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let backend = local::Backend::open(db, clock.clone()).await?;
+    let store = backend.store.clone();
+    let directory: Arc<dyn Directory> = backend.directory.clone();
+    let queue: Arc<dyn WorkQueue> = backend.queue.clone();
+    // The queues AWS has, with the poll's visibility timeout of this process.
+    let spec = QueueSpec {
+        visibility_timeout: config.visibility_timeout,
+        ..wa_shared::queues::SEND.spec
+    };
+    seed_directory(&config, &*directory, &*queue, &spec, clock.now()).await?;
+    let inbox_spec = QueueSpec {
+        visibility_timeout: config.visibility_timeout,
+        ..wa_shared::queues::WEBHOOK_INBOX.spec
+    };
+    let inbox = queue.ensure_queue(config::INBOX_QUEUE, &inbox_spec).await?;
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut graph = config.graph.clone();
+    let mut tokens: Vec<(String, SecretString)> = config
+        .tenants
+        .iter()
+        .filter_map(|t| t.token.clone().map(|token| (t.token_ref.clone(), token)))
+        .collect();
+    let sandbox = match &config.target {
+        GraphTarget::Sandbox { listen, settings } => {
+            let sandbox = build_sandbox(&config, settings, &*directory, addr).await?;
+            let sandbox_listener = TcpListener::bind(listen).await?;
+            let sandbox_addr = sandbox_listener.local_addr()?;
+            graph.base_url = format!("http://{sandbox_addr}");
+            tokens.push((
+                config::SANDBOX_TOKEN_REF.to_owned(),
+                SecretString::from(SANDBOX_ACCESS_TOKEN.to_owned()),
+            ));
+            let serving = sandbox.clone();
+            let mut sandbox_stop = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = sandbox_stop.wait_for(|s| *s).await;
+                };
+                if let Err(e) = serving.serve(sandbox_listener, shutdown).await {
+                    tracing::error!(error = %e, "the sandbox stopped");
+                }
+            }));
+            Some((sandbox, sandbox_addr))
+        }
+        GraphTarget::External => None,
+    };
+    // Metric lines are CloudWatch's business; locally the status page shows counts.
+    let ports = backend.ports(
+        Metrics::new(MetricsSink::Discard, "dev"),
+        config.lifecycle.clone(),
+    );
+    let settings = LocalSettings {
+        sender: SenderSettings {
+            concurrency: config.send_concurrency,
+            // One process sends for every worker of a number: it paces the whole rate.
+            pacer: Pacer::new(PacingShare::WholeNumber),
+        },
+        webhook: WebhookSettings {
+            app_secrets: vec![config.app_secret.clone()],
+            verify_token: config.verify_token.clone(),
+            inbox: Some(inbox.clone()),
+            ..WebhookSettings::default()
+        },
+        reconciler: ReconcilerSettings {
+            budget: config.reconcile_budget,
+            ..ReconcilerSettings::default()
+        },
+        ..LocalSettings::default()
+    };
+    let functions = local::functions(
+        &ports,
+        Arc::new(GraphProvider::new(&graph)?),
+        Arc::new(StaticTokenSource::new(tokens)),
+        &settings,
+    );
+
+    let app = gateway::Gateway::router(functions.clone(), addr)
+        .merge(status_page::router(store.clone()))
+        .fallback(gateway::not_found);
+    let mut server_stop = stopped.clone();
+    tasks.push(tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = server_stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    }));
+    let mut pollers = pollers::Pollers::new(
+        functions.clone(),
+        config.visibility_timeout,
+        stopped.clone(),
+    );
+    if let Some((sandbox, _)) = &sandbox {
+        // A tenant added while running (`wa tenants add --data`) gets its sandbox number.
+        let (sandbox, config) = (sandbox.clone(), config.clone());
+        pollers = pollers.on_tenant(Arc::new(move |profile: &TenantProfile| {
+            match sandbox.add_phone_number(sandbox_number(&config, profile)) {
+                Ok(true) => info!(tenant = %profile.id, "the sandbox now serves its phone number"),
+                Ok(false) => {}
+                Err(e) => {
+                    warn!(tenant = %profile.id, error = %e, "the sandbox cannot serve this tenant")
+                }
+            }
+        }));
+    }
+    tasks.push(tokio::spawn(pollers.run(inbox)));
+    tasks.push(tokio::spawn(pollers::reconcile_every(
+        functions.reconciler,
+        config.reconcile_every,
+        stopped,
+    )));
+    info!(%addr, "wa dev started");
+    Ok(DevServer {
+        addr,
+        sandbox,
+        store,
+        stop,
+        tasks,
+        config,
+    })
+}
+
+/// `wa dev`: start, print the banner, serve until `shutdown` completes, stop cleanly.
+pub async fn run(
+    config: DevConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), DevError> {
+    let server = start(config, listener).await?;
+    // Whoever started us may stop reading stdout: that must not stop the server.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(server.banner().as_bytes());
+    let _ = out.flush();
+    drop(out);
+    shutdown.await;
+    info!("stopping: finishing in-flight batches");
+    server.stop().await;
+    Ok(())
+}
+
+/// Make the directory and queues hold the configured tenants. The file seeds the
+/// directory; what changed since at runtime (a suspension, a template paused by a
+/// webhook, quality) is kept across restarts.
+async fn seed_directory(
+    config: &DevConfig,
+    directory: &dyn Directory,
+    queue: &dyn WorkQueue,
+    spec: &QueueSpec,
+    now: wa_shared::domain::Timestamp,
+) -> Result<(), DevError> {
+    for t in &config.tenants {
+        let send_queue = queue
+            .ensure_queue(&config::send_queue_name(&t.id), spec)
+            .await?;
+        let existing = directory.tenant(&t.id).await?;
+        let profile = profile_for(t, &send_queue, existing.as_ref(), now);
+        if existing.as_ref() != Some(&profile) {
+            directory.put_tenant(&profile).await?;
+        }
+        for key in &t.api_keys {
+            directory
+                .put_api_key(&ApiKeyHash::of_key(key.expose_secret()), &t.id)
+                .await?;
+        }
+        for template in t.templates.iter() {
+            let stored = directory
+                .template(&t.id, &template.name, &template.language)
+                .await?;
+            if stored.is_none() {
+                directory.put_template(&t.id, template, now).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The profile the file describes, keeping the runtime facts of `existing`.
+fn profile_for(
+    t: &DevTenant,
+    queue: &QueueRef,
+    existing: Option<&TenantProfile>,
+    now: wa_shared::domain::Timestamp,
+) -> TenantProfile {
+    let mut profile = TenantProfile {
+        id: t.id.clone(),
+        status: TenantStatus::Active,
+        phone_number_id: t.phone_number_id.clone(),
+        waba_id: t.waba_id.clone(),
+        queue: queue.as_str().to_owned(),
+        token_ref: t.token_ref.clone(),
+        max_concurrency: t.max_concurrency,
+        throughput_mps: t.throughput_mps,
+        formatting: t.formatting,
+        on_ambiguous: t.on_ambiguous,
+        opt_out_keywords: t.opt_out_keywords.clone(),
+        opt_in_keywords: t.opt_in_keywords.clone(),
+        phone_quality: None,
+        account_event: None,
+        updated_at: now,
+    };
+    if let Some(old) = existing {
+        profile.status = old.status;
+        profile.phone_quality = old.phone_quality.clone();
+        profile.account_event = old.account_event.clone();
+        // Unchanged settings keep their timestamp, so an unchanged file writes nothing.
+        let mut same = profile.clone();
+        same.updated_at = old.updated_at;
+        if &same == old {
+            profile.updated_at = old.updated_at;
+        }
+    }
+    profile
+}
+
+/// The token the sandbox expects from a tenant's number: the one its sends will carry
+/// (a token given in the file, an `env:` variable), else the shared sandbox token.
+fn sandbox_token_for(config: &DevConfig, profile: &TenantProfile) -> String {
+    let configured = config
+        .tenants
+        .iter()
+        .find(|t| t.id == profile.id)
+        .and_then(|t| t.token.as_ref());
+    if let Some(token) = configured {
+        return token.expose_secret().to_owned();
+    }
+    match wa_shared::adapters::tokens::EnvTokenSource::resolve(&profile.token_ref) {
+        Ok(token) => token.expose_secret().to_owned(),
+        Err(_) => SANDBOX_ACCESS_TOKEN.to_owned(),
+    }
+}
+
+/// The sandbox's phone number of a tenant.
+fn sandbox_number(config: &DevConfig, profile: &TenantProfile) -> PhoneNumberConfig {
+    let display = config
+        .tenants
+        .iter()
+        .find(|t| t.id == profile.id)
+        .map_or_else(
+            || profile.phone_number_id.as_str().to_owned(),
+            |t| t.display_phone_number.clone(),
+        );
+    PhoneNumberConfig {
+        id: profile.phone_number_id.as_str().to_owned(),
+        display_phone_number: display,
+        waba_id: profile.waba_id.clone(),
+        access_token: Secret(sandbox_token_for(config, profile)),
+        throughput_mps: None,
+    }
+}
+
+/// The sandbox: a phone number per stored tenant, the configured tenants' templates,
+/// webhooks signed with our app secret and posted to our own `/webhook`.
+async fn build_sandbox(
+    config: &DevConfig,
+    settings: &wa_sandbox::SandboxConfig,
+    directory: &dyn Directory,
+    api_addr: SocketAddr,
+) -> Result<Sandbox, DevError> {
+    let mut settings = settings.clone();
+    settings.webhook.url = Some(format!("http://{api_addr}/webhook"));
+    settings.webhook.app_secret = Secret(config.app_secret.expose_secret().to_owned());
+    for profile in directory.list_tenants().await? {
+        if settings
+            .phone_numbers
+            .iter()
+            .any(|p| p.id == profile.phone_number_id.as_str())
+        {
+            warn!(tenant = %profile.id, "two tenants share a phone number id; the sandbox serves it once");
+            continue;
+        }
+        settings
+            .phone_numbers
+            .push(sandbox_number(config, &profile));
+    }
+    let mut catalog = wa_shared::domain::template::TemplateCatalog::default();
+    for t in &config.tenants {
+        for template in t.templates.iter() {
+            catalog.insert(template.clone());
+        }
+    }
+    let templates: Vec<_> = catalog.iter().cloned().collect();
+    let value = serde_json::to_value(&templates).map_err(|e| {
+        SandboxError::Templates(format!("cannot encode the tenants' templates: {e}"))
+    })?;
+    settings.templates = TemplatesSource::Inline(value);
+    Ok(Sandbox::new(settings)?)
+}

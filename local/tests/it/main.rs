@@ -1,0 +1,6 @@
+//! The integration tests of `wa-local`, one binary: the status page over a real
+//! store, in headless Chromium.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod status_page;

@@ -1,0 +1,10 @@
+//! The send path through its real handlers: intake (API Gateway v2 events) and the
+//! sender (SQS events), on the embedded adapters with a manual clock.
+
+// Test code: a failed expectation is a failed test.
+
+mod intake;
+mod moto;
+mod sandbox;
+mod sender;
+mod support;

@@ -1,0 +1,130 @@
+//! Durability: a store failure parks the signed body on the inbox, the inbox replay
+//! applies it, and when parking fails too Meta gets a 500 and retries. On DynamoDB +
+//! SQS (`dynamo::`) the inbox is a real SQS queue and the replay a real redelivery.
+
+use crate::status_path::support::*;
+use wa_shared::app::webhook::{ParkedBody, handle_inbox};
+use wa_shared::domain::{MessageState, Timestamp};
+use wa_shared::ports::QueueRef;
+
+on_every_backend!(
+    a_store_failure_parks_the_signed_body_and_the_replay_applies_it,
+    when_parking_fails_too_the_answer_is_500_so_meta_retries,
+    a_parked_body_whose_signature_does_not_verify_is_not_applied,
+);
+
+async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: World) {
+    let id = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J1", "wamid.I1")
+        .await;
+    let body = status_body("wamid.I1", "delivered", 1_750_030_200, None);
+    w.store_down(true);
+    let resp = w.post(&body).await;
+    assert_eq!(
+        status_code(&resp),
+        200,
+        "parked is stored: Meta need not retry"
+    );
+    assert_eq!(w.message(&id).await.state, MessageState::Accepted);
+
+    // While the store is still down, the replay asks for the record to come back.
+    let event = w.inbox_event().await;
+    assert_eq!(event.records.len(), 1);
+    let parked: ParkedBody =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(parked.raw().unwrap(), body.as_bytes());
+    let failures: Vec<String> = handle_inbox(&w.functions.webhook, event.clone())
+        .await
+        .batch_item_failures
+        .into_iter()
+        .map(|f| f.item_identifier)
+        .collect();
+    assert_eq!(failures, [event.records[0].message_id.clone().unwrap()]);
+    w.settle(&w.inbox, &event, &failures).await;
+
+    // The queue delivers it again; now the store is back.
+    w.store_down(false);
+    let again = w.inbox_event().await;
+    assert_eq!(again.records.len(), 1, "the failed record came back");
+    assert_eq!(again.records[0].body, event.records[0].body);
+    let failures = handle_inbox(&w.functions.webhook, again.clone())
+        .await
+        .batch_item_failures;
+    assert!(failures.is_empty());
+    w.settle(&w.inbox, &again, &[]).await;
+    let m = w.message(&id).await;
+    assert_eq!(m.state, MessageState::Delivered);
+    assert_eq!(
+        m.timestamps.delivered_at,
+        Some(Timestamp::from_secs(1_750_030_200))
+    );
+    assert!(w.drain(&w.inbox).await.is_empty(), "applied and deleted");
+}
+
+async fn when_parking_fails_too_the_answer_is_500_so_meta_retries(mut w: World) {
+    w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J2", "wamid.I2")
+        .await;
+    w.store_down(true);
+    // A queue that does not exist (on SQS: a URL of a queue never created).
+    let gone = format!("{}-gone", w.inbox.as_str());
+    w.functions.webhook.settings.inbox = Some(QueueRef::new(gone));
+    let resp = w
+        .post(&status_body("wamid.I2", "sent", 1_750_030_200, None))
+        .await;
+    assert_eq!(status_code(&resp), 500);
+    assert!(!body_text(&resp).contains("outage"));
+    w.functions.webhook.settings.inbox = None;
+    let resp = w
+        .post(&status_body("wamid.I2", "sent", 1_750_030_200, None))
+        .await;
+    assert_eq!(status_code(&resp), 500);
+}
+
+async fn a_parked_body_whose_signature_does_not_verify_is_not_applied(w: World) {
+    let id = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J3", "wamid.I3")
+        .await;
+    let body = status_body("wamid.I3", "read", 1_750_030_200, None);
+    let forged = ParkedBody::new(body.as_bytes(), "sha256=00", w.now());
+    wa_shared::app::webhook::park(&w.functions.webhook, &forged)
+        .await
+        .unwrap();
+    let event = w.inbox_event().await;
+    assert_eq!(
+        handle_inbox(&w.functions.webhook, event)
+            .await
+            .batch_item_failures
+            .len(),
+        1
+    );
+    assert_eq!(w.message(&id).await.state, MessageState::Accepted);
+    assert_eq!(w.metric("SignatureRejected", &[]), 1.0);
+}
+
+#[tokio::test]
+async fn the_inbox_sqs_fixture_replays_once_signed() {
+    let w = World::new().await;
+    let mut event: aws_lambda_events::sqs::SqsEvent =
+        serde_json::from_str(&event_file("webhook/inbox-sqs.json")).unwrap();
+    let record = &mut event.records[0];
+    let mut parked: ParkedBody = serde_json::from_str(record.body.as_deref().unwrap()).unwrap();
+    let raw = parked.raw().unwrap();
+    parked.signature = wa_shared::domain::webhook::sign(APP_SECRET.as_bytes(), &raw);
+    record.body = Some(serde_json::to_string(&parked).unwrap());
+    let batch = wa_shared::domain::webhook::parse_envelope(&raw).unwrap();
+    let status = batch.statuses().next().unwrap();
+    let cb = wa_shared::domain::graph::CallbackData::decode(
+        status.biz_opaque_callback_data.as_deref().unwrap(),
+    )
+    .unwrap();
+    let id = w
+        .accepted(cb.message_id.as_str(), status.wamid.as_str())
+        .await;
+    assert!(
+        handle_inbox(&w.functions.webhook, event)
+            .await
+            .batch_item_failures
+            .is_empty()
+    );
+    assert_eq!(w.message(&id).await.state, MessageState::Read);
+}

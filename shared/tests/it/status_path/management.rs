@@ -1,0 +1,316 @@
+//! Inbound messages and management changes, stored in the directory, and what intake
+//! then does with them: the chained cases (a webhook through `handle_http`, then a
+//! real intake request) run on SQLite (`sqlite::`) and DynamoDB + SQS (`dynamo::`).
+
+use crate::status_path::support::*;
+use serde_json::json;
+use wa_shared::app::webhook::handle_http;
+use wa_shared::domain::template::{Template, TemplateStatus};
+use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
+
+on_every_backend!(
+    stop_then_a_send_to_that_contact_is_suppressed_by_intake,
+    a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake,
+);
+
+/// An `order_shipped` request to `to`.
+fn order_shipped(to: &str) -> serde_json::Value {
+    json!({"to": to, "template": {"name": "order_shipped", "language": "en_US",
+        "body": ["Ana", "#1234"], "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}})
+}
+
+/// A `spring_sale` request (text header, two body values, a coupon code).
+fn spring_sale(to: &str) -> serde_json::Value {
+    json!({"to": to, "template": {"name": "spring_sale", "language": "en_US",
+        "header": {"type": "text", "text": "Ana"}, "body": ["25%", "March 31"],
+        "buttons": [{"index": 0, "type": "copy_code", "coupon_code": "SPRING25"}]}})
+}
+
+/// Intake's answer must be 202; returns its JSON body and the stored message.
+async fn accepted_by_intake(w: &World, key: &str, body: &serde_json::Value) -> serde_json::Value {
+    let resp = w.intake(intake_request(key, body)).await;
+    assert_eq!(resp.status_code, 202, "{key}: {}", body_text(&resp));
+    body_json(&resp)
+}
+
+async fn stop_then_a_send_to_that_contact_is_suppressed_by_intake(w: World) {
+    // The STOP fixture's sender.
+    let ben = "+16505559876";
+    let before = accepted_by_intake(&w, "ben-1", &order_shipped(ben)).await;
+    assert_eq!(before["status"], "queued");
+    assert_eq!(w.drain(&w.send_queue).await.len(), 1);
+
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-stop.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+
+    let after = accepted_by_intake(&w, "ben-2", &order_shipped(ben)).await;
+    assert_eq!(after["status"], "suppressed", "{after}");
+    assert_eq!(after["suppression"]["reason"], "opted_out");
+    let id = MessageId::parse(after["id"].as_str().unwrap()).unwrap();
+    assert_eq!(w.message(&id).await.state, MessageState::Suppressed);
+    assert!(w.drain(&w.send_queue).await.is_empty(), "nothing to send");
+    assert_eq!(
+        w.metric("Suppressed", &[("Tenant", TENANT), ("Reason", "opted_out")]),
+        1.0
+    );
+    // Another recipient is still served.
+    let other = accepted_by_intake(&w, "ana-1", &order_shipped("+14155550123")).await;
+    assert_eq!(other["status"], "queued");
+}
+
+async fn a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake(w: World) {
+    let before = accepted_by_intake(&w, "sale-1", &spring_sale(RECIPIENT)).await;
+    assert_eq!(before["status"], "queued", "{before}");
+    assert_eq!(w.drain(&w.send_queue).await.len(), 1);
+
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-template-paused.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    // Intake caches directory reads for a few seconds per container: the pause applies
+    // once that copy expires.
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
+
+    let after = accepted_by_intake(&w, "sale-2", &spring_sale(RECIPIENT)).await;
+    assert_eq!(after["status"], "suppressed", "{after}");
+    assert_eq!(after["suppression"]["reason"], "template_paused");
+    let id = MessageId::parse(after["id"].as_str().unwrap()).unwrap();
+    let m = w.message(&id).await;
+    assert_eq!(m.state, MessageState::Suppressed);
+    assert!(w.drain(&w.send_queue).await.is_empty(), "nothing to send");
+    // Other templates are still served.
+    let other = accepted_by_intake(&w, "order-1", &order_shipped(RECIPIENT)).await;
+    assert_eq!(other["status"], "queued");
+}
+
+fn inbound_body(from: &str, text: &str, secs: i64, phone_number_id: &str) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
+        "contacts": [{"profile": {"name": "Ben"}, "wa_id": from}],
+        "messages": [{"from": from, "id": format!("wamid.IN{secs}"), "timestamp": secs.to_string(),
+            "type": "text", "text": {"body": text}}]}}]}]})
+    .to_string()
+}
+
+async fn put_spring_sale(w: &World) {
+    let t: Template = serde_json::from_value(json!({"name": "spring_sale", "language": "en_US",
+        "status": "APPROVED", "category": "MARKETING", "components": []}))
+    .unwrap();
+    w.ports
+        .directory
+        .put_template(&w.tenant, &t, w.now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_inbound_text_opens_the_contacts_window() {
+    let w = World::new().await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-text.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    let raw =
+        wa_shared::app::http::body_bytes(&signed_event("webhook/post-inbound-text.json")).unwrap();
+    let batch = wa_shared::domain::webhook::parse_envelope(&raw).unwrap();
+    let m = batch.inbound_messages().next().unwrap();
+    let who = PhoneNumber::parse(&format!("+{}", m.from.as_deref().unwrap())).unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    assert_eq!(contact.last_inbound_at, m.timestamp);
+    assert!(!contact.opted_out);
+}
+
+#[tokio::test]
+async fn stop_opts_the_contact_out_and_start_opts_it_back_in() {
+    let w = World::new().await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-inbound-stop.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    let who = PhoneNumber::parse("+16505559876").unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    assert!(contact.opted_out);
+    assert_eq!(
+        contact.last_inbound_at,
+        Some(Timestamp::from_secs(1_750_030_620))
+    );
+    w.post(&inbound_body(
+        "16505559876",
+        " start ",
+        1_750_030_700,
+        PHONE_NUMBER_ID,
+    ))
+    .await;
+    assert!(
+        !w.ports
+            .directory
+            .contact(&w.tenant, &who)
+            .await
+            .unwrap()
+            .opted_out
+    );
+    w.post(&inbound_body(
+        "16505559876",
+        "Unsubscribe",
+        1_750_030_800,
+        PHONE_NUMBER_ID,
+    ))
+    .await;
+    assert!(
+        w.ports
+            .directory
+            .contact(&w.tenant, &who)
+            .await
+            .unwrap()
+            .opted_out
+    );
+}
+
+#[tokio::test]
+async fn keywords_are_the_tenants_own() {
+    let w = World::new().await;
+    w.set_profile(|p| {
+        p.opt_out_keywords = vec!["ARRET".into()];
+        p.opt_in_keywords = vec!["ALLEZ".into()];
+    })
+    .await;
+    let who = PhoneNumber::parse("+16505559876").unwrap();
+    w.post(&inbound_body(
+        "16505559876",
+        "STOP",
+        1_750_030_600,
+        PHONE_NUMBER_ID,
+    ))
+    .await;
+    assert!(
+        !w.ports
+            .directory
+            .contact(&w.tenant, &who)
+            .await
+            .unwrap()
+            .opted_out
+    );
+    w.post(&inbound_body(
+        "16505559876",
+        "arret",
+        1_750_030_700,
+        PHONE_NUMBER_ID,
+    ))
+    .await;
+    assert!(
+        w.ports
+            .directory
+            .contact(&w.tenant, &who)
+            .await
+            .unwrap()
+            .opted_out
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_phone_number_id_is_counted_and_acknowledged() {
+    let w = World::new().await;
+    let resp = w
+        .post(&inbound_body(
+            "16505559876",
+            "STOP",
+            1_750_030_600,
+            "999999",
+        ))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    assert_eq!(w.metric("UnroutedWebhook", &[]), 1.0);
+    let who = PhoneNumber::parse("+16505559876").unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    assert!(!contact.opted_out && contact.last_inbound_at.is_none());
+}
+
+#[tokio::test]
+async fn a_template_paused_webhook_pauses_the_template_in_the_directory() {
+    let w = World::new().await;
+    put_spring_sale(&w).await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-template-paused.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    let stored = w
+        .ports
+        .directory
+        .template(&w.tenant, "spring_sale", "en_US")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.template.status, Some(TemplateStatus::Paused));
+}
+
+#[tokio::test]
+async fn a_template_quality_webhook_stores_the_new_score() {
+    let w = World::new().await;
+    let raw = event_file("meta/template-quality-update.json");
+    let v: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    let value = &v["entry"][0]["changes"][0]["value"];
+    let t: Template = serde_json::from_value(json!({"name": value["message_template_name"],
+        "language": value["message_template_language"], "status": "APPROVED", "components": []}))
+    .unwrap();
+    w.ports
+        .directory
+        .put_template(&w.tenant, &t, w.now())
+        .await
+        .unwrap();
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-template-quality-update.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    let stored = w
+        .ports
+        .directory
+        .template(&w.tenant, &t.name, &t.language)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.quality.as_deref(),
+        value["new_quality_score"].as_str()
+    );
+}
+
+#[tokio::test]
+async fn phone_quality_and_account_updates_are_stored_on_the_tenant() {
+    let w = World::new().await;
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-phone-quality-update.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    assert_eq!(
+        w.profile().await.phone_quality.as_deref(),
+        Some("UPGRADE TIER_10K")
+    );
+    let resp = handle_http(
+        &w.functions.webhook,
+        &signed_event("webhook/post-account-update-restriction.json"),
+    )
+    .await;
+    assert_eq!(status_code(&resp), 200);
+    let p = w.profile().await;
+    assert_eq!(p.account_event.as_deref(), Some("ACCOUNT_RESTRICTION"));
+    // The rest of the profile is untouched.
+    assert_eq!(p.phone_quality.as_deref(), Some("UPGRADE TIER_10K"));
+    assert_eq!(p.queue, w.send_queue.as_str());
+}

@@ -1,0 +1,71 @@
+//! The ports of one test on either backend, built by the runtimes' own wiring: the
+//! embedded SQLite file (in memory) or DynamoDB + SQS on moto with fresh tables.
+//! The one place tests set up a backend for the handlers.
+
+use crate::store_conformance::OneWriteAtATime;
+use std::sync::Arc;
+use wa_shared::adapters::aws::SdkConfig;
+use wa_shared::adapters::dynamo::{TableNames, create_tables};
+use wa_shared::adapters::sqlite::SqliteDb;
+use wa_shared::adapters::{DynamoMessageStore, ManualClock};
+use wa_shared::app::Ports;
+use wa_shared::config::CommonConfig;
+use wa_shared::domain::LifecyclePolicy;
+use wa_shared::metrics::Metrics;
+use wa_shared::wiring::{aws, local};
+
+/// A test's ports and how to name its queues.
+pub struct TestBackend {
+    /// The ports over the backend (the manual clock, in-memory metrics).
+    pub ports: Ports,
+    /// Prefix of the test's queue names (unique on moto, empty on SQLite).
+    pub queue_prefix: String,
+    /// `sqlite` or `dynamo`, for assertion messages.
+    pub name: &'static str,
+}
+
+/// The embedded SQLite backend in memory, by the local wiring.
+pub async fn sqlite(clock: Arc<ManualClock>, metrics: Metrics) -> TestBackend {
+    let db = SqliteDb::open_in_memory().await.unwrap();
+    let backend = local::Backend::open(db, clock).await.unwrap();
+    TestBackend {
+        ports: backend.ports(metrics, LifecyclePolicy::default()),
+        queue_prefix: String::new(),
+        name: "sqlite",
+    }
+}
+
+/// DynamoDB and SQS on moto, by the AWS wiring: fresh tables named after `prefix`.
+/// The queues keep real time; the handlers read the manual clock.
+pub async fn moto(
+    sdk: &SdkConfig,
+    prefix: &str,
+    clock: Arc<ManualClock>,
+    metrics: Metrics,
+) -> TestBackend {
+    let tables = TableNames::with_prefix(prefix);
+    create_tables(&aws_sdk_dynamodb::Client::new(sdk), &tables)
+        .await
+        .unwrap();
+    let common = CommonConfig {
+        stage: "test".into(),
+        messages_table: tables.messages.clone(),
+        directory_table: tables.directory.clone(),
+        lifecycle: LifecyclePolicy::default(),
+    };
+    // moto does not apply concurrent conditional writes to one item atomically (real
+    // DynamoDB does), so writes go one at a time here; the claim races themselves are
+    // proven on SQLite and by the store conformance suite.
+    let store = Arc::new(OneWriteAtATime::new(DynamoMessageStore::new(
+        sdk,
+        tables.messages,
+    )));
+    TestBackend {
+        ports: aws::ports(&common, sdk)
+            .with_store(store)
+            .with_clock(clock)
+            .with_metrics(metrics),
+        queue_prefix: format!("{prefix}-"),
+        name: "dynamo",
+    }
+}

@@ -1,0 +1,462 @@
+//! The `Directory` conformance suite: one set of cases run against every adapter
+//! (DESIGN §2 invariant). Use [`directory_conformance_tests!`](crate::directory_conformance_tests)
+//! to turn it into one `#[tokio::test]` per case for an adapter.
+//!
+//! Each case gets a harness on an empty directory (a fresh SQLite file, a fresh
+//! DynamoDB table), so listings can be compared exactly.
+
+use std::sync::Arc;
+use wa_shared::domain::template::{Template, TemplateStatus};
+use wa_shared::domain::tenant::{
+    ApiKeyHash, Contact, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
+    default_opt_out_keywords,
+};
+use wa_shared::domain::validation::FormattingPolicy;
+use wa_shared::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
+use wa_shared::ports::Directory;
+
+/// What the suite needs from an adapter under test.
+pub trait DirectoryHarness: Send + Sync {
+    /// The adapter under test, on a directory no other case uses.
+    fn directory(&self) -> Arc<dyn Directory>;
+}
+
+const T0: Timestamp = Timestamp::from_secs(1_750_000_000);
+
+fn at(seconds_after_t0: i64) -> Timestamp {
+    T0.plus_millis(seconds_after_t0 * 1000)
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+fn phone_id(id: &str) -> PhoneNumberId {
+    PhoneNumberId::parse(id).unwrap()
+}
+
+fn recipient() -> PhoneNumber {
+    PhoneNumber::parse("+14155550123").unwrap()
+}
+
+/// A complete profile of `id` sending from phone number `phone` of WABA `waba`.
+pub fn profile(id: &str, phone: &str, waba: &str) -> TenantProfile {
+    TenantProfile {
+        id: tenant(id),
+        status: TenantStatus::Active,
+        phone_number_id: phone_id(phone),
+        waba_id: waba.into(),
+        queue: format!("dev-wa-send-{id}"),
+        token_ref: format!("env:WA_{}_TOKEN", id.to_uppercase()),
+        max_concurrency: 5,
+        throughput_mps: 80,
+        formatting: FormattingPolicy::Strict,
+        on_ambiguous: OnAmbiguous::Fail,
+        opt_out_keywords: default_opt_out_keywords(),
+        opt_in_keywords: default_opt_in_keywords(),
+        phone_quality: None,
+        account_event: None,
+        updated_at: T0,
+    }
+}
+
+/// One language version of a template as Meta returns it, with fields we do not model.
+pub fn template(name: &str, language: &str, status: &str) -> Template {
+    serde_json::from_value(serde_json::json!({
+        "name": name,
+        "language": language,
+        "status": status,
+        "category": "UTILITY",
+        "id": format!("{name}-{language}-id"),
+        "sub_category": "ORDER_STATUS",
+        "components": [
+            {"type": "BODY", "text": "Hi {{1}}, order {{2}} shipped.",
+             "example": {"body_text": [["Ana", "#1234"]]}},
+            {"type": "CAROUSEL", "cards": [{"index": 0}]},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Thanks"}]}
+        ]
+    }))
+    .unwrap()
+}
+
+/// A stored profile is found by id and routed by its API key, phone number and WABA.
+pub async fn tenant_is_found_by_api_key_phone_number_and_waba(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = profile("acme", "106540352242922", "102290129340398");
+    d.put_tenant(&acme).await.unwrap();
+    let key = ApiKeyHash::of_key("wa_acme_key");
+    d.put_api_key(&key, &acme.id).await.unwrap();
+    assert_eq!(d.tenant(&acme.id).await.unwrap(), Some(acme.clone()));
+    assert_eq!(
+        d.tenant_by_api_key(&key).await.unwrap(),
+        Some(acme.id.clone())
+    );
+    assert_eq!(
+        d.tenant_by_phone_number_id(&acme.phone_number_id)
+            .await
+            .unwrap(),
+        Some(acme.id.clone())
+    );
+    assert_eq!(
+        d.tenant_by_waba_id("102290129340398").await.unwrap(),
+        Some(acme.id.clone())
+    );
+}
+
+/// Lookups of things never stored find nothing rather than failing.
+pub async fn unknown_lookups_find_nothing(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    d.put_tenant(&profile("acme", "1", "2")).await.unwrap();
+    let acme = tenant("acme");
+    assert_eq!(d.tenant(&tenant("nobody")).await.unwrap(), None);
+    assert_eq!(
+        d.tenant_by_api_key(&ApiKeyHash::of_key("nope"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("999")).await.unwrap(),
+        None
+    );
+    assert_eq!(d.tenant_by_waba_id("999").await.unwrap(), None);
+    assert_eq!(d.template(&acme, "missing", "en").await.unwrap(), None);
+    assert!(
+        d.templates_named(&acme, "missing")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `list_tenants` returns every profile, sorted by id, and nothing else of the directory.
+pub async fn list_tenants_returns_every_profile(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    assert!(d.list_tenants().await.unwrap().is_empty());
+    let beta = profile("beta", "20", "21");
+    let acme = profile("acme", "10", "11");
+    d.put_tenant(&beta).await.unwrap();
+    d.put_tenant(&acme).await.unwrap();
+    d.put_api_key(&ApiKeyHash::of_key("k"), &acme.id)
+        .await
+        .unwrap();
+    d.put_template(&acme.id, &template("hello", "en", "APPROVED"), T0)
+        .await
+        .unwrap();
+    d.record_inbound(&acme.id, &recipient(), T0).await.unwrap();
+    assert_eq!(d.list_tenants().await.unwrap(), [acme, beta]);
+}
+
+/// A second put replaces the profile and moves its routing: the old phone number and
+/// WABA no longer route to the tenant, the new ones do.
+pub async fn put_tenant_replaces_the_profile_and_moves_its_routing(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let before = profile("acme", "10", "11");
+    d.put_tenant(&before).await.unwrap();
+    let after = TenantProfile {
+        phone_number_id: phone_id("20"),
+        waba_id: "21".into(),
+        max_concurrency: 9,
+        status: TenantStatus::Suspended,
+        updated_at: at(60),
+        ..before.clone()
+    };
+    d.put_tenant(&after).await.unwrap();
+    assert_eq!(d.tenant(&after.id).await.unwrap(), Some(after.clone()));
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("10")).await.unwrap(),
+        None
+    );
+    assert_eq!(d.tenant_by_waba_id("11").await.unwrap(), None);
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("20")).await.unwrap(),
+        Some(after.id.clone())
+    );
+    assert_eq!(
+        d.tenant_by_waba_id("21").await.unwrap(),
+        Some(after.id.clone())
+    );
+    assert_eq!(d.list_tenants().await.unwrap(), [after]);
+}
+
+/// When a phone number moved to another tenant, a later put of its previous owner
+/// does not take its routing away.
+pub async fn a_moved_phone_number_stays_with_its_new_owner(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = profile("acme", "10", "11");
+    d.put_tenant(&acme).await.unwrap();
+    // The number moves to beta (last put wins), then acme gets a new number.
+    d.put_tenant(&profile("beta", "10", "31")).await.unwrap();
+    let acme_moved = TenantProfile {
+        phone_number_id: phone_id("12"),
+        ..acme
+    };
+    d.put_tenant(&acme_moved).await.unwrap();
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("10")).await.unwrap(),
+        Some(tenant("beta"))
+    );
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("12")).await.unwrap(),
+        Some(tenant("acme"))
+    );
+}
+
+/// A template is found by its exact locale only (`en` is not `en_US`) and round-trips.
+pub async fn template_is_found_by_exact_locale(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    let en_us = template("order_shipped", "en_US", "APPROVED");
+    d.put_template(&acme, &en_us, at(1)).await.unwrap();
+    let stored = d
+        .template(&acme, "order_shipped", "en_US")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.template, en_us);
+    assert_eq!((stored.quality, stored.updated_at), (None, at(1)));
+    assert_eq!(
+        d.template(&acme, "order_shipped", "en").await.unwrap(),
+        None
+    );
+}
+
+/// `templates_named` lists every language of a name, and no template of another name.
+pub async fn templates_named_lists_every_language(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    for (name, language) in [
+        ("hello", "en"),
+        ("hello", "es"),
+        ("hello", "pt_BR"),
+        ("hello_world", "en"),
+    ] {
+        d.put_template(&acme, &template(name, language, "APPROVED"), T0)
+            .await
+            .unwrap();
+    }
+    let mut languages: Vec<_> = d
+        .templates_named(&acme, "hello")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.template.name, t.template.language))
+        .collect();
+    languages.sort();
+    assert_eq!(
+        languages,
+        [
+            ("hello".into(), "en".into()),
+            ("hello".into(), "es".into()),
+            ("hello".into(), "pt_BR".into())
+        ] as [(String, String); 3]
+    );
+}
+
+/// A status webhook (PAUSED) is visible on the next read, as the template's status.
+pub async fn status_update_is_visible_on_the_next_get(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    d.put_template(&acme, &template("promo", "en", "APPROVED"), at(1))
+        .await
+        .unwrap();
+    let updated = d
+        .update_template_status(&acme, "promo", "en", &TemplateStatus::Paused, at(2))
+        .await
+        .unwrap();
+    assert!(updated);
+    let stored = d.template(&acme, "promo", "en").await.unwrap().unwrap();
+    assert_eq!(stored.template.status, Some(TemplateStatus::Paused));
+    assert!(!stored.template.is_approved());
+    assert_eq!(stored.updated_at, at(2));
+    let named = d.templates_named(&acme, "promo").await.unwrap();
+    assert_eq!(named[0].template.status, Some(TemplateStatus::Paused));
+    // A re-sync writes Meta's status again.
+    d.put_template(&acme, &template("promo", "en", "APPROVED"), at(3))
+        .await
+        .unwrap();
+    let stored = d.template(&acme, "promo", "en").await.unwrap().unwrap();
+    assert_eq!(stored.template.status, Some(TemplateStatus::Approved));
+}
+
+/// Updates about a template we do not have return false and create nothing.
+pub async fn updates_of_an_unknown_template_return_false(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    d.put_template(&acme, &template("known", "en", "APPROVED"), T0)
+        .await
+        .unwrap();
+    let status = d
+        .update_template_status(&acme, "known", "es", &TemplateStatus::Paused, at(1))
+        .await
+        .unwrap();
+    let quality = d
+        .update_template_quality(&acme, "unknown", "en", "RED", at(1))
+        .await
+        .unwrap();
+    assert!(!status && !quality);
+    assert_eq!(d.template(&acme, "known", "es").await.unwrap(), None);
+    assert_eq!(d.template(&acme, "unknown", "en").await.unwrap(), None);
+    assert_eq!(d.templates_named(&acme, "known").await.unwrap().len(), 1);
+}
+
+/// A quality webhook is kept, and a later re-sync of the template does not erase it.
+pub async fn quality_update_is_kept_across_a_resync(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    let t = template("promo", "en", "APPROVED");
+    d.put_template(&acme, &t, at(1)).await.unwrap();
+    assert!(
+        d.update_template_quality(&acme, "promo", "en", "YELLOW", at(2))
+            .await
+            .unwrap()
+    );
+    let stored = d.template(&acme, "promo", "en").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.quality.as_deref(), stored.updated_at),
+        (Some("YELLOW"), at(2))
+    );
+    assert_eq!(stored.template, t);
+    d.put_template(&acme, &t, at(3)).await.unwrap();
+    let stored = d.template(&acme, "promo", "en").await.unwrap().unwrap();
+    assert_eq!(stored.quality.as_deref(), Some("YELLOW"));
+}
+
+/// A recipient we know nothing of has no window and is not opted out.
+pub async fn contact_defaults_when_nothing_is_stored(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    assert_eq!(
+        d.contact(&tenant("acme"), &recipient()).await.unwrap(),
+        Contact::default()
+    );
+}
+
+/// `last_inbound_at` only moves forward: an older, late webhook does not move it back.
+pub async fn record_inbound_only_moves_forward(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let (acme, who) = (tenant("acme"), recipient());
+    d.record_inbound(&acme, &who, at(10)).await.unwrap();
+    assert_eq!(
+        d.contact(&acme, &who).await.unwrap().last_inbound_at,
+        Some(at(10))
+    );
+    d.record_inbound(&acme, &who, at(5)).await.unwrap();
+    assert_eq!(
+        d.contact(&acme, &who).await.unwrap().last_inbound_at,
+        Some(at(10))
+    );
+    d.record_inbound(&acme, &who, at(10)).await.unwrap();
+    assert_eq!(
+        d.contact(&acme, &who).await.unwrap().last_inbound_at,
+        Some(at(10))
+    );
+    d.record_inbound(&acme, &who, at(20)).await.unwrap();
+    let contact = d.contact(&acme, &who).await.unwrap();
+    assert_eq!(contact.last_inbound_at, Some(at(20)));
+    assert!(contact.window_open(at(21)));
+    assert!(!contact.opted_out);
+}
+
+/// Opt-out and opt-in follow the order of their times, not of their arrival; at the
+/// same instant an opt-out wins.
+pub async fn opt_out_and_opt_in_follow_the_order_of_time(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let (acme, who) = (tenant("acme"), recipient());
+    d.record_inbound(&acme, &who, at(1)).await.unwrap();
+    d.set_opt_out(&acme, &who, true, at(10)).await.unwrap();
+    let expect = |opted_out, changed| Contact {
+        last_inbound_at: Some(at(1)),
+        opted_out,
+        opt_changed_at: Some(changed),
+    };
+    assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(true, at(10)));
+    // A late opt-in written before the opt-out changes nothing.
+    d.set_opt_out(&acme, &who, false, at(5)).await.unwrap();
+    assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(true, at(10)));
+    d.set_opt_out(&acme, &who, false, at(20)).await.unwrap();
+    assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(false, at(20)));
+    // Same instant: the opt-in does not undo an opt-out, the opt-out wins over an opt-in.
+    d.set_opt_out(&acme, &who, true, at(30)).await.unwrap();
+    d.set_opt_out(&acme, &who, false, at(30)).await.unwrap();
+    assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(true, at(30)));
+    d.set_opt_out(&acme, &who, false, at(40)).await.unwrap();
+    d.set_opt_out(&acme, &who, true, at(40)).await.unwrap();
+    assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(true, at(40)));
+    // Recording an inbound leaves the opt-out alone.
+    d.record_inbound(&acme, &who, at(50)).await.unwrap();
+    assert!(d.contact(&acme, &who).await.unwrap().opted_out);
+}
+
+/// One tenant's templates and contacts are invisible to another tenant.
+pub async fn tenants_do_not_see_each_others_templates_or_contacts(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let (a, b, who) = (tenant("tenant-a"), tenant("tenant-b"), recipient());
+    d.put_template(&a, &template("hello", "en", "APPROVED"), T0)
+        .await
+        .unwrap();
+    d.record_inbound(&a, &who, at(1)).await.unwrap();
+    d.set_opt_out(&a, &who, true, at(2)).await.unwrap();
+    assert_eq!(d.template(&b, "hello", "en").await.unwrap(), None);
+    assert!(d.templates_named(&b, "hello").await.unwrap().is_empty());
+    assert!(
+        !d.update_template_status(&b, "hello", "en", &TemplateStatus::Paused, at(3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(d.contact(&b, &who).await.unwrap(), Contact::default());
+    let a_template = d.template(&a, "hello", "en").await.unwrap().unwrap();
+    assert_eq!(a_template.template.status, Some(TemplateStatus::Approved));
+    assert!(d.contact(&a, &who).await.unwrap().opted_out);
+}
+
+/// Concurrent inbound records, in any order, leave the latest time.
+pub async fn concurrent_inbound_records_end_at_the_latest(h: &dyn DirectoryHarness) {
+    let (acme, who) = (tenant("acme"), recipient());
+    // Interleave early and late times so a lost update would show.
+    let tasks: Vec<_> = (0..24_i64)
+        .map(|i| {
+            let (d, acme, who) = (h.directory(), acme.clone(), who.clone());
+            let second = if i % 2 == 0 { i } else { 100 - i };
+            tokio::spawn(async move { d.record_inbound(&acme, &who, at(second)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let contact = h.directory().contact(&acme, &who).await.unwrap();
+    assert_eq!(contact.last_inbound_at, Some(at(99)));
+}
+
+/// One `#[tokio::test]` per conformance case. `$harness` is an expression giving a
+/// future of `Option<impl DirectoryHarness>` (`None`: skip, e.g. moto not running).
+#[macro_export]
+macro_rules! directory_conformance_tests {
+    ($harness:expr) => {
+        $crate::directory_conformance_tests!(@cases $harness;
+            tenant_is_found_by_api_key_phone_number_and_waba,
+            unknown_lookups_find_nothing,
+            list_tenants_returns_every_profile,
+            put_tenant_replaces_the_profile_and_moves_its_routing,
+            a_moved_phone_number_stays_with_its_new_owner,
+            template_is_found_by_exact_locale,
+            templates_named_lists_every_language,
+            status_update_is_visible_on_the_next_get,
+            updates_of_an_unknown_template_return_false,
+            quality_update_is_kept_across_a_resync,
+            contact_defaults_when_nothing_is_stored,
+            record_inbound_only_moves_forward,
+            opt_out_and_opt_in_follow_the_order_of_time,
+            tenants_do_not_see_each_others_templates_or_contacts,
+            concurrent_inbound_records_end_at_the_latest,
+        );
+    };
+    (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(harness) = $harness.await else { return };
+                $crate::directory_conformance::$case(&harness).await;
+            }
+        )*
+    };
+}
