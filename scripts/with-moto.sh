@@ -2,7 +2,7 @@
 # Run a command with a throw-away moto server (local AWS) and the environment
 # that points the AWS SDK at it:
 #
-#   scripts/with-moto.sh cargo test -p wa-shared --all-features --test queue_conformance
+#   scripts/with-moto.sh cargo test -p wa-shared --all-features --test it queue_conformance
 #
 # Installs moto (pinned) into .venv/moto on first use and reuses it afterwards,
 # starts it on a free 127.0.0.1 port, waits until it answers, exports

@@ -1,5 +1,5 @@
 //! Throughput of the sandbox itself (ignored by default; run it in release):
-//! `cargo test --release -p wa-shared --features sandbox --test sandbox -- --ignored --nocapture sandbox_throughput`
+//! `cargo test --release -p wa-sandbox --test it -- --ignored --nocapture sandbox_throughput`
 //! Environment: `SANDBOX_LOAD_SENDS` (default 20000), `SANDBOX_LOAD_CLIENTS` (default 64).
 
 use crate::support::*;

@@ -1,6 +1,6 @@
 //! The `Directory` conformance suite, run against every adapter: the embedded
 //! SQLite directory always, DynamoDB on moto when `AWS_ENDPOINT_URL` is set
-//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test directory_conformance`).
+//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test it directory_conformance`).
 
 // Harness setup outside #[test] fns: a failure there is a failed test.
 

@@ -1,6 +1,6 @@
 //! The `WorkQueue` conformance suite, run against every adapter: the embedded
 //! SQLite queue always, SQS on moto when `AWS_ENDPOINT_URL` is set
-//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test queue_conformance`).
+//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test it queue_conformance`).
 
 // Harness setup outside #[test] fns: a failure there is a failed test.
 

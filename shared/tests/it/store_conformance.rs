@@ -1,6 +1,6 @@
 //! The `MessageStore` conformance suite, run against every adapter: the embedded
 //! SQLite store always, DynamoDB on moto when `AWS_ENDPOINT_URL` is set
-//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test store_conformance`).
+//! (`scripts/with-moto.sh cargo test -p wa-shared --all-features --test it store_conformance`).
 //! Also the cost model: AWS calls and write units per lifecycle step.
 
 // Harness setup outside #[test] fns: a failure there is a failed test.

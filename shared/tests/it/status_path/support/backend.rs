@@ -31,7 +31,7 @@ impl Backend {
 }
 
 /// One test per backend for each listed body `async fn case(w: World)` of the
-/// calling module: `sqlite::case` always, `dynamo::case` on moto (feature `testkit`).
+/// calling module: `sqlite::case` always, `dynamo::case` on moto.
 macro_rules! on_every_backend {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
