@@ -7,11 +7,7 @@
 
 use std::sync::Arc;
 use wa_shared::domain::template::{Template, TemplateStatus};
-use wa_shared::domain::tenant::{
-    ApiKeyHash, Contact, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
-    default_opt_out_keywords,
-};
-use wa_shared::domain::validation::FormattingPolicy;
+use wa_shared::domain::tenant::{ApiKeyHash, Contact, TenantProfile, TenantStatus};
 use wa_shared::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::ports::Directory;
 
@@ -41,23 +37,14 @@ fn recipient() -> PhoneNumber {
 
 /// A complete profile of `id` sending from phone number `phone` of WABA `waba`.
 pub fn profile(id: &str, phone: &str, waba: &str) -> TenantProfile {
-    TenantProfile {
-        id: tenant(id),
-        status: TenantStatus::Active,
-        phone_number_id: phone_id(phone),
-        waba_id: waba.into(),
-        queue: format!("dev-wa-send-{id}"),
-        token_ref: format!("env:WA_{}_TOKEN", id.to_uppercase()),
-        max_concurrency: 5,
-        throughput_mps: 80,
-        formatting: FormattingPolicy::Strict,
-        on_ambiguous: OnAmbiguous::Fail,
-        opt_out_keywords: default_opt_out_keywords(),
-        opt_in_keywords: default_opt_in_keywords(),
-        phone_quality: None,
-        account_event: None,
-        updated_at: T0,
-    }
+    crate::fixtures::tenant(id)
+        .phone_number_id(phone)
+        .waba_id(waba)
+        .queue(&format!("dev-wa-send-{id}"))
+        .token_ref(&format!("env:WA_{}_TOKEN", id.to_uppercase()))
+        .max_concurrency(5)
+        .updated_at(T0)
+        .build()
 }
 
 /// One language version of a template as Meta returns it, with fields we do not model.

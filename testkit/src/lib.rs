@@ -5,6 +5,7 @@
 //! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 //! - [`backends`]: a test's ports on SQLite or on moto, by the runtimes' wiring.
+//! - [`fixtures`]: builders of shared fixtures (a tenant profile).
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,6 +15,7 @@ pub use wa_shared;
 
 pub mod backends;
 pub mod directory_conformance;
+pub mod fixtures;
 pub mod lambda_harness;
 pub mod moto;
 pub mod queue_conformance;

@@ -7,10 +7,8 @@ use serde_json::Value;
 use std::time::Duration;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
 use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue, SystemClock};
-use wa_shared::domain::tenant::{OnAmbiguous, TenantProfile, TenantStatus};
 use wa_shared::domain::{
-    LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, PhoneNumberId,
-    TenantId,
+    LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, TenantId,
 };
 use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue};
 use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
@@ -33,23 +31,12 @@ async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_schedul
         .unwrap();
     let tenant = TenantId::parse("demo").unwrap();
     DynamoDirectory::new(&sdk, tables.directory.clone())
-        .put_tenant(&TenantProfile {
-            id: tenant.clone(),
-            status: TenantStatus::Active,
-            phone_number_id: PhoneNumberId::parse("106540352242922").unwrap(),
-            waba_id: "102290129340398".into(),
-            queue: queue.as_str().into(),
-            token_ref: "env:UNUSED".into(),
-            max_concurrency: 2,
-            throughput_mps: 80,
-            formatting: Default::default(),
-            on_ambiguous: OnAmbiguous::Fail,
-            opt_out_keywords: wa_shared::domain::tenant::default_opt_out_keywords(),
-            opt_in_keywords: wa_shared::domain::tenant::default_opt_in_keywords(),
-            phone_quality: None,
-            account_event: None,
-            updated_at: SystemClock.now(),
-        })
+        .put_tenant(
+            &wa_testkit::fixtures::tenant("demo")
+                .queue(queue.as_str())
+                .updated_at(SystemClock.now())
+                .build(),
+        )
         .await
         .unwrap();
     // Stored by intake an hour ago; its enqueue was lost.

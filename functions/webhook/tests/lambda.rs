@@ -10,11 +10,10 @@ use std::time::Duration;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
 use wa_shared::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue};
 use wa_shared::domain::lifecycle::{EventKind, LifecycleEvent};
-use wa_shared::domain::tenant::{OnAmbiguous, TenantProfile, TenantStatus};
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{
-    LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, PhoneNumberId,
-    TenantId, Timestamp, Wamid,
+    LifecyclePolicy, Message, MessageId, MessageState, NewMessage, PhoneNumber, TenantId,
+    Timestamp, Wamid,
 };
 use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue, record_event};
 use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
@@ -124,23 +123,12 @@ async fn the_webhook_binary_answers_api_gateway_and_inbox_events_from_the_events
     let tenant = TenantId::parse("demo").unwrap();
     let directory = DynamoDirectory::new(&sdk, tables.directory.clone());
     directory
-        .put_tenant(&TenantProfile {
-            id: tenant.clone(),
-            status: TenantStatus::Active,
-            phone_number_id: PhoneNumberId::parse("106540352242922").unwrap(),
-            waba_id: "102290129340398".into(),
-            queue: "unused".into(),
-            token_ref: "env:UNUSED".into(),
-            max_concurrency: 2,
-            throughput_mps: 80,
-            formatting: Default::default(),
-            on_ambiguous: OnAmbiguous::Fail,
-            opt_out_keywords: wa_shared::domain::tenant::default_opt_out_keywords(),
-            opt_in_keywords: wa_shared::domain::tenant::default_opt_in_keywords(),
-            phone_quality: None,
-            account_event: None,
-            updated_at: Timestamp::from_secs(1_750_000_000),
-        })
+        .put_tenant(
+            &wa_testkit::fixtures::tenant("demo")
+                .queue("unused")
+                .updated_at(Timestamp::from_secs(1_750_000_000))
+                .build(),
+        )
         .await
         .unwrap();
     let store = Arc::new(DynamoMessageStore::new(&sdk, tables.messages.clone()));

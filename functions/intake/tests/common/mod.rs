@@ -14,12 +14,8 @@ use wa_shared::app::IntakeDeps;
 use wa_shared::app::http::ApiGatewayV2httpRequest;
 use wa_shared::config::IntakeConfig;
 use wa_shared::domain::template::TemplateCatalog;
-use wa_shared::domain::tenant::{
-    ApiKeyHash, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
-    default_opt_out_keywords,
-};
-use wa_shared::domain::validation::FormattingPolicy;
-use wa_shared::domain::{PhoneNumberId, TenantId, Timestamp};
+use wa_shared::domain::tenant::ApiKeyHash;
+use wa_shared::domain::{TenantId, Timestamp};
 use wa_shared::ports::{Directory, QueueRef, WorkQueue};
 use wa_testkit::{moto, unique_name};
 
@@ -90,23 +86,12 @@ impl AwsStack {
     async fn seed(&self) {
         let now = Timestamp::from_millis(1_780_481_730_000);
         let tenant = TenantId::parse("demo").unwrap();
-        let profile = TenantProfile {
-            id: tenant.clone(),
-            status: TenantStatus::Active,
-            phone_number_id: PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap(),
-            waba_id: "102290129340398".into(),
-            queue: self.queue.as_str().to_owned(),
-            token_ref: format!("{}demo", self.secret_prefix),
-            max_concurrency: 2,
-            throughput_mps: 80,
-            formatting: FormattingPolicy::Strict,
-            on_ambiguous: OnAmbiguous::Fail,
-            opt_out_keywords: default_opt_out_keywords(),
-            opt_in_keywords: default_opt_in_keywords(),
-            phone_quality: None,
-            account_event: None,
-            updated_at: now,
-        };
+        let profile = wa_testkit::fixtures::tenant("demo")
+            .phone_number_id(PHONE_NUMBER_ID)
+            .queue(self.queue.as_str())
+            .token_ref(&format!("{}demo", self.secret_prefix))
+            .updated_at(now)
+            .build();
         self.directory.put_tenant(&profile).await.unwrap();
         self.directory
             .put_api_key(&ApiKeyHash::of_key("wa_demo_key"), &tenant)

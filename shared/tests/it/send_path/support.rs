@@ -15,12 +15,8 @@ use wa_shared::app::Ports;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::domain::graph::{SendOutcome, read_send_reply};
 use wa_shared::domain::template::TemplateCatalog;
-use wa_shared::domain::tenant::{
-    ApiKeyHash, OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords,
-    default_opt_out_keywords,
-};
-use wa_shared::domain::validation::FormattingPolicy;
-use wa_shared::domain::{Message, MessageId, PhoneNumberId, TenantId, Timestamp};
+use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile};
+use wa_shared::domain::{Message, MessageId, TenantId, Timestamp};
 use wa_shared::metrics::{self, Metrics};
 use wa_shared::ports::provider::ProviderRequest;
 use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, WorkQueue};
@@ -192,23 +188,14 @@ pub struct Pipeline {
 
 /// A profile of `tenant` sending from `phone` through `queue`.
 pub fn profile(tenant: &str, phone: &str, queue: &QueueRef) -> TenantProfile {
-    TenantProfile {
-        id: TenantId::parse(tenant).unwrap(),
-        status: TenantStatus::Active,
-        phone_number_id: PhoneNumberId::parse(phone).unwrap(),
-        waba_id: format!("{phone}0"),
-        queue: queue.as_str().to_owned(),
-        token_ref: TOKEN_REF.to_owned(),
-        max_concurrency: 2,
-        throughput_mps: 1000,
-        formatting: FormattingPolicy::Strict,
-        on_ambiguous: OnAmbiguous::Fail,
-        opt_out_keywords: default_opt_out_keywords(),
-        opt_in_keywords: default_opt_in_keywords(),
-        phone_quality: None,
-        account_event: None,
-        updated_at: START,
-    }
+    wa_testkit::fixtures::tenant(tenant)
+        .phone_number_id(phone)
+        .waba_id(&format!("{phone}0"))
+        .queue(queue.as_str())
+        .token_ref(TOKEN_REF)
+        .throughput_mps(1000)
+        .updated_at(START)
+        .build()
 }
 
 impl Pipeline {

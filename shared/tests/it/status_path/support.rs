@@ -26,11 +26,10 @@ use wa_shared::app::webhook::{WebhookSettings, handle_http};
 use wa_shared::domain::lifecycle::{EventKind, LifecycleEvent};
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::ApiKeyHash;
-use wa_shared::domain::tenant::{OnAmbiguous, TenantProfile, TenantStatus};
+use wa_shared::domain::tenant::TenantProfile;
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{
-    LifecyclePolicy, Message, MessageId, NewMessage, PhoneNumber, PhoneNumberId, TenantId,
-    Timestamp, Wamid,
+    LifecyclePolicy, Message, MessageId, NewMessage, PhoneNumber, TenantId, Timestamp, Wamid,
 };
 use wa_shared::metrics::{Metrics, total};
 use wa_shared::ports::{
@@ -114,23 +113,13 @@ impl World {
             .await
             .unwrap();
         let tenant = TenantId::parse(TENANT).unwrap();
-        let profile = TenantProfile {
-            id: tenant.clone(),
-            status: TenantStatus::Active,
-            phone_number_id: PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap(),
-            waba_id: WABA_ID.into(),
-            queue: send_queue.as_str().into(),
-            token_ref: "env:DEMO_TOKEN".into(),
-            max_concurrency: 2,
-            throughput_mps: 80,
-            formatting: Default::default(),
-            on_ambiguous: OnAmbiguous::Fail,
-            opt_out_keywords: wa_shared::domain::tenant::default_opt_out_keywords(),
-            opt_in_keywords: wa_shared::domain::tenant::default_opt_in_keywords(),
-            phone_quality: None,
-            account_event: None,
-            updated_at: Timestamp::from_millis(START_MS),
-        };
+        let profile = wa_testkit::fixtures::tenant(TENANT)
+            .phone_number_id(PHONE_NUMBER_ID)
+            .waba_id(WABA_ID)
+            .queue(send_queue.as_str())
+            .token_ref("env:DEMO_TOKEN")
+            .updated_at(Timestamp::from_millis(START_MS))
+            .build();
         directory.put_tenant(&profile).await.unwrap();
         directory
             .put_api_key(&ApiKeyHash::of_key(API_KEY), &tenant)
