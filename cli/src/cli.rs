@@ -34,6 +34,8 @@ pub enum Command {
     Messages(crate::ops::messages::MessagesArgs),
     /// A tenant's dead letters: list them, move them back to its queue.
     Dlq(crate::ops::dlq::DlqArgs),
+    /// The events emitted (wa dev's SQLite file): list them, replay them to the tenants' endpoints.
+    Events(crate::ops::events::EventsArgs),
 }
 
 /// `wa dev`: flags override the configuration file.

@@ -16,5 +16,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Templates(args) => wa_cli::ops::templates::run(args).await,
         Command::Messages(args) => wa_cli::ops::messages::run(args).await,
         Command::Dlq(args) => wa_cli::ops::dlq::run(args).await,
+        Command::Events(args) => wa_cli::ops::events::run(args).await,
     }
 }

@@ -18,6 +18,8 @@ use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::{OnAmbiguous, default_opt_in_keywords, default_opt_out_keywords};
 use wa_shared::domain::validation::FormattingPolicy;
 
+use crate::events::{EndpointConfig, EventsSettings};
+
 /// Default address of the HTTP server.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default SQLite file (relative to the working directory).
@@ -84,6 +86,7 @@ struct DevFile {
     reconciler: ReconcilerSection,
     lifecycle: LifecycleSection,
     store: StoreSection,
+    events: EventsSection,
     tenants: Vec<TenantSection>,
 }
 
@@ -143,6 +146,27 @@ struct StoreSection {
     synchronous: Option<String>,
 }
 
+/// `[events]`: the local dispatcher of events to the tenants' endpoints.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct EventsSection {
+    time_scale: Option<f64>,
+    disable_after_ms: Option<u64>,
+    timeout_ms: Option<u64>,
+    max_in_flight: Option<usize>,
+    poll_interval_ms: Option<u64>,
+}
+
+/// `[[tenants.endpoints]]`: one signed HTTP endpoint of a tenant.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EndpointSection {
+    url: String,
+    secret: String,
+    #[serde(default)]
+    types: Option<Vec<String>>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantSection {
@@ -173,6 +197,8 @@ struct TenantSection {
     opt_out_keywords: Option<Vec<String>>,
     #[serde(default)]
     opt_in_keywords: Option<Vec<String>>,
+    #[serde(default)]
+    endpoints: Vec<EndpointSection>,
 }
 
 /// Where sends go.
@@ -220,6 +246,8 @@ pub struct DevTenant {
     pub opt_out_keywords: Vec<String>,
     /// Opt-in keywords.
     pub opt_in_keywords: Vec<String>,
+    /// Its signed HTTP endpoints for events (`[[tenants.endpoints]]`).
+    pub endpoints: Vec<EndpointConfig>,
 }
 
 /// Everything `wa dev` runs with, checked.
@@ -254,6 +282,8 @@ pub struct DevConfig {
     pub synchronous_full: bool,
     /// The tenants of the file (or the demo tenant).
     pub tenants: Vec<DevTenant>,
+    /// The event dispatcher's retry time scale, timeouts and limits (`[events]`).
+    pub events: EventsSettings,
     /// Whether this is the demo configuration (no file).
     pub demo: bool,
 }
@@ -277,6 +307,7 @@ impl DevConfig {
                 templates: None,
                 opt_out_keywords: None,
                 opt_in_keywords: None,
+                endpoints: Vec::new(),
             }],
             webhook: WebhookSection {
                 app_secret: None,
@@ -371,6 +402,7 @@ impl DevConfig {
                 )));
             }
         };
+        let events = events_settings(&file.events)?;
         let mut config = Self {
             listen: file.listen.unwrap_or_else(default_listen),
             data: file
@@ -394,6 +426,7 @@ impl DevConfig {
             lifecycle,
             synchronous_full,
             tenants,
+            events,
             demo: false,
         };
         config.apply_env(env)?;
@@ -516,6 +549,66 @@ fn lifecycle(section: &LifecycleSection) -> Result<LifecyclePolicy, ConfigError>
     Ok(policy)
 }
 
+fn events_settings(section: &EventsSection) -> Result<EventsSettings, ConfigError> {
+    let mut settings = EventsSettings::default();
+    if let Some(scale) = section.time_scale {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(invalid("events.time_scale must be a number > 0"));
+        }
+        settings.time_scale = scale;
+    }
+    if let Some(ms) = section.disable_after_ms {
+        if ms == 0 {
+            return Err(invalid("events.disable_after_ms must be > 0"));
+        }
+        settings.disable_after = Duration::from_millis(ms);
+    }
+    if let Some(ms) = section.timeout_ms {
+        if !(1..=10_000).contains(&ms) {
+            return Err(invalid(
+                "events.timeout_ms must be 1 ..= 10000 (10 s at most)",
+            ));
+        }
+        settings.timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = section.max_in_flight {
+        if !(1..=64).contains(&n) {
+            return Err(invalid("events.max_in_flight must be 1 ..= 64"));
+        }
+        settings.max_in_flight = n;
+    }
+    if let Some(ms) = section.poll_interval_ms {
+        if ms == 0 {
+            return Err(invalid("events.poll_interval_ms must be > 0"));
+        }
+        settings.poll_interval = Duration::from_millis(ms);
+    }
+    Ok(settings)
+}
+
+/// A tenant's endpoints, checked; an error names the tenant and the endpoint (by
+/// position and URL), never the secret.
+fn endpoints(
+    tenant: &TenantId,
+    index: usize,
+    sections: Vec<EndpointSection>,
+) -> Result<Vec<EndpointConfig>, ConfigError> {
+    let mut out: Vec<EndpointConfig> = Vec::with_capacity(sections.len());
+    for (i, e) in sections.into_iter().enumerate() {
+        let at = format!(
+            "tenants[{index}] ({tenant}) endpoints[{i}] ({})",
+            e.url.trim()
+        );
+        let endpoint = EndpointConfig::parse(tenant, &e.url, &e.secret, e.types.as_deref())
+            .map_err(|err| invalid(format!("{at}: {err}")))?;
+        if out.iter().any(|o| o.url == endpoint.url) {
+            return Err(invalid(format!("{at}: the URL is listed twice")));
+        }
+        out.push(endpoint);
+    }
+    Ok(out)
+}
+
 fn sandbox_settings(table: toml::Table) -> Result<SandboxConfig, ConfigError> {
     let settings: SandboxConfig = table
         .try_into()
@@ -593,7 +686,9 @@ fn tenant(
     if throughput_mps == 0 {
         return Err(invalid(format!("{}: must be > 0", at("throughput_mps"))));
     }
+    let endpoints = endpoints(&id, index, t.endpoints)?;
     Ok(DevTenant {
+        endpoints,
         display_phone_number: t
             .display_phone_number
             .unwrap_or_else(|| phone_number_id.as_str().to_owned()),
@@ -746,6 +841,99 @@ mod tests {
             let e = parse(&text).unwrap_err().to_string();
             assert!(e.contains(needle), "{needle}: {e}");
         }
+    }
+
+    #[test]
+    fn endpoints_and_the_events_section_are_read() {
+        let secret = crate::events::WebhookSecret::from_key(&[9u8; 32]).to_whsec();
+        let c = parse(&format!(
+            "{ONE_TENANT}\n[[tenants.endpoints]]\nurl = \"http://127.0.0.1:9000/hooks\"\n\
+             secret = \"{secret}\"\ntypes = [\"message.delivered\", \"message.failed\"]\n\
+             [[tenants.endpoints]]\nurl = \"https://hooks.example.com/wa\"\nsecret = \"{secret}\"\n\
+             [events]\ntime_scale = 0.001\ntimeout_ms = 500\nmax_in_flight = 2\n\
+             disable_after_ms = 60000\npoll_interval_ms = 20\n"
+        ))
+        .unwrap();
+        let eps = &c.tenants[0].endpoints;
+        assert_eq!(eps.len(), 2);
+        assert_eq!(eps[0].url, "http://127.0.0.1:9000/hooks");
+        assert_eq!(eps[0].types.as_ref().map(|t| t.len()), Some(2));
+        assert!(eps[1].types.is_none());
+        assert!((c.events.time_scale - 0.001).abs() < f64::EPSILON);
+        assert_eq!(c.events.timeout, Duration::from_millis(500));
+        assert_eq!(c.events.max_in_flight, 2);
+        assert_eq!(c.events.disable_after, Duration::from_secs(60));
+        assert_eq!(c.events.poll_interval, Duration::from_millis(20));
+        let defaults = parse(ONE_TENANT).unwrap();
+        assert_eq!(defaults.events, EventsSettings::default());
+        assert!(defaults.tenants[0].endpoints.is_empty());
+    }
+
+    #[test]
+    fn a_bad_endpoint_names_its_tenant_and_endpoint_but_never_the_secret() {
+        let good = crate::events::WebhookSecret::from_key(&[9u8; 32]).to_whsec();
+        let endpoint = |url: &str, secret: &str, extra: &str| {
+            format!(
+                "{ONE_TENANT}\n[[tenants.endpoints]]\nurl = \"{url}\"\nsecret = \"{secret}\"\n{extra}"
+            )
+        };
+        for (text, needles) in [
+            (
+                endpoint("http://127.0.0.1:1/", "whsec_c2VjcmV0LXNob3J0", ""),
+                vec![
+                    "tenants[0] (acme) endpoints[0] (http://127.0.0.1:1/)",
+                    "secret",
+                    "24 to 64",
+                ],
+            ),
+            (
+                endpoint("http://127.0.0.1:1/", "not-a-whsec-secret-at-all", ""),
+                vec!["(acme) endpoints[0]", "whsec_"],
+            ),
+            (
+                endpoint("http://127.0.0.1:1/", "whsec_!!!!not-base64!!!!", ""),
+                vec!["(acme) endpoints[0]", "base64"],
+            ),
+            (
+                endpoint("http://hooks.example.com/", &good, ""),
+                vec!["(acme) endpoints[0] (http://hooks.example.com/)", "https"],
+            ),
+            (
+                endpoint("http://127.0.0.1:1/", &good, "types = [\"message.nope\"]"),
+                vec!["message.nope"],
+            ),
+            (
+                endpoint("http://127.0.0.1:1/", &good, "colour = \"red\""),
+                vec!["colour"],
+            ),
+            (
+                format!("{ONE_TENANT}\n[events]\ntime_scale = 0.0"),
+                vec!["events.time_scale"],
+            ),
+            (
+                format!("{ONE_TENANT}\n[events]\ntimeout_ms = 60000"),
+                vec!["events.timeout_ms"],
+            ),
+        ] {
+            let e = parse(&text).unwrap_err().to_string();
+            for needle in needles {
+                assert!(e.contains(needle), "{needle}: {e}");
+            }
+            assert!(
+                !e.contains("c2VjcmV0LXNob3J0") && !e.contains(&good[6..]),
+                "{e}"
+            );
+        }
+        let twice = format!(
+            "{}\n[[tenants.endpoints]]\nurl = \"http://127.0.0.1:1\"\nsecret = \"{good}\"\n",
+            endpoint("http://127.0.0.1:1/", &good, "")
+        );
+        assert!(
+            parse(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("listed twice")
+        );
     }
 
     #[test]

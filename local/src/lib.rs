@@ -9,12 +9,15 @@
 //! - the reconciler on a timer;
 //! - the store, directory and queues in one SQLite file (`.wa/dev.sqlite`);
 //! - the Graph sandbox on its own port, posting signed webhooks to our `/webhook`
-//!   (or an external Graph API when `graph.base_url` is set).
+//!   (or an external Graph API when `graph.base_url` is set);
+//! - the event dispatcher, delivering each tenant's events to its signed HTTP
+//!   endpoints (Standard Webhooks; retries, dead letters, replay) ([`events`]).
 //!
 //! [`start`] returns a [`DevServer`] (tests start it on port 0); [`run`] is the
 //! command: start, print how to use it, serve until the shutdown future completes.
 
 pub mod config;
+pub mod events;
 pub mod gateway;
 pub mod pollers;
 pub mod status_page;
@@ -34,7 +37,7 @@ use wa_sandbox::{PhoneNumberConfig, Sandbox, SandboxError, Secret, TemplatesSour
 use wa_shared::adapters::graph::GraphConfigError;
 use wa_shared::adapters::sqlite::{SqliteDb, SqliteError, SqliteOptions, Synchronous};
 use wa_shared::adapters::tokens::StaticTokenSource;
-use wa_shared::adapters::{GraphProvider, SqliteMessageStore, SystemClock};
+use wa_shared::adapters::{GraphProvider, SqliteEventLog, SqliteMessageStore, SystemClock};
 use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
 use wa_shared::app::webhook::WebhookSettings;
@@ -87,6 +90,12 @@ pub enum DevError {
     /// A listener failed.
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    /// The event delivery state could not be opened or the endpoints registered.
+    #[error("event deliveries: {0}")]
+    Events(#[from] events::DeliveryError),
+    /// The HTTP client of the event endpoints could not be built.
+    #[error("event endpoints' HTTP client: {0}")]
+    EventsClient(#[source] reqwest::Error),
 }
 
 /// A running `wa dev`. Stop it with [`DevServer::stop`]; dropping it stops the
@@ -95,6 +104,8 @@ pub struct DevServer {
     addr: SocketAddr,
     sandbox: Option<(Sandbox, SocketAddr)>,
     store: Arc<SqliteMessageStore>,
+    event_log: Arc<SqliteEventLog>,
+    deliveries: events::DeliveryStore,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     config: DevConfig,
@@ -128,6 +139,16 @@ impl DevServer {
         &self.store
     }
 
+    /// The event log (the outbox the store and the webhook write events into).
+    pub fn event_log(&self) -> &Arc<SqliteEventLog> {
+        &self.event_log
+    }
+
+    /// The event deliveries' state (endpoints' health, dead letters, replay).
+    pub fn deliveries(&self) -> &events::DeliveryStore {
+        &self.deliveries
+    }
+
     /// Stop accepting requests, let in-flight batches finish, stop the sandbox.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
@@ -154,6 +175,11 @@ impl DevServer {
         out.push_str(&format!("status page  {url}/\n"));
         let tenants: Vec<&str> = c.tenants.iter().map(|t| t.id.as_str()).collect();
         out.push_str(&format!("tenants      {}\n", tenants.join(", ")));
+        for t in &c.tenants {
+            for e in &t.endpoints {
+                out.push_str(&format!("events       {} -> {}\n", t.id, e.url));
+            }
+        }
         if c.demo {
             out.push_str(&format!(
                 "api key      {} (tenant demo)\n",
@@ -206,7 +232,8 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     };
     let db = SqliteDb::open(&config.data, options).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let backend = local::Backend::open(db, clock.clone()).await?;
+    let backend = local::Backend::open(db.clone(), clock.clone()).await?;
+    let deliveries = events::DeliveryStore::open(db).await?;
     let store = backend.store.clone();
     let directory: Arc<dyn Directory> = backend.directory.clone();
     let queue: Arc<dyn WorkQueue> = backend.queue.clone();
@@ -224,6 +251,20 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = Vec::new();
+    // Endpoints are registered before anything can log an event, so a new endpoint's
+    // cursor is the end of the log as it was before this run.
+    let endpoints: Vec<events::EndpointConfig> = config
+        .tenants
+        .iter()
+        .flat_map(|t| t.endpoints.iter().cloned())
+        .collect();
+    let dispatcher = events::Dispatcher::new(
+        deliveries.clone(),
+        backend.events.clone(),
+        config.events.clone(),
+    )
+    .map_err(DevError::EventsClient)?;
+    tasks.extend(dispatcher.start(endpoints, stopped.clone()).await?);
     let mut graph = config.graph.clone();
     let mut tokens: Vec<(String, SecretString)> = config
         .tenants
@@ -285,7 +326,10 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     );
 
     let app = gateway::Gateway::router(functions.clone(), addr)
-        .merge(status_page::router(store.clone()))
+        .merge(status_page::router_with_events(
+            store.clone(),
+            deliveries.clone(),
+        ))
         .fallback(gateway::not_found);
     let mut server_stop = stopped.clone();
     tasks.push(tokio::spawn(async move {
@@ -328,6 +372,8 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         addr,
         sandbox,
         store,
+        event_log: backend.events.clone(),
+        deliveries,
         stop,
         tasks,
         config,

@@ -51,6 +51,7 @@ pub async fn moto(
         stage: "test".into(),
         messages_table: tables.messages.clone(),
         directory_table: tables.directory.clone(),
+        events_table: tables.events.clone(),
         lifecycle: LifecyclePolicy::default(),
     };
     // moto does not apply concurrent conditional writes to one item atomically (real

@@ -3,9 +3,11 @@
 //! - [`queue_conformance`]: the one `WorkQueue` suite every adapter must pass.
 //! - [`directory_conformance`]: the one `Directory` suite every adapter must pass.
 //! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
+//! - [`event_log_conformance`]: the one `EventLog` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 //! - [`backends`]: a test's ports on SQLite or on moto, by the runtimes' wiring.
 //! - [`fixtures`]: builders of shared fixtures (a tenant profile).
+//! - [`events`]: the outbound events' JSON Schemas (`docs/events/v1`) and a validator.
 
 // Test support: a failed expectation here is a failed test, so panicking is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -15,6 +17,8 @@ pub use wa_shared;
 
 pub mod backends;
 pub mod directory_conformance;
+pub mod event_log_conformance;
+pub mod events;
 pub mod fixtures;
 pub mod lambda_harness;
 pub mod moto;

@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod config;
 pub mod dlq;
+pub mod events;
 pub mod messages;
 pub mod output;
 pub mod plan;

@@ -64,6 +64,7 @@ async fn the_reconciler_binary_enqueues_an_orphaned_message_again_on_the_schedul
     cmd.env("WA_STAGE", "test")
         .env("WA_MESSAGES_TABLE", &tables.messages)
         .env("WA_DIRECTORY_TABLE", &tables.directory)
+        .env("WA_EVENTS_TABLE", &tables.events)
         .env("WA_RECONCILER_BUDGET_MS", "20000");
     let function = FunctionProcess::spawn(cmd).unwrap();
     let path = format!(

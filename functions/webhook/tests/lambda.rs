@@ -146,6 +146,7 @@ async fn the_webhook_binary_answers_api_gateway_and_inbox_events_from_the_events
     cmd.env("WA_STAGE", "test")
         .env("WA_MESSAGES_TABLE", &tables.messages)
         .env("WA_DIRECTORY_TABLE", &tables.directory)
+        .env("WA_EVENTS_TABLE", &tables.events)
         .env("WA_APP_SECRET_ARN", &arns[0])
         .env("WA_VERIFY_TOKEN_ARN", &arns[1])
         .env("WA_WEBHOOK_INBOX_URL", inbox.as_str());

@@ -6,10 +6,15 @@
 //!   top (every state timestamp and every history entry, in time order). The selection
 //!   lives in the URL, so the self-refresh keeps it.
 //!
-//! It reads the embedded store only (`SqliteMessageStore::overview` and `get`).
+//! With event endpoints configured, an "Event endpoints" table shows each one's
+//! health (last success, failing since, backlog, dead letters, disabled).
+//!
+//! It reads the embedded store only (`SqliteMessageStore::overview` and `get`, and
+//! the delivery state's `health`).
 //! Recipients are masked as in the logs and every stored value is HTML-escaped. A
 //! store failure answers an opaque 500 page; the cause goes to the log.
 
+mod endpoints;
 mod html;
 mod tables;
 mod timeline;
@@ -26,16 +31,40 @@ use wa_shared::adapters::sqlite::overview::Overview;
 use wa_shared::domain::{Message, MessageId, TenantId};
 use wa_shared::ports::{Clock, MessageStore, StoreError};
 
+use crate::events::{DeliveryError, DeliveryStore, EndpointHealth};
+
 /// How many of the newest messages the page lists.
 pub const LATEST: usize = 50;
 
 /// The page's routes (`GET /`, `GET /ui/messages/{tenant}/{id}`) with their state
 /// applied, ready to merge into `wa dev`'s router.
 pub fn router(store: Arc<SqliteMessageStore>) -> Router {
+    routes(PageState {
+        store,
+        deliveries: None,
+    })
+}
+
+/// [`router`], with the event endpoints' health table read from `deliveries`.
+pub fn router_with_events(store: Arc<SqliteMessageStore>, deliveries: DeliveryStore) -> Router {
+    routes(PageState {
+        store,
+        deliveries: Some(deliveries),
+    })
+}
+
+fn routes(state: PageState) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/ui/messages/{tenant}/{id}", get(message))
-        .with_state(store)
+        .with_state(state)
+}
+
+/// What the page reads.
+#[derive(Clone)]
+struct PageState {
+    store: Arc<SqliteMessageStore>,
+    deliveries: Option<DeliveryStore>,
 }
 
 /// Why a page could not be rendered (the visitor only sees a generic 500).
@@ -43,6 +72,8 @@ pub fn router(store: Arc<SqliteMessageStore>) -> Router {
 enum PageError {
     #[error("reading the message store failed")]
     Store(#[from] StoreError),
+    #[error("reading the event deliveries failed")]
+    Deliveries(#[from] DeliveryError),
     #[error("rendering the page failed")]
     Render(#[from] std::fmt::Error),
 }
@@ -54,20 +85,20 @@ enum Selected {
     Missing { tenant: String, id: String },
 }
 
-async fn index(State(store): State<Arc<SqliteMessageStore>>, headers: HeaderMap) -> Response {
-    respond(&store, &headers, None).await
+async fn index(State(state): State<PageState>, headers: HeaderMap) -> Response {
+    respond(&state, &headers, None).await
 }
 
 async fn message(
-    State(store): State<Arc<SqliteMessageStore>>,
+    State(state): State<PageState>,
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(&store, &headers, Some((tenant, id))).await
+    respond(&state, &headers, Some((tenant, id))).await
 }
 
 async fn respond(
-    store: &SqliteMessageStore,
+    state: &PageState,
     headers: &HeaderMap,
     wanted: Option<(String, String)>,
 ) -> Response {
@@ -75,7 +106,7 @@ async fn respond(
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    match build(store, wanted, host).await {
+    match build(state, wanted, host).await {
         Ok((status, body)) => (status, no_store(), Html(body)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "status page failed");
@@ -91,16 +122,20 @@ async fn respond(
 
 /// The page and its status: 404 when the URL names a message that does not exist.
 async fn build(
-    store: &SqliteMessageStore,
+    state: &PageState,
     wanted: Option<(String, String)>,
     host: &str,
 ) -> Result<(StatusCode, String), PageError> {
-    let (overview, selected) = load(store, wanted).await?;
+    let (overview, selected) = load(&state.store, wanted).await?;
+    let endpoints = match &state.deliveries {
+        Some(d) => d.health(None).await?,
+        None => Vec::new(),
+    };
     let status = match selected {
         Selected::Missing { .. } => StatusCode::NOT_FOUND,
         Selected::Nothing | Selected::Found(_) => StatusCode::OK,
     };
-    Ok((status, render(&overview, &selected, host)?))
+    Ok((status, render(&overview, &selected, &endpoints, host)?))
 }
 
 /// The overview, and the selected message when the URL names one.
@@ -123,7 +158,12 @@ async fn load(
     Ok((overview, selected))
 }
 
-fn render(overview: &Overview, selected: &Selected, host: &str) -> Result<String, PageError> {
+fn render(
+    overview: &Overview,
+    selected: &Selected,
+    endpoints: &[EndpointHealth],
+    host: &str,
+) -> Result<String, PageError> {
     let mut out = String::with_capacity(32 * 1024);
     html::page(&mut out, SystemClock.now(), |out| {
         let message = match selected {
@@ -138,11 +178,12 @@ fn render(overview: &Overview, selected: &Selected, host: &str) -> Result<String
             }
         };
         if overview.latest.is_empty() {
-            tables::empty(out, host)
+            tables::empty(out, host)?;
         } else {
             tables::counts(out, &overview.counts)?;
-            tables::latest(out, &overview.latest, message)
+            tables::latest(out, &overview.latest, message)?;
         }
+        endpoints::endpoints(out, endpoints)
     })?;
     Ok(out)
 }

@@ -1,6 +1,7 @@
 //! The integration tests of `wa-local`, one binary: the status page over a real
-//! store, in headless Chromium.
+//! store, in headless Chromium; events delivered to Standard Webhooks endpoints.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod events;
 mod status_page;

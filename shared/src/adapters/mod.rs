@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod clock;
 pub mod dynamo;
+pub mod eventbridge;
 pub mod graph;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -14,11 +15,14 @@ pub mod sqs;
 pub mod tokens;
 
 pub use clock::{ManualClock, SystemClock};
-pub use dynamo::DynamoMessageStore;
 pub use dynamo::directory::DynamoDirectory;
+pub use dynamo::{DynamoEventLog, DynamoMessageStore};
+pub use eventbridge::EventBridgePublisher;
 pub use graph::{GraphConfig, GraphProvider};
 #[cfg(feature = "sqlite")]
 pub use sqlite::directory::SqliteDirectory;
+#[cfg(feature = "sqlite")]
+pub use sqlite::events::SqliteEventLog;
 #[cfg(feature = "sqlite")]
 pub use sqlite::messages::SqliteMessageStore;
 #[cfg(feature = "sqlite")]

@@ -11,11 +11,11 @@ use crate::app::sender::SenderSettings;
 use crate::app::webhook::WebhookSettings;
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
-use crate::ports::{Clock, Directory, MessageStore, Provider, TokenSource, WorkQueue};
+use crate::ports::{Clock, Directory, EventLog, MessageStore, Provider, TokenSource, WorkQueue};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The ports, metrics and lifecycle policy every function uses.
+/// The ports, metrics and lifecycle policy the functions use.
 #[derive(Clone)]
 pub struct Ports {
     /// Message items (source of truth).
@@ -24,6 +24,8 @@ pub struct Ports {
     pub directory: Arc<dyn Directory>,
     /// Per-tenant send queues and the webhook inbox.
     pub queue: Arc<dyn WorkQueue>,
+    /// The tenants' event logs (the pull API; inbound and directory events).
+    pub events: Arc<dyn EventLog>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// EMF metric lines.

@@ -1,5 +1,5 @@
 //! The functions' handlers as plain async functions over their own deps
-//! ([`IntakeDeps`], [`SenderDeps`], [`WebhookDeps`], [`ReconcilerDeps`]).
+//! ([`IntakeDeps`], [`SenderDeps`], [`WebhookDeps`], [`ReconcilerDeps`], [`EventsDeps`]).
 //!
 //! The Lambda binaries, the local runner (`wa dev`) and the tests all call these
 //! same functions; none re-implements them. A function's module never reaches into
@@ -9,6 +9,7 @@
 mod deps;
 pub mod directory_cache;
 pub mod errors;
+pub mod events;
 pub mod http;
 pub mod intake;
 pub mod reconciler;
@@ -17,3 +18,4 @@ pub mod webhook;
 
 pub use deps::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 pub use directory_cache::DirectoryCache;
+pub use events::EventsDeps;

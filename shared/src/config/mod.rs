@@ -7,9 +7,11 @@
 //! lifecycle policy, retry budget included: each variable is parsed in one place)
 //! and its own part; `crate::wiring::aws` builds the function's deps from it.
 
+mod events;
 mod reconciler;
 mod webhook;
 
+pub use events::EventsConfig;
 pub use reconciler::ReconcilerConfig;
 pub use webhook::WebhookConfig;
 
@@ -98,6 +100,8 @@ pub struct CommonConfig {
     pub messages_table: String,
     /// `WA_DIRECTORY_TABLE`.
     pub directory_table: String,
+    /// `WA_EVENTS_TABLE`: the tenants' event logs.
+    pub events_table: String,
     /// Lifecycle timings and retry budget: `WA_CLAIM_LEASE_MS` sets the lease,
     /// `WA_MAX_ATTEMPTS` (default 5) and `WA_MAX_MESSAGE_AGE_MS` (default 24 h) the
     /// budget the sender and the reconciler share.
@@ -130,6 +134,7 @@ impl CommonConfig {
             stage: vars.required("WA_STAGE")?,
             messages_table: vars.required("WA_MESSAGES_TABLE")?,
             directory_table: vars.required("WA_DIRECTORY_TABLE")?,
+            events_table: vars.required("WA_EVENTS_TABLE")?,
             lifecycle,
         })
     }
@@ -254,10 +259,11 @@ mod tests {
         move |k| map.get(k).cloned()
     }
 
-    const COMMON: [(&str, &str); 4] = [
+    const COMMON: [(&str, &str); 5] = [
         ("WA_STAGE", "dev"),
         ("WA_MESSAGES_TABLE", "dev-wa-messages"),
         ("WA_DIRECTORY_TABLE", "dev-wa-directory"),
+        ("WA_EVENTS_TABLE", "dev-wa-events"),
         ("WA_METRICS_NAMESPACE", "WaPipeline"),
     ];
 
@@ -286,7 +292,7 @@ mod tests {
             }
         ));
         let mut vars = COMMON.to_vec();
-        vars[3] = ("WA_METRICS_NAMESPACE", "Other");
+        vars[4] = ("WA_METRICS_NAMESPACE", "Other");
         assert!(IntakeConfig::from_lookup(lookup(&vars)).is_err());
     }
 

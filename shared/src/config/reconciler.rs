@@ -71,10 +71,11 @@ mod tests {
         move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     }
 
-    const BASE: [(&str, &str); 3] = [
+    const BASE: [(&str, &str); 4] = [
         ("WA_STAGE", "dev"),
         ("WA_MESSAGES_TABLE", "dev-wa-messages"),
         ("WA_DIRECTORY_TABLE", "dev-wa-directory"),
+        ("WA_EVENTS_TABLE", "dev-wa-events"),
     ];
 
     #[test]

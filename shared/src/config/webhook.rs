@@ -81,10 +81,11 @@ mod tests {
         move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     }
 
-    const BASE: [(&str, &str); 6] = [
+    const BASE: [(&str, &str); 7] = [
         ("WA_STAGE", "dev"),
         ("WA_MESSAGES_TABLE", "dev-wa-messages"),
         ("WA_DIRECTORY_TABLE", "dev-wa-directory"),
+        ("WA_EVENTS_TABLE", "dev-wa-events"),
         ("WA_APP_SECRET_ARN", "arn:app"),
         ("WA_VERIFY_TOKEN_ARN", "arn:verify"),
         ("WA_WEBHOOK_INBOX_URL", "http://sqs/inbox"),

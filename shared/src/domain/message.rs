@@ -51,6 +51,9 @@ pub struct Message {
     /// Caller-supplied metadata, returned as is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// The caller's `Idempotency-Key`, when it sent one (echoed in its events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     /// Number of claims so far; the fencing token of the current claim.
     pub attempt: u32,
     /// While `sending` and not ambiguous: when the current claim expires.
@@ -170,6 +173,7 @@ impl Message {
             request: new.request,
             request_hash: new.request_hash,
             metadata: new.metadata,
+            idempotency_key: None,
             attempt: 0,
             lease_until: None,
             wamid: None,

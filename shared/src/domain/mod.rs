@@ -4,6 +4,7 @@
 //! property-tested without any adapter.
 
 pub mod canonical;
+pub mod events;
 pub mod failure;
 pub mod graph;
 pub mod ids;

@@ -5,14 +5,18 @@
 
 pub mod clock;
 pub mod directory;
+pub mod events;
 pub mod provider;
+pub mod publisher;
 pub mod queue;
 pub mod store;
 pub mod tokens;
 
 pub use clock::Clock;
 pub use directory::{Directory, DirectoryError, StoredTemplate};
+pub use events::{EventLog, EventLogError, EventPage, LoggedEvent, MAX_EVENT_PAGE};
 pub use provider::{Provider, ProviderRequest};
+pub use publisher::{EventPublisher, PublishError};
 pub use queue::{
     BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,

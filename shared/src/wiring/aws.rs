@@ -1,6 +1,6 @@
 //! The AWS wiring of each function: DynamoDB store and directory, SQS queues, stdout
 //! metrics; the sender adds the Graph client and Secrets Manager tokens, the webhook
-//! its two secrets, read once at cold start.
+//! its two secrets, read once at cold start, the `events` function the EventBridge bus.
 //!
 //! Endpoints come from the standard SDK configuration (`AWS_ENDPOINT_URL` reaches
 //! moto), so tests run this same code.
@@ -8,10 +8,14 @@
 use crate::adapters::aws::{SdkConfig, load_sdk_config};
 use crate::adapters::graph::GraphProvider;
 use crate::adapters::tokens::SecretsManagerTokenSource;
-use crate::adapters::{DynamoDirectory, DynamoMessageStore, SqsWorkQueue, SystemClock};
-use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
+use crate::adapters::{
+    DynamoDirectory, DynamoEventLog, DynamoMessageStore, EventBridgePublisher, SqsWorkQueue,
+    SystemClock,
+};
+use crate::app::{EventsDeps, IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::config::{
-    CommonConfig, ConfigError, IntakeConfig, ReconcilerConfig, SenderConfig, WebhookConfig,
+    CommonConfig, ConfigError, EventsConfig, IntakeConfig, ReconcilerConfig, SenderConfig,
+    WebhookConfig,
 };
 use crate::metrics::{Metrics, MetricsSink};
 use std::sync::Arc;
@@ -22,6 +26,7 @@ pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
         store: Arc::new(DynamoMessageStore::new(sdk, common.messages_table.clone())),
         directory: Arc::new(DynamoDirectory::new(sdk, common.directory_table.clone())),
         queue: Arc::new(SqsWorkQueue::new(sdk)),
+        events: Arc::new(DynamoEventLog::new(sdk, common.events_table.clone())),
         clock: Arc::new(SystemClock),
         metrics: Metrics::new(MetricsSink::Stdout, &common.stage),
         lifecycle: common.lifecycle.clone(),
@@ -72,6 +77,20 @@ pub async fn reconciler(config: &ReconcilerConfig) -> Result<ReconcilerDeps, Con
     let sdk = load_sdk_config().await;
     Ok(ReconcilerDeps {
         ports: ports(&config.common, &sdk),
+        settings: config.settings.clone(),
+    })
+}
+
+/// The `events` function's deps: the event log on DynamoDB, the stage's bus
+/// (`WA_EVENT_BUS_NAME`) on EventBridge.
+pub async fn events(config: &EventsConfig) -> Result<EventsDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    Ok(EventsDeps {
+        ports: ports(&config.common, &sdk),
+        publisher: Arc::new(EventBridgePublisher::new(
+            &sdk,
+            config.event_bus_name.clone(),
+        )),
         settings: config.settings.clone(),
     })
 }

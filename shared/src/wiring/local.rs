@@ -7,14 +7,16 @@
 //! DynamoDB ports from [`super::aws::ports`]), and [`functions`] all four for `wa dev`.
 
 use crate::adapters::sqlite::{SqliteDb, SqliteError};
-use crate::adapters::{SqliteDirectory, SqliteMessageStore, SqliteWorkQueue};
+use crate::adapters::{SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqliteWorkQueue};
 use crate::app::reconciler::ReconcilerSettings;
 use crate::app::sender::{Pacer, PacingShare, SenderSettings};
 use crate::app::webhook::WebhookSettings;
 use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
-use crate::ports::{Clock, DirectoryError, Provider, QueueError, StoreError, TokenSource};
+use crate::ports::{
+    Clock, DirectoryError, EventLogError, Provider, QueueError, StoreError, TokenSource,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +35,9 @@ pub enum LocalError {
     /// The queues' tables could not be set up.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The event log's table could not be set up.
+    #[error("event log: {0}")]
+    Events(#[from] EventLogError),
 }
 
 /// The three SQLite adapters over one file, kept concrete for the runtime's own use
@@ -45,6 +50,8 @@ pub struct Backend {
     pub directory: Arc<SqliteDirectory>,
     /// Per-tenant queues and the inbox.
     pub queue: Arc<SqliteWorkQueue>,
+    /// The event log (the outbox the store writes events into).
+    pub events: Arc<SqliteEventLog>,
     /// The clock the queue's timers and the ports use.
     pub clock: Arc<dyn Clock>,
 }
@@ -55,7 +62,8 @@ impl Backend {
         Ok(Self {
             store: Arc::new(SqliteMessageStore::new(db.clone()).await?),
             directory: Arc::new(SqliteDirectory::new(db.clone()).await?),
-            queue: Arc::new(SqliteWorkQueue::new(db, clock.clone()).await?),
+            queue: Arc::new(SqliteWorkQueue::new(db.clone(), clock.clone()).await?),
+            events: Arc::new(SqliteEventLog::new(db).await?),
             clock,
         })
     }
@@ -66,6 +74,7 @@ impl Backend {
             store: self.store.clone(),
             directory: self.directory.clone(),
             queue: self.queue.clone(),
+            events: self.events.clone(),
             clock: self.clock.clone(),
             metrics,
             lifecycle,

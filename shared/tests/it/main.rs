@@ -1,11 +1,13 @@
 //! The integration tests of `wa-shared`, one binary: the port conformance suites on
 //! every adapter (SQLite always, DynamoDB/SQS on moto under `make test`), the golden
-//! Graph payloads, the Graph client over real HTTP, and the send and status paths
-//! through the real handlers.
+//! Graph payloads, the Graph client over real HTTP, and the send, status and events
+//! paths through the real handlers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod directory_conformance;
+mod event_log_conformance;
+mod events_path;
 mod golden_payloads;
 mod graph_client;
 mod queue_conformance;

@@ -5,6 +5,7 @@
 
 mod commands;
 mod durability;
+mod events;
 mod faults;
 mod intake;
 mod isolation;

@@ -112,6 +112,7 @@ impl AwsStack {
             ("WA_STAGE", "test".into()),
             ("WA_MESSAGES_TABLE", self.tables.messages.clone()),
             ("WA_DIRECTORY_TABLE", self.tables.directory.clone()),
+            ("WA_EVENTS_TABLE", self.tables.events.clone()),
             ("WA_METRICS_NAMESPACE", "WaPipeline".into()),
             ("WA_TENANT_SECRET_PREFIX", self.secret_prefix.clone()),
             ("WA_CLAIM_LEASE_MS", "60000".into()),

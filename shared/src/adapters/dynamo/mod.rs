@@ -6,8 +6,10 @@
 pub mod capacity;
 mod cursor;
 pub mod directory;
+pub mod events;
 pub mod messages;
 pub mod schema;
 
+pub use events::DynamoEventLog;
 pub use messages::DynamoMessageStore;
 pub use schema::{TableNames, create_tables};

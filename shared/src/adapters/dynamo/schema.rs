@@ -154,6 +154,16 @@ pub const DIRECTORY: TableSpec = TableSpec {
     ttl_attribute: None,
 };
 
+/// The `events` table: a tenant's event log on `pk` (tenant) + `sk` (`"{logged at
+/// ms, 13 digits}#{event id}"`), and an idempotency guard item per event id.
+pub const EVENTS: TableSpec = TableSpec {
+    resource: "EventsTable",
+    hash: s("pk"),
+    range: Some(s("sk")),
+    indexes: &[],
+    ttl_attribute: Some("expires_at"),
+};
+
 impl TableSpec {
     /// Every key attribute of the table and its indexes, once each, in order of use.
     pub fn key_attributes(&self) -> Vec<KeyAttribute> {
@@ -173,22 +183,25 @@ impl TableSpec {
     }
 }
 
-/// The physical names of both tables.
+/// The physical names of the tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableNames {
     /// The `messages` table.
     pub messages: String,
     /// The `directory` table.
     pub directory: String,
+    /// The `events` table.
+    pub events: String,
 }
 
 impl TableNames {
-    /// `{prefix}-messages` and `{prefix}-directory`; the template's names are
-    /// `TableNames::with_prefix("{stage}-{name prefix}")`.
+    /// `{prefix}-messages`, `{prefix}-directory` and `{prefix}-events`; the template's
+    /// names are `TableNames::with_prefix("{stage}-{name prefix}")`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             messages: format!("{prefix}-messages"),
             directory: format!("{prefix}-directory"),
+            events: format!("{prefix}-events"),
         }
     }
 }
@@ -224,11 +237,12 @@ pub enum SchemaError {
 const ACTIVE_TIMEOUT: Duration = Duration::from_secs(120);
 const ACTIVE_POLL: Duration = Duration::from_millis(250);
 
-/// Create both tables (on-demand billing, their indexes and TTL) and wait until they
+/// Create the tables (on-demand billing, their indexes and TTL) and wait until they
 /// are active. A table that already exists is left as is and only waited for.
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), SchemaError> {
     create_table(client, &MESSAGES, &names.messages).await?;
-    create_table(client, &DIRECTORY, &names.directory).await
+    create_table(client, &DIRECTORY, &names.directory).await?;
+    create_table(client, &EVENTS, &names.events).await
 }
 
 fn key_schema(

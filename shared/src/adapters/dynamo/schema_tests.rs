@@ -85,6 +85,11 @@ fn the_directory_table_matches_the_sam_template() {
 }
 
 #[test]
+fn the_events_table_matches_the_sam_template() {
+    assert_matches_template(&EVENTS);
+}
+
+#[test]
 fn key_attributes_are_defined_once_each() {
     let names: Vec<_> = MESSAGES.key_attributes().iter().map(|a| a.name).collect();
     assert_eq!(
@@ -115,4 +120,5 @@ fn names_follow_the_template_pattern() {
     let names = TableNames::with_prefix("prod-wa");
     assert_eq!(names.messages, "prod-wa-messages");
     assert_eq!(names.directory, "prod-wa-directory");
+    assert_eq!(names.events, "prod-wa-events");
 }

@@ -6,9 +6,14 @@
 //! `BEGIN IMMEDIATE` transaction, so it has the semantics the DynamoDB store
 //! expresses as a conditional update, by construction. Unlike DynamoDB's indexes,
 //! every query here is strongly consistent.
+//!
+//! The same transaction writes the events the change emits into the outbox
+//! ([`super::events`]): the SQLite counterpart of the DynamoDB stream that feeds the
+//! `events` function, so an event exists if and only if its transition was stored.
 
 use super::{Migration, SqliteDb, SqliteError};
 use crate::adapters::dynamo::messages::pk;
+use crate::domain::events::message_events;
 use crate::domain::lifecycle::Transition;
 use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
 use crate::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, StoreError};
@@ -69,6 +74,16 @@ impl From<SqliteError> for RowError {
 impl From<rusqlite::Error> for RowError {
     fn from(e: rusqlite::Error) -> Self {
         RowError::Sqlite(e.into())
+    }
+}
+
+impl From<super::events::OutboxError> for RowError {
+    fn from(e: super::events::OutboxError) -> Self {
+        match e {
+            super::events::OutboxError::Sqlite(e) => RowError::Sqlite(e.into()),
+            super::events::OutboxError::Db(e) => RowError::Sqlite(e),
+            super::events::OutboxError::Encode(e) => RowError::Encode(e),
+        }
     }
 }
 
@@ -181,6 +196,9 @@ impl SqliteMessageStore {
         db.migrate(MIGRATIONS)
             .await
             .map_err(|e| RowError::from(e).during("migrate"))?;
+        db.migrate(super::events::MIGRATIONS)
+            .await
+            .map_err(|e| RowError::from(e).during("migrate"))?;
         Ok(Self { db })
     }
 
@@ -233,6 +251,7 @@ impl MessageStore for SqliteMessageStore {
                     Some(existing) => CreateOutcome::Exists(Box::new(existing)),
                     None => {
                         upsert(tx, &message)?;
+                        super::events::insert(tx, &message_events(None, &message))?;
                         CreateOutcome::Created
                     }
                 })
@@ -286,8 +305,10 @@ impl MessageStore for SqliteMessageStore {
                 if !transition.holds(&message) {
                     return Ok(ApplyOutcome::Rejected(Box::new(message)));
                 }
+                let before = message.clone();
                 transition.apply_to(&mut message);
                 upsert(tx, &message)?;
+                super::events::insert(tx, &message_events(Some(&before), &message))?;
                 Ok(ApplyOutcome::Applied(Box::new(message)))
             })
             .await

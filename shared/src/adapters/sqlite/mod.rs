@@ -7,6 +7,7 @@
 //! `NORMAL` survives a process kill only and is offered for throughput tests.
 
 pub mod directory;
+pub mod events;
 pub mod messages;
 pub mod overview;
 pub mod queue;
@@ -269,7 +270,7 @@ fn create_migrations_table(conn: &Connection) -> Result<(), SqliteError> {
 }
 
 /// Wall-clock milliseconds, for bookkeeping columns only (adapters take "now" from a Clock).
-fn unix_millis() -> i64 {
+pub(crate) fn unix_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

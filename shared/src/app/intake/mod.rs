@@ -1,4 +1,5 @@
-//! Intake (DESIGN §4): `POST /v1/messages` and `GET /v1/messages/{id}` behind
+//! Intake (DESIGN §4): `POST /v1/messages`, `GET /v1/messages/{id}` and
+//! `GET /v1/events` (the pull API of DESIGN §10) behind
 //! API Gateway's HTTP API (payload v2).
 //!
 //! [`handle`] always answers with a response: every failure goes through
@@ -12,6 +13,7 @@
 //! ([`crate::domain::policy`]); the directory reads go through the cache its wiring
 //! puts around the directory ([`crate::app::DirectoryCache`]).
 
+pub mod events;
 mod submit;
 pub mod view;
 
@@ -83,6 +85,13 @@ async fn route(
         }
         let tenant = authenticate(deps, request).await?;
         return submit::submit(deps, request, request_id, &tenant).await;
+    }
+    if path == "/v1/events" {
+        if method != "GET" {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let tenant = authenticate(deps, request).await?;
+        return events::list_events(deps, request, &tenant, request_id).await;
     }
     if let Some(id) = path.strip_prefix("/v1/messages/") {
         if method != "GET" {

@@ -80,10 +80,11 @@ pub(super) async fn submit(
             policy::recipient_refusal(&contact, is_text, now)
         }
     };
-    let message = match refusal {
+    let mut message = match refusal {
         Some(s) => Message::new_suppressed(new, s, now, &deps.ports.lifecycle),
         None => Message::new_queued(new, now, &deps.ports.lifecycle),
     };
+    message.idempotency_key = key.as_ref().map(|k| k.as_str().to_owned());
 
     match deps
         .ports

@@ -43,7 +43,20 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
     }
     partial.metadata = match field(map, "metadata") {
         None => Slot::Absent,
-        Some(Value::Object(m)) => Slot::Present(m.clone()),
+        // String values only: products echo them into events and logs as they are.
+        Some(Value::Object(m)) => {
+            let before = p.len();
+            for (key, value) in m {
+                if !value.is_string() {
+                    p.push(invalid_type(&child("metadata", key), "a string"));
+                }
+            }
+            if p.len() == before {
+                Slot::Present(m.clone())
+            } else {
+                Slot::Invalid
+            }
+        }
         Some(_) => {
             p.push(invalid_type("metadata", "an object"));
             Slot::Invalid

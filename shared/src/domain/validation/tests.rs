@@ -205,6 +205,11 @@ fn each_rule_reports_its_field_and_code() {
             code::INVALID_TYPE,
         ),
         (
+            shipped_with("/metadata", Some(json!({"order": 1234}))),
+            "metadata.order",
+            code::INVALID_TYPE,
+        ),
+        (
             shipped_with("/text", Some(json!({"body": "hi"}))),
             "text",
             code::EXACTLY_ONE_OF_TEMPLATE_OR_TEXT,

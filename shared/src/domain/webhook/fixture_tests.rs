@@ -28,6 +28,9 @@ pub(super) const FIXTURES: &[(&str, &[EventKind], &[&str])] = &[
     ("inbound-button", &[K::Inbound], &[]),
     ("inbound-list-reply", &[K::Inbound], &[]),
     ("inbound-bsuid", &[K::Inbound], &[]),
+    ("inbound-image", &[K::Inbound], &[]),
+    ("inbound-reaction", &[K::Inbound], &[]),
+    ("inbound-location", &[K::Inbound], &[]),
     ("system-error", &[K::SystemError], &[]),
     ("template-status-approved", &[K::TemplateStatus], &[]),
     ("template-status-paused", &[K::TemplateStatus], &[]),
@@ -267,6 +270,7 @@ fn a_quick_reply_tap_carries_label_payload_and_replied_to_wamid() {
         m.context_wamid.unwrap().as_str(),
         "wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA"
     );
+    assert_eq!(m.context_from.as_deref(), Some("15550783881"));
 }
 
 #[test]
@@ -278,6 +282,42 @@ fn a_list_reply_carries_the_chosen_row() {
             reply: ReplyKind::List,
             id: Some("slot_tue_am".into()),
             title: Some("Tuesday morning".into()),
+            description: Some("08:00-12:00".into()),
+        }
+    );
+}
+
+#[test]
+fn media_reactions_and_locations_carry_their_references() {
+    let image = only_inbound(fixture!("inbound-image"));
+    assert_eq!(
+        image.content,
+        InboundContent::Media {
+            kind: "image".into(),
+            id: Some("1048576204857601".into()),
+            mime_type: Some("image/jpeg".into()),
+            sha256: Some("29ed500fa64eb55fc19dc4124acb300e5dcc54a0f822a301ae99944db".into()),
+            caption: Some("The parcel arrived damaged".into()),
+            filename: None,
+        }
+    );
+    assert_eq!(image.text(), None);
+    let reaction = only_inbound(fixture!("inbound-reaction"));
+    assert_eq!(
+        reaction.content,
+        InboundContent::Reaction {
+            message_id: Some("wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA".into()),
+            emoji: Some("\u{1F44D}".into()),
+        }
+    );
+    let location = only_inbound(fixture!("inbound-location"));
+    assert_eq!(
+        location.content,
+        InboundContent::Location {
+            latitude: Some(-23.5617),
+            longitude: Some(-46.6559),
+            name: Some("Avenida Paulista".into()),
+            address: Some("Av. Paulista, 1578 - Bela Vista, Sao Paulo".into()),
         }
     );
 }

@@ -27,6 +27,8 @@ pub struct InboundMessage {
     pub content: InboundContent,
     /// `context.id`: the wamid this message replies to.
     pub context_wamid: Option<Wamid>,
+    /// `context.from`: who sent the message replied to (our business number).
+    pub context_from: Option<String>,
     /// `contacts[].profile.name` of the sender.
     pub profile_name: Option<String>,
     /// `errors[]` (e.g. on `unsupported` messages).
@@ -34,7 +36,7 @@ pub struct InboundMessage {
 }
 
 /// The content of an inbound message, as far as the pipeline reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InboundContent {
     /// `type: text`: `text.body`.
     Text {
@@ -56,8 +58,44 @@ pub enum InboundContent {
         id: Option<String>,
         /// The reply's `title`.
         title: Option<String>,
+        /// A list row's `description`.
+        description: Option<String>,
     },
-    /// Any other type (media, location, reaction, unsupported, …): see `message_type`.
+    /// `type: image|video|audio|document|sticker`: a media reference (the media is
+    /// fetched from Graph by `id`; it is not copied here).
+    Media {
+        /// Meta's `type`: `image`, `video`, `audio`, `document` or `sticker`.
+        kind: String,
+        /// The media id.
+        id: Option<String>,
+        /// Its MIME type.
+        mime_type: Option<String>,
+        /// Its SHA-256, as Meta gives it.
+        sha256: Option<String>,
+        /// The caption (image, video, document).
+        caption: Option<String>,
+        /// The file name (document).
+        filename: Option<String>,
+    },
+    /// `type: reaction`: an emoji on one of our messages (empty emoji: removed).
+    Reaction {
+        /// The wamid reacted to.
+        message_id: Option<String>,
+        /// The emoji.
+        emoji: Option<String>,
+    },
+    /// `type: location`: a shared location.
+    Location {
+        /// Latitude in degrees.
+        latitude: Option<f64>,
+        /// Longitude in degrees.
+        longitude: Option<f64>,
+        /// The place's name.
+        name: Option<String>,
+        /// The place's address.
+        address: Option<String>,
+    },
+    /// Any other type (contacts, order, unsupported, a flow reply…): see `message_type`.
     Other,
 }
 
@@ -78,7 +116,10 @@ impl InboundMessage {
             InboundContent::Text { body } => Some(body),
             InboundContent::QuickReply { text, .. } => text.as_deref(),
             InboundContent::InteractiveReply { title, .. } => title.as_deref(),
-            InboundContent::Other => None,
+            InboundContent::Media { .. }
+            | InboundContent::Reaction { .. }
+            | InboundContent::Location { .. }
+            | InboundContent::Other => None,
         }
     }
 
@@ -87,7 +128,11 @@ impl InboundMessage {
         match &self.content {
             InboundContent::QuickReply { payload, .. } => payload.as_deref(),
             InboundContent::InteractiveReply { id, .. } => id.as_deref(),
-            InboundContent::Text { .. } | InboundContent::Other => None,
+            InboundContent::Text { .. }
+            | InboundContent::Media { .. }
+            | InboundContent::Reaction { .. }
+            | InboundContent::Location { .. }
+            | InboundContent::Other => None,
         }
     }
 }
@@ -122,8 +167,10 @@ pub(super) fn read(
         content,
         context_wamid: message
             .context
-            .and_then(|c| c.id)
-            .and_then(|id| Wamid::parse(&id).ok()),
+            .as_ref()
+            .and_then(|c| c.id.as_deref())
+            .and_then(|id| Wamid::parse(id).ok()),
+        context_from: message.context.as_ref().and_then(|c| c.from.clone()),
         profile_name,
         errors: message
             .errors
@@ -178,8 +225,45 @@ fn content(message: &wire::Message) -> InboundContent {
                 reply,
                 id: chosen.id.clone(),
                 title: chosen.title.clone(),
+                description: chosen.description.clone(),
             }
         }
+        Some(kind @ ("image" | "video" | "audio" | "document" | "sticker")) => {
+            let media = match kind {
+                "image" => message.image.as_ref(),
+                "video" => message.video.as_ref(),
+                "audio" => message.audio.as_ref(),
+                "document" => message.document.as_ref(),
+                _ => message.sticker.as_ref(),
+            };
+            match media {
+                Some(m) => InboundContent::Media {
+                    kind: kind.to_owned(),
+                    id: m.id.clone(),
+                    mime_type: m.mime_type.clone(),
+                    sha256: m.sha256.clone(),
+                    caption: m.caption.clone(),
+                    filename: m.filename.clone(),
+                },
+                None => InboundContent::Other,
+            }
+        }
+        Some("reaction") => match message.reaction.as_ref() {
+            Some(r) => InboundContent::Reaction {
+                message_id: r.message_id.clone(),
+                emoji: r.emoji.clone(),
+            },
+            None => InboundContent::Other,
+        },
+        Some("location") => match message.location.as_ref() {
+            Some(l) => InboundContent::Location {
+                latitude: l.latitude,
+                longitude: l.longitude,
+                name: l.name.clone(),
+                address: l.address.clone(),
+            },
+            None => InboundContent::Other,
+        },
         _ => InboundContent::Other,
     }
 }

@@ -109,8 +109,38 @@ pub(super) struct Message {
     pub text: Option<Text>,
     pub button: Option<Button>,
     pub interactive: Option<Interactive>,
+    pub image: Option<Media>,
+    pub video: Option<Media>,
+    pub audio: Option<Media>,
+    pub document: Option<Media>,
+    pub sticker: Option<Media>,
+    pub reaction: Option<Reaction>,
+    pub location: Option<Location>,
     pub context: Option<Context>,
     pub errors: Option<Vec<Error>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Media {
+    pub id: Option<String>,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Reaction {
+    pub message_id: Option<String>,
+    pub emoji: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Location {
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub name: Option<String>,
+    pub address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -134,11 +164,13 @@ pub(super) struct Interactive {
 pub(super) struct Reply {
     pub id: Option<String>,
     pub title: Option<String>,
+    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]
 pub(super) struct Context {
     pub id: Option<String>,
+    pub from: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -3,6 +3,7 @@
 //! adapters (SQLite store, directory and queues); the important ones also on DynamoDB
 //! and SQS on moto (`dynamo::` tests), and the lost answer against the Graph sandbox.
 
+mod events;
 mod inbox;
 mod lost_answer;
 mod management;

@@ -1,8 +1,12 @@
-//! Inbound messages: the contact's last inbound time (the 24-hour window) and its
-//! opt-out/opt-in keywords, per tenant.
+//! Inbound messages: the contact's last inbound time (the 24-hour window), its
+//! opt-out/opt-in keywords, per tenant, and the events they emit (`message.received`,
+//! `contact.opted_out`/`contact.opted_in`). Events are logged after the directory
+//! write they describe and are idempotent by id, so a replayed body (Meta's retry, the
+//! inbox) logs nothing twice and a failure before logging is retried whole.
 
 use super::{ApplyError, Context};
 use crate::domain::PhoneNumber;
+use crate::domain::events::{contact_opt_change, message_received};
 use crate::domain::tenant::KeywordAction;
 use crate::domain::webhook::InboundMessage;
 use tracing::{info, warn};
@@ -35,7 +39,18 @@ pub(super) async fn apply(
         .record_inbound(&tenant, &who, at)
         .await?;
     ctx.report.inbound += 1;
+    let mut events = Vec::new();
+    match message
+        .phone_number_id
+        .as_ref()
+        .map(|phone| message_received(&tenant, phone, message))
+    {
+        Some(Ok(event)) => events.push(event),
+        Some(Err(e)) => warn!(tenant = %tenant, error = %e, "inbound message emits no event"),
+        None => {}
+    }
     let Some(text) = message.text() else {
+        deps.ports.events.append(&events).await?;
         return Ok(());
     };
     let Some(profile) = ctx.profile(&tenant).await? else {
@@ -50,6 +65,12 @@ pub(super) async fn apply(
             .await?;
         ctx.report.keyword_changes += 1;
         info!(tenant = %tenant, contact = %who.masked(), opted_out, "contact changed its opt-out");
+        let cause = message
+            .id
+            .as_ref()
+            .map_or_else(|| at.as_millis().to_string(), |id| id.as_str().to_owned());
+        events.push(contact_opt_change(&tenant, &who, opted_out, at, &cause));
     }
+    deps.ports.events.append(&events).await?;
     Ok(())
 }

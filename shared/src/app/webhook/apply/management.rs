@@ -2,6 +2,7 @@
 //! intake and the sender refuse a paused or disabled template before anything is sent.
 
 use super::{ApplyError, Context};
+use crate::domain::events::template_status_changed;
 use crate::domain::template::TemplateStatus;
 use crate::domain::webhook::{
     AccountUpdate, PhoneNumberQualityUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
@@ -31,6 +32,17 @@ pub(super) async fn template_status(
         .directory
         .update_template_status(&tenant, name, language, &status, at)
         .await?;
+    if known {
+        let event = template_status_changed(
+            &tenant,
+            name,
+            language,
+            &status,
+            update.reason.as_deref(),
+            at,
+        );
+        ctx.deps.ports.events.append(&[event]).await?;
+    }
     stored(
         ctx,
         known,

@@ -26,6 +26,9 @@ pub enum ApplyError {
     /// The directory failed.
     #[error("directory failed")]
     Directory(#[from] DirectoryError),
+    /// The event log failed.
+    #[error("event log failed")]
+    Events(#[from] crate::ports::EventLogError),
 }
 
 /// What one batch did, for the log line and for tests.

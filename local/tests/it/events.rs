@@ -1,0 +1,859 @@
+//! Events out of `wa dev`: the whole runtime (`wa_local::start`: intake, sender,
+//! sandbox with its signed Meta webhooks, webhook, event dispatcher) delivering to
+//! Standard Webhooks receivers on 127.0.0.1.
+//!
+//! Two receivers verify every request: one in-process with our own verifier
+//! ([`WebhookSecret::verify`]) and `scripts/events-receiver.py`, which uses the
+//! independent `standardwebhooks` Python package (installed into `.venv/events` by
+//! `scripts/events-venv.sh`, which the tests run first). Retries run on a
+//! compressed clock (`[events] time_scale`).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use wa_local::events::dispatcher::{Attempt, attempt, http_client, now_ms};
+use wa_local::events::store::{DueDelivery, event_millis};
+use wa_local::events::{EndpointConfig, MAX_ATTEMPTS, WebhookSecret};
+use wa_local::{DevConfig, DevServer};
+use wa_shared::domain::TenantId;
+use wa_shared::domain::events::{Event, EventType};
+use wa_shared::ports::EventLog;
+
+const KEY_A: &str = "key_tenant_a";
+const KEY_B: &str = "key_tenant_b";
+
+// ------------------------------------------------------------------ the runtime
+
+/// Fast sandbox webhooks, optionally with duplicated and reordered ones.
+fn sandbox(duplicates_and_reorders: bool) -> String {
+    let rate = if duplicates_and_reorders { 0.3 } else { 0.0 };
+    format!(
+        r#"
+[webhook]
+app_secret = "events-test-app-secret"
+
+[sandbox]
+seed = 11
+
+[sandbox.webhook]
+sent_after_ms = 20
+delivered_after_ms = 60
+read_after_ms = 120
+
+[sandbox.faults.webhook]
+duplicate_rate = {rate}
+reorder_rate = {rate}
+"#
+    )
+}
+
+fn tenant(id: &str, key: &str, phone: &str, endpoints: &[(&str, &WebhookSecret)]) -> String {
+    let mut text = format!(
+        "\n[[tenants]]\nid = \"{id}\"\napi_keys = [\"{key}\"]\nphone_number_id = \"{phone}\"\n\
+         waba_id = \"2000{phone}\"\nmax_concurrency = 4\n"
+    );
+    for (url, secret) in endpoints {
+        text.push_str(&format!(
+            "\n[[tenants.endpoints]]\nurl = \"{url}\"\nsecret = \"{}\"\n",
+            secret.to_whsec()
+        ));
+    }
+    text
+}
+
+struct Dev {
+    server: DevServer,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+async fn start(config: &str) -> Dev {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wa.toml");
+    let text = format!("data = \"dev.sqlite\"\n{config}");
+    std::fs::write(&path, text).unwrap();
+    let config = DevConfig::from_file_with_env(&path, &|_| None).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = wa_local::start(config, listener).await.unwrap();
+    Dev {
+        server,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// Send `order_shipped` to a distinct recipient for `n`; the message id.
+async fn send(http: reqwest::Client, url: String, key: String, n: usize) -> String {
+    let body = json!({"to": format!("+1415555{:04}", n % 10_000), "template": {
+        "name": "order_shipped", "language": "en_US", "body": ["Ana", "#1234"],
+        "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}});
+    let resp = http
+        .post(format!("{url}/v1/messages"))
+        .bearer_auth(key)
+        .header("idempotency-key", format!("events-{n}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let answer: Value = resp.json().await.unwrap();
+    answer["id"].as_str().unwrap().to_owned()
+}
+
+impl Dev {
+    /// Send `n` messages (numbered from `first`), 8 at a time; their ids in order.
+    async fn send_many(&self, key: &str, first: usize, n: usize) -> Vec<String> {
+        let mut ids = Vec::new();
+        for chunk in (first..first + n).collect::<Vec<_>>().chunks(8) {
+            let mut set = JoinSet::new();
+            for (i, n) in chunk.iter().enumerate() {
+                let (http, url, key) = (self.http.clone(), self.server.url(), key.to_owned());
+                let n = *n;
+                set.spawn(async move { (i, send(http, url, key, n).await) });
+            }
+            let mut got = set.join_all().await;
+            got.sort_by_key(|(i, _)| *i);
+            ids.extend(got.into_iter().map(|(_, id)| id));
+        }
+        ids
+    }
+
+    async fn status(&self, key: &str, id: &str) -> String {
+        let v: Value = self
+            .http
+            .get(format!("{}/v1/messages/{id}", self.server.url()))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["status"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// Wait until every message is `read`.
+    async fn wait_read(&self, key: &str, ids: &[String], limit: Duration) {
+        let started = Instant::now();
+        for id in ids {
+            loop {
+                let status = self.status(key, id).await;
+                if status == "read" {
+                    break;
+                }
+                assert!(
+                    started.elapsed() < limit,
+                    "{id} is {status} after {limit:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    /// Every event of `tenant` in the log, in log order.
+    async fn log(&self, tenant: &str) -> Vec<Event> {
+        let tenant = TenantId::parse(tenant).unwrap();
+        let mut after: Option<String> = None;
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .server
+                .event_log()
+                .list(&tenant, after.as_deref(), 500)
+                .await
+                .unwrap();
+            out.extend(page.events.iter().map(|e| e.event.clone()));
+            match page.events.last() {
+                Some(last) if page.more => after = Some(last.position.clone()),
+                _ => return out,
+            }
+        }
+    }
+
+    async fn page(&self) -> String {
+        self.http
+            .get(format!("{}/", self.server.url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+// ------------------------------------------------------------------ receivers
+
+/// One request the in-process receiver took.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    event: Event,
+    body: String,
+    received_ms: i64,
+}
+
+/// An in-process receiver verifying with our own verifier; it answers 500 while
+/// `failing` is set.
+#[derive(Clone)]
+struct Receiver {
+    url: String,
+    secret: Arc<WebhookSecret>,
+    /// Verified requests answered 200.
+    ok: Arc<Mutex<Vec<Received>>>,
+    /// Every verified request's id (whatever the answer).
+    attempts: Arc<Mutex<Vec<String>>>,
+    /// Requests that failed verification.
+    rejected: Arc<Mutex<Vec<String>>>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    async fn start(secret: WebhookSecret) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let receiver = Self {
+            url: format!("http://{}/hooks", listener.local_addr().unwrap()),
+            secret: Arc::new(secret),
+            ok: Arc::default(),
+            attempts: Arc::default(),
+            rejected: Arc::default(),
+            failing: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/hooks", post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    fn ids(&self) -> BTreeSet<String> {
+        self.ok
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect()
+    }
+}
+
+async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let verified = r.secret.verify(
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+        &body,
+        now_ms() / 1000,
+    );
+    if let Err(e) = verified {
+        r.rejected.lock().unwrap().push(e.to_string());
+        return StatusCode::UNAUTHORIZED;
+    }
+    let id = header("webhook-id").unwrap_or_default().to_owned();
+    r.attempts.lock().unwrap().push(id.clone());
+    if r.failing.load(Ordering::SeqCst) {
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    let event: Event = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            r.rejected
+                .lock()
+                .unwrap()
+                .push(format!("not an event: {e}"));
+            return StatusCode::BAD_REQUEST;
+        }
+    };
+    r.ok.lock().unwrap().push(Received {
+        id,
+        event,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        received_ms: now_ms(),
+    });
+    StatusCode::NO_CONTENT
+}
+
+/// `scripts/events-receiver.py` (the `standardwebhooks` package verifies), killed on drop.
+struct PythonReceiver {
+    child: Child,
+    url: String,
+    out: PathBuf,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The venv's python, installed by `scripts/events-venv.sh` if needed.
+fn events_python() -> PathBuf {
+    let output = Command::new(repo().join("scripts/events-venv.sh"))
+        .output()
+        .expect("running scripts/events-venv.sh");
+    assert!(
+        output.status.success(),
+        "scripts/events-venv.sh failed (python3 and PyPI are needed for the standardwebhooks \
+         receiver):\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+impl PythonReceiver {
+    fn start(secret: &WebhookSecret, dir: &Path, faults: &[&str]) -> Self {
+        let out = dir.join(format!("received-{}.jsonl", now_ms()));
+        let mut child = Command::new(events_python())
+            .arg(repo().join("scripts/events-receiver.py"))
+            .arg("--secret")
+            .arg(secret.to_whsec())
+            .arg("--out")
+            .arg(&out)
+            .args(faults)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("the receiver did not start: {line:?}"));
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/hooks"),
+            out,
+        }
+    }
+
+    /// Every line the receiver wrote.
+    fn lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Events answered 200, as the receiver parsed them after verifying.
+    fn received(&self) -> Vec<(String, Event)> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["answer"] == 200)
+            .map(|l| {
+                (
+                    l["id"].as_str().unwrap().to_owned(),
+                    serde_json::from_value(l["event"].clone()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    fn rejected(&self) -> Vec<Value> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l["verified"] == false)
+            .collect()
+    }
+}
+
+impl Drop for PythonReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until `received()` holds every id of `want`, or panic after `limit`.
+async fn wait_all(
+    what: &str,
+    want: &BTreeSet<String>,
+    limit: Duration,
+    received: impl Fn() -> BTreeSet<String>,
+) {
+    let started = Instant::now();
+    loop {
+        let got = received();
+        if want.is_subset(&got) {
+            return;
+        }
+        let missing: Vec<_> = want.difference(&got).take(5).collect();
+        assert!(
+            started.elapsed() < limit,
+            "{what}: {} of {} events missing after {limit:?}, e.g. {missing:?}",
+            want.difference(&got).count(),
+            want.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn rank(t: EventType) -> usize {
+    [
+        EventType::MessageAccepted,
+        EventType::MessageSent,
+        EventType::MessageDelivered,
+        EventType::MessageRead,
+    ]
+    .iter()
+    .position(|x| *x == t)
+    .unwrap_or_else(|| panic!("{t} is not an advancing event"))
+}
+
+/// After dedup by id: exactly the log's events, identical, and per message the
+/// advancing events in strictly increasing `sequence` (and lifecycle) order, ending
+/// with `message.read`.
+fn check_per_message(who: &str, received: &[(String, Event)], log: &[Event], messages: &[String]) {
+    let mut unique: BTreeMap<&str, &Event> = BTreeMap::new();
+    for (id, event) in received {
+        assert_eq!(id, &event.id, "{who}: webhook-id is the event id");
+        if let Some(seen) = unique.insert(id, event) {
+            assert_eq!(seen, event, "{who}: {id} came twice with different content");
+        }
+    }
+    let logged: BTreeMap<&str, &Event> = log.iter().map(|e| (e.id.as_str(), e)).collect();
+    assert_eq!(
+        unique, logged,
+        "{who}: the received events are exactly the log's"
+    );
+    let mut per_message: HashMap<&str, Vec<&Event>> = HashMap::new();
+    for e in unique.values() {
+        let m = e.data["message_id"].as_str().unwrap();
+        per_message.entry(m).or_default().push(e);
+    }
+    assert_eq!(
+        per_message.len(),
+        messages.len(),
+        "{who}: every message has events"
+    );
+    for m in messages {
+        let mut events = per_message.remove(m.as_str()).unwrap_or_default();
+        events.sort_by_key(|e| e.data["sequence"].as_u64().unwrap());
+        let seqs: Vec<u64> = events
+            .iter()
+            .map(|e| e.data["sequence"].as_u64().unwrap())
+            .collect();
+        let ranks: Vec<usize> = events.iter().map(|e| rank(e.event_type)).collect();
+        assert!(
+            seqs.windows(2).all(|w| w[0] < w[1]) && ranks.windows(2).all(|w| w[0] < w[1]),
+            "{who}: {m}: sequences {seqs:?}, types {:?}",
+            events.iter().map(|e| e.event_type).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            events.last().map(|e| e.event_type),
+            Some(EventType::MessageRead),
+            "{who}: {m}"
+        );
+        for e in &events {
+            assert_eq!(e.id, format!("evt_{m}_{}", e.data["sequence"]));
+        }
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn both_verifiers_see_exactly_the_advancing_events_of_each_message_in_sequence_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = WebhookSecret::from_key(b"events-test-secret-of-32-bytes!!");
+    let ours = Receiver::start(secret.clone()).await;
+    let python = PythonReceiver::start(&secret, dir.path(), &[]);
+    let dev = start(&format!(
+        "{}\n[events]\ntime_scale = 0.001\npoll_interval_ms = 20\n{}",
+        sandbox(true),
+        tenant(
+            "acme",
+            KEY_A,
+            "1000001",
+            &[(&ours.url, &secret), (&python.url, &secret)]
+        )
+    ))
+    .await;
+    let ids = dev.send_many(KEY_A, 0, 40).await;
+    dev.wait_read(KEY_A, &ids, Duration::from_secs(20)).await;
+    // The last webhooks are applied: the log is complete.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = dev.log("acme").await;
+    let want: BTreeSet<String> = log.iter().map(|e| e.id.clone()).collect();
+    assert!(want.len() >= 40 * 2, "only {} events logged", want.len());
+    wait_all("ours", &want, Duration::from_secs(15), || ours.ids()).await;
+    wait_all("python", &want, Duration::from_secs(15), || {
+        python.received().into_iter().map(|(id, _)| id).collect()
+    })
+    .await;
+
+    assert!(
+        ours.rejected.lock().unwrap().is_empty(),
+        "{:?}",
+        ours.rejected
+    );
+    assert!(python.rejected().is_empty(), "{:?}", python.rejected());
+    let received: Vec<(String, Event)> = ours
+        .ok
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| (r.id.clone(), r.event.clone()))
+        .collect();
+    // The body is the event exactly as logged, in its compact JSON.
+    for r in ours.ok.lock().unwrap().iter() {
+        assert_eq!(r.body, serde_json::to_string(&r.event).unwrap());
+    }
+    check_per_message("ours", &received, &log, &ids);
+    check_per_message("python", &python.received(), &log, &ids);
+    let webhooks = dev.server.sandbox().unwrap().stats().webhooks;
+    println!(
+        "{} events of {} messages to both receivers; Meta webhooks duplicated {}, reordered {}",
+        log.len(),
+        ids.len(),
+        webhooks.statuses_duplicated,
+        webhooks.statuses_reordered
+    );
+    assert!(webhooks.statuses_duplicated > 0 && webhooks.statuses_reordered > 0);
+    let page = dev.page().await;
+    assert!(page.contains("id=\"endpoints\""), "{page}");
+    assert!(page.contains(&format!("data-url=\"{}\" data-health=\"ok\"", ours.url)));
+    dev.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_receiver_failing_30_percent_and_timing_out_10_percent_still_gets_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = WebhookSecret::from_key(&[42u8; 32]);
+    let python = PythonReceiver::start(
+        &secret,
+        dir.path(),
+        &[
+            "--fail-rate",
+            "0.3",
+            "--timeout-rate",
+            "0.1",
+            "--hold",
+            "1.0",
+            "--max-faults-per-id",
+            "3",
+            "--seed",
+            "5",
+        ],
+    );
+    let dev = start(&format!(
+        "{}\n[events]\ntime_scale = 0.002\ntimeout_ms = 300\npoll_interval_ms = 20\n{}",
+        sandbox(false),
+        tenant("acme", KEY_A, "1000001", &[(&python.url, &secret)])
+    ))
+    .await;
+    let ids = dev.send_many(KEY_A, 0, 30).await;
+    dev.wait_read(KEY_A, &ids, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = dev.log("acme").await;
+    let want: BTreeSet<String> = log.iter().map(|e| e.id.clone()).collect();
+    wait_all("faulty python", &want, Duration::from_secs(20), || {
+        python.received().into_iter().map(|(id, _)| id).collect()
+    })
+    .await;
+    assert!(python.rejected().is_empty(), "{:?}", python.rejected());
+    check_per_message("faulty python", &python.received(), &log, &ids);
+    let lines = python.lines();
+    let count = |answer: Value| lines.iter().filter(|l| l["answer"] == answer).count();
+    let (fails, timeouts, oks) = (
+        count(json!(500)),
+        count(json!("timeout")),
+        count(json!(200)),
+    );
+    println!(
+        "faulty receiver: {} events, {} requests: {oks} answered 200, {fails} answered 500, {timeouts} timed out",
+        want.len(),
+        lines.len()
+    );
+    assert!(fails > 0 && timeouts > 0, "the faults did happen");
+    let rows = dev
+        .server
+        .deliveries()
+        .deliveries(&TenantId::parse("acme").unwrap(), &python.url)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().all(|(_, state, _)| state == "delivered"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|(_, _, attempts)| *attempts > 1));
+    dev.server.stop().await;
+}
+
+/// Tenants A and B send 30 messages each at once; B's endpoint answers, A's is
+/// healthy too or dead (accepts connections, never answers: each attempt holds one
+/// of A's slots for the whole timeout). B's delays from event timestamp to receipt,
+/// sorted, and A's deliveries delivered / in all.
+async fn isolation_run(a_dead: bool) -> (Vec<i64>, usize, usize) {
+    let secret = WebhookSecret::from_key(&[7u8; 32]);
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let a_url = if a_dead {
+        format!("http://{}/hooks", hole.local_addr().unwrap())
+    } else {
+        Receiver::start(secret.clone()).await.url
+    };
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in hole.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let b = Receiver::start(secret.clone()).await;
+    let dev = start(&format!(
+        "{}\n[events]\ntime_scale = 0.001\ntimeout_ms = 3000\npoll_interval_ms = 20\n{}{}",
+        sandbox(false),
+        tenant("tenant-a", KEY_A, "1000001", &[(&a_url, &secret)]),
+        tenant("tenant-b", KEY_B, "1000002", &[(&b.url, &secret)]),
+    ))
+    .await;
+    let (_, b_ids) = tokio::join!(dev.send_many(KEY_A, 0, 30), dev.send_many(KEY_B, 100, 30));
+    dev.wait_read(KEY_B, &b_ids, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log_b = dev.log("tenant-b").await;
+    let want: BTreeSet<String> = log_b.iter().map(|e| e.id.clone()).collect();
+    wait_all("tenant B", &want, Duration::from_secs(10), || b.ids()).await;
+    let mut delays: Vec<i64> = {
+        let got = b.ok.lock().unwrap();
+        let mut first: HashMap<&str, i64> = HashMap::new();
+        for r in got.iter() {
+            first
+                .entry(r.id.as_str())
+                .or_insert(r.received_ms - event_millis(&r.event));
+        }
+        first.into_values().collect()
+    };
+    delays.sort_unstable();
+    let a_rows = dev
+        .server
+        .deliveries()
+        .deliveries(&TenantId::parse("tenant-a").unwrap(), &a_url)
+        .await
+        .unwrap();
+    let a_delivered = a_rows.iter().filter(|(_, s, _)| s == "delivered").count();
+    dev.server.stop().await;
+    (delays, a_delivered, a_rows.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dead_endpoint_of_tenant_a_does_not_delay_tenant_b() {
+    let (healthy, a_ok, _) = isolation_run(false).await;
+    let (dead, a_dead_ok, a_waiting) = isolation_run(true).await;
+    let figures = |d: &[i64]| {
+        format!(
+            "p50 {} ms, p99 {} ms, max {} ms ({} events)",
+            percentile(d, 50.0),
+            percentile(d, 99.0),
+            d.last().unwrap(),
+            d.len()
+        )
+    };
+    println!(
+        "tenant B's delay from event timestamp to receipt (30 messages per tenant at once):\n  \
+         A's endpoint healthy: {}\n  A's endpoint dead:    {} (A: {a_waiting} events waiting, \
+         {a_dead_ok} delivered)",
+        figures(&healthy),
+        figures(&dead)
+    );
+    assert!(a_ok > 0 && a_dead_ok == 0 && a_waiting > 0);
+    let (p99_healthy, p99_dead) = (percentile(&healthy, 99.0), percentile(&dead, 99.0));
+    assert!(
+        p99_dead < 1500 && p99_dead < p99_healthy + 500,
+        "tenant B's p99: {p99_dead} ms with A dead, {p99_healthy} ms with A healthy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dead_letters_then_a_disabled_endpoint_then_replay_delivers_everything() {
+    let secret = WebhookSecret::from_key(&[9u8; 40]);
+    let r = Receiver::start(secret.clone()).await;
+    r.failing.store(true, Ordering::SeqCst);
+    // Scaled: the 7 waits take 0.7 s; disabled after 3 s of failures.
+    let dev = start(&format!(
+        "{}\n[events]\ntime_scale = 0.00002\ndisable_after_ms = 150000000\npoll_interval_ms = 20\n{}",
+        sandbox(false),
+        tenant("acme", KEY_A, "1000001", &[(&r.url, &secret)])
+    ))
+    .await;
+    let tenant_id = TenantId::parse("acme").unwrap();
+    let deliveries = dev.server.deliveries().clone();
+    let ids = dev.send_many(KEY_A, 0, 2).await;
+    dev.wait_read(KEY_A, &ids, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let first = dev.log("acme").await;
+
+    // Every event goes dead after MAX_ATTEMPTS verified attempts.
+    let started = Instant::now();
+    loop {
+        let rows = deliveries.deliveries(&tenant_id, &r.url).await.unwrap();
+        if rows.len() == first.len() && rows.iter().all(|(_, s, _)| s == "dead") {
+            assert!(rows.iter().all(|(_, _, a)| *a == MAX_ATTEMPTS), "{rows:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts = r.attempts.lock().unwrap().clone();
+    for e in &first {
+        let n = attempts.iter().filter(|id| **id == e.id).count();
+        assert_eq!(n, MAX_ATTEMPTS as usize, "{}", e.id);
+    }
+    assert!(r.rejected.lock().unwrap().is_empty());
+
+    // Failing for longer than disable_after: disabled, and shown.
+    let started = Instant::now();
+    loop {
+        let health = deliveries.health(Some(&tenant_id)).await.unwrap();
+        if health[0].disabled_ms.is_some() {
+            assert_eq!(health[0].dead, first.len() as u64);
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "{health:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = dev.page().await;
+    assert!(page.contains("data-health=\"disabled\""), "{page}");
+    assert!(page.contains(&format!("data-count=\"dead\">{}</td>", first.len())));
+
+    // A disabled endpoint gets nothing; its new events wait (the backlog).
+    let later = dev.send_many(KEY_A, 10, 1).await;
+    dev.wait_read(KEY_A, &later, Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let all = dev.log("acme").await;
+    let health = deliveries.health(Some(&tenant_id)).await.unwrap();
+    assert_eq!(
+        health[0].pending,
+        (all.len() - first.len()) as u64,
+        "{health:?}"
+    );
+    assert_eq!(
+        r.attempts.lock().unwrap().len(),
+        attempts.len(),
+        "no attempt while disabled"
+    );
+
+    // Replay: enabled again, dead letters and backlog delivered.
+    r.failing.store(false, Ordering::SeqCst);
+    let replayed = deliveries
+        .replay(
+            dev.server.event_log().as_ref(),
+            &tenant_id,
+            0,
+            None,
+            false,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(replayed[0].requeued, all.len() as u64);
+    let want: BTreeSet<String> = all.iter().map(|e| e.id.clone()).collect();
+    wait_all("after replay", &want, Duration::from_secs(10), || r.ids()).await;
+    let health = deliveries.health(Some(&tenant_id)).await.unwrap();
+    assert_eq!(
+        (
+            health[0].dead,
+            health[0].disabled_ms,
+            health[0].failing_since_ms
+        ),
+        (0, None, None)
+    );
+    assert!(dev.page().await.contains("data-health=\"ok\""));
+    dev.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_follow_no_redirect_and_read_at_most_64_kib() {
+    let landed = Arc::new(AtomicBool::new(false));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = {
+        let landed = landed.clone();
+        let target = format!("{base}/target");
+        axum::Router::new()
+            .route(
+                "/redirect",
+                post(move || async move {
+                    (StatusCode::TEMPORARY_REDIRECT, [("location", target)], "")
+                }),
+            )
+            .route(
+                "/target",
+                post(move || async move {
+                    landed.store(true, Ordering::SeqCst);
+                    StatusCode::OK
+                }),
+            )
+            .route(
+                "/huge-error",
+                post(|| async { (StatusCode::BAD_GATEWAY, "x".repeat(10 * 1024 * 1024)) }),
+            )
+            .route(
+                "/huge-ok",
+                post(|| async { (StatusCode::OK, "y".repeat(10 * 1024 * 1024)) }),
+            )
+    };
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let tenant = TenantId::parse("acme").unwrap();
+    let secret = WebhookSecret::from_key(&[1u8; 32]).to_whsec();
+    let endpoint = |path: &str| {
+        EndpointConfig::parse(&tenant, &format!("{base}{path}"), &secret, None).unwrap()
+    };
+    let delivery = DueDelivery {
+        id: 1,
+        event_id: "evt_test_1".into(),
+        body: "{}".into(),
+        attempts: 0,
+    };
+    let client = http_client(Duration::from_secs(5)).unwrap();
+
+    let redirected = attempt(&client, &endpoint("/redirect"), &delivery).await;
+    assert!(
+        matches!(redirected, Attempt::Refused { status: 307, .. }),
+        "{redirected:?}"
+    );
+    assert!(!landed.load(Ordering::SeqCst), "the redirect was followed");
+
+    let started = Instant::now();
+    let huge = attempt(&client, &endpoint("/huge-error"), &delivery).await;
+    let Attempt::Refused { status, excerpt } = huge else {
+        panic!("{huge:?}")
+    };
+    assert_eq!(status, 502);
+    assert!(
+        excerpt.len() <= 200 && excerpt.starts_with("xxx"),
+        "{excerpt}"
+    );
+    let ok = attempt(&client, &endpoint("/huge-ok"), &delivery).await;
+    assert_eq!(ok, Attempt::Delivered(200));
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let refused = attempt(
+        &client,
+        &EndpointConfig::parse(&tenant, &dead, &secret, None).unwrap(),
+        &delivery,
+    )
+    .await;
+    assert!(
+        matches!(&refused, Attempt::NoAnswer(why) if why.starts_with("connection failed")),
+        "{refused:?}"
+    );
+}
