@@ -21,10 +21,12 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 ## The status page's browser test needs Debian's Chromium: installed first, and the
-## test fails (instead of skipping) without it.
+## test fails (instead of skipping) without it. The event delivery tests verify with
+## the `standardwebhooks` Python package: installed first into .venv/events.
 unit: export WA_REQUIRE_CHROMIUM := 1
 unit:
 	scripts/ensure-chromium.sh
+	scripts/events-venv.sh >/dev/null
 ifeq ($(NEXTEST),yes)
 	scripts/with-moto.sh $(CARGO) nextest run --workspace --all-features --locked $(NEXTEST_PROFILE)
 else

@@ -8,6 +8,7 @@ mod inbox;
 mod lost_answer;
 mod management;
 mod reconciler;
+mod routing;
 mod statuses;
 mod support;
 mod webhook;

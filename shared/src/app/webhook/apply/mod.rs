@@ -52,6 +52,8 @@ pub struct ApplyReport {
     pub directory_updates: u32,
     /// Events whose phone number id or WABA id routes to no tenant.
     pub unrouted: u32,
+    /// Statuses of a message whose tenant does not own the number they came from.
+    pub misrouted: u32,
     /// Events that carry nothing to store (system errors, unknown changes, …).
     pub ignored: u32,
 }

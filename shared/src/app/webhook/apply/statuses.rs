@@ -1,5 +1,10 @@
-//! Status webhooks: find the message (callback data, else wamid) and record the status
-//! through the lifecycle (one conditional write; a lower rank is a timestamp-only write).
+//! Status webhooks: find the message (callback data, else wamid), check that its tenant
+//! owns the phone number the status came from, and record the status through the
+//! lifecycle (one conditional write; a lower rank is a timestamp-only write).
+//!
+//! The ownership check (DESIGN §11 invariant) is what keeps a signed webhook of tenant
+//! A's number, or of a number nobody owns, from changing tenant B's message: callback
+//! data and wamids are not secrets, so they cannot vouch for the sender.
 
 use super::{ApplyError, Context};
 use crate::domain::failure::{Failure, FailureClass, FailureSource};
@@ -20,10 +25,23 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         return Ok(());
     };
     let deps = ctx.deps;
+    // An unknown or missing number is counted and logged as unrouted by the lookup.
+    let Some(owner) = ctx.tenant_by_phone(status.phone_number_id.as_ref()).await? else {
+        return Ok(());
+    };
     let Some((tenant, id)) = locate(ctx, status).await? else {
         unknown(ctx, status);
         return Ok(());
     };
+    if owner != tenant {
+        let number = status.phone_number_id.as_ref().map_or("", |p| p.as_str());
+        warn!(message_tenant = %tenant, number_tenant = %owner, phone_number_id = number, message_id = %id, wamid = %status.wamid, "status from a phone number the message's tenant does not own; ignored");
+        deps.ports
+            .metrics
+            .count("MisroutedWebhook", &[("Tenant", owner.as_str())]);
+        ctx.report.misrouted += 1;
+        return Ok(());
+    }
     let now = deps.ports.clock.now();
     let event = LifecycleEvent::new(
         now,
