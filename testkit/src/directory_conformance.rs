@@ -266,6 +266,64 @@ pub async fn status_update_is_visible_on_the_next_get(h: &dyn DirectoryHarness) 
     assert_eq!(stored.template.status, Some(TemplateStatus::Approved));
 }
 
+/// Webhooks apply only when newer than what is stored: a stale PAUSED (replayed from
+/// the inbox after the APPROVED that followed it) does not re-pause the template, and
+/// a status older than the last sync is ignored; status and quality keep their own
+/// times.
+pub async fn template_updates_apply_only_when_newer(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    d.put_template(&acme, &template("promo", "en", "APPROVED"), at(10))
+        .await
+        .unwrap();
+    let status_of = || async {
+        d.template(&acme, "promo", "en")
+            .await
+            .unwrap()
+            .unwrap()
+            .template
+            .status
+    };
+    // Older than the sync: ignored.
+    assert!(
+        !d.update_template_status(&acme, "promo", "en", &TemplateStatus::Paused, at(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of().await, Some(TemplateStatus::Approved));
+    // PAUSED at 20, then APPROVED at 30, then the PAUSED of 20 replayed.
+    assert!(
+        d.update_template_status(&acme, "promo", "en", &TemplateStatus::Paused, at(20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        d.update_template_status(&acme, "promo", "en", &TemplateStatus::Approved, at(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.update_template_status(&acme, "promo", "en", &TemplateStatus::Paused, at(20))
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of().await, Some(TemplateStatus::Approved));
+    // A quality change at 25 is newer than any quality stored: it applies, although a
+    // status change at 30 is stored.
+    assert!(
+        d.update_template_quality(&acme, "promo", "en", "YELLOW", at(25))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.update_template_quality(&acme, "promo", "en", "GREEN", at(24))
+            .await
+            .unwrap()
+    );
+    let stored = d.template(&acme, "promo", "en").await.unwrap().unwrap();
+    assert_eq!(stored.quality.as_deref(), Some("YELLOW"));
+}
+
 /// Updates about a template we do not have return false and create nothing.
 pub async fn updates_of_an_unknown_template_return_false(h: &dyn DirectoryHarness) {
     let d = h.directory();
@@ -429,6 +487,7 @@ macro_rules! directory_conformance_tests {
             templates_named_lists_every_language,
             status_update_is_visible_on_the_next_get,
             updates_of_an_unknown_template_return_false,
+            template_updates_apply_only_when_newer,
             quality_update_is_kept_across_a_resync,
             contact_defaults_when_nothing_is_stored,
             record_inbound_only_moves_forward,

@@ -97,7 +97,10 @@ pub trait Directory: Send + Sync {
         at: Timestamp,
     ) -> Result<(), DirectoryError>;
 
-    /// Record a status change from a webhook. Returns `false` if the template is unknown.
+    /// Record a status change from a webhook, only when `at` (Meta's event time) is not
+    /// older than the stored status (a sync counts as of its own time; at equal times
+    /// the last write wins). Returns `false` if the
+    /// template is unknown or the change is stale, and then writes nothing.
     async fn update_template_status(
         &self,
         tenant: &TenantId,
@@ -107,7 +110,8 @@ pub trait Directory: Send + Sync {
         at: Timestamp,
     ) -> Result<bool, DirectoryError>;
 
-    /// Record a quality change from a webhook. Returns `false` if the template is unknown.
+    /// Record a quality change from a webhook, only when not older than the stored quality.
+    /// Returns `false` if the template is unknown or the change is stale.
     async fn update_template_quality(
         &self,
         tenant: &TenantId,

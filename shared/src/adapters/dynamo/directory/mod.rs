@@ -312,12 +312,12 @@ impl Directory for DynamoDirectory {
         let json = AttributeValue::S(template_json(template)?);
         let update = match &template.status {
             Some(status) => Update::new(
-                "SET #template = :template, #updated_at = :at, #status = :status",
+                "SET #template = :template, #updated_at = :at, #status = :status, #status_at = :at",
                 None,
             )
             .value(":status", AttributeValue::S(status.as_str().to_owned())),
             None => Update::new(
-                "SET #template = :template, #updated_at = :at REMOVE #status",
+                "SET #template = :template, #updated_at = :at, #status_at = :at REMOVE #status",
                 None,
             ),
         };
@@ -325,6 +325,7 @@ impl Directory for DynamoDirectory {
             .name("template")
             .name("updated_at")
             .name("status")
+            .name("status_at")
             .value(":template", json)
             .value(":at", number(at));
         self.update(&key, update).await.map(|_| ())
@@ -339,13 +340,17 @@ impl Directory for DynamoDirectory {
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
         // attribute_exists: a webhook about a template we never loaded must not
-        // create a half item with a status and no JSON.
+        // create a half item with a status and no JSON. Only a newer event applies:
+        // a stale PAUSED replayed from the inbox must not re-pause an approved template.
         let update = Update::new(
-            "SET #status = :status, #updated_at = :at",
-            Some("attribute_exists(pk)"),
+            "SET #status = :status, #updated_at = :at, #status_at = :at",
+            Some(
+                "attribute_exists(pk) AND (attribute_not_exists(#status_at) OR #status_at <= :at)",
+            ),
         )
         .name("status")
         .name("updated_at")
+        .name("status_at")
         .value(":status", AttributeValue::S(status.as_str().to_owned()))
         .value(":at", number(at));
         self.update(&Key::template(tenant, name, language), update)
@@ -361,11 +366,14 @@ impl Directory for DynamoDirectory {
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
         let update = Update::new(
-            "SET #quality = :quality, #updated_at = :at",
-            Some("attribute_exists(pk)"),
+            "SET #quality = :quality, #updated_at = :at, #quality_at = :at",
+            Some(
+                "attribute_exists(pk) AND (attribute_not_exists(#quality_at) OR #quality_at <= :at)",
+            ),
         )
         .name("quality")
         .name("updated_at")
+        .name("quality_at")
         .value(":quality", AttributeValue::S(quality.to_owned()))
         .value(":at", number(at));
         self.update(&Key::template(tenant, name, language), update)

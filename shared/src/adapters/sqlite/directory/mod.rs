@@ -256,12 +256,13 @@ impl Directory for SqliteDirectory {
         self.execute(
             "put_template",
             "INSERT INTO directory_templates
-                 (tenant, name, language, template, status, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 (tenant, name, language, template, status, updated_at_ms, status_at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
              ON CONFLICT (tenant, name, language) DO UPDATE SET
                  template = excluded.template,
                  status = excluded.status,
-                 updated_at_ms = excluded.updated_at_ms",
+                 updated_at_ms = excluded.updated_at_ms,
+                 status_at_ms = excluded.status_at_ms",
             vec![
                 text(tenant.as_str()),
                 text(&template.name),
@@ -286,8 +287,9 @@ impl Directory for SqliteDirectory {
         let changed = self
             .execute(
                 "update_template_status",
-                "UPDATE directory_templates SET status = ?4, updated_at_ms = ?5
-                 WHERE tenant = ?1 AND name = ?2 AND language = ?3",
+                "UPDATE directory_templates SET status = ?4, updated_at_ms = ?5, status_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (status_at_ms IS NULL OR status_at_ms <= ?5)",
                 vec![
                     text(tenant.as_str()),
                     text(name),
@@ -311,8 +313,9 @@ impl Directory for SqliteDirectory {
         let changed = self
             .execute(
                 "update_template_quality",
-                "UPDATE directory_templates SET quality = ?4, updated_at_ms = ?5
-                 WHERE tenant = ?1 AND name = ?2 AND language = ?3",
+                "UPDATE directory_templates SET quality = ?4, updated_at_ms = ?5, quality_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (quality_at_ms IS NULL OR quality_at_ms <= ?5)",
                 vec![
                     text(tenant.as_str()),
                     text(name),

@@ -8,9 +8,10 @@ use super::super::{Migration, SqliteError};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Schema of the embedded directory.
-pub(super) static MIGRATIONS: &[Migration] = &[Migration {
-    id: "directory/0001_tables",
-    sql: "
+pub(super) static MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "directory/0001_tables",
+        sql: "
         CREATE TABLE directory_tenants (
             tenant TEXT PRIMARY KEY,
             profile TEXT NOT NULL
@@ -40,7 +41,17 @@ pub(super) static MIGRATIONS: &[Migration] = &[Migration {
             PRIMARY KEY (tenant, phone)
         ) STRICT;
     ",
-}];
+    },
+    // Meta's event time of the stored status and quality: a webhook applies only when
+    // newer (a stale PAUSED replayed from the inbox must not re-pause a template).
+    Migration {
+        id: "directory/0002_template_event_times",
+        sql: "
+        ALTER TABLE directory_templates ADD COLUMN status_at_ms INTEGER;
+        ALTER TABLE directory_templates ADD COLUMN quality_at_ms INTEGER;
+    ",
+    },
+];
 
 /// Kinds of routing rows.
 pub(super) const API_KEY: &str = "apikey";
