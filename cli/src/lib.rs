@@ -5,7 +5,8 @@
 //! - [`dev`]: `wa dev`, which starts the local runtime (`wa_local`);
 //! - [`client`]: `wa send` and `wa status` against a running API;
 //! - [`load`]: `wa load`, load and soak figures of a running pipeline;
-//! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`;
+//! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
+//!   `wa events`;
 //! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own;
 
 pub mod cli;

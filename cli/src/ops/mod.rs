@@ -1,4 +1,5 @@
-//! The operator commands: `wa tenants`, `wa templates`, `wa messages`, `wa dlq`.
+//! The operator commands: `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
+//! `wa events`.
 //!
 //! Each works on AWS (the deployed stack: DynamoDB, SQS, and for provisioning
 //! Lambda, Secrets Manager and CloudWatch) or, with `--data PATH`, on the SQLite
@@ -10,6 +11,7 @@
 //! - [`templates`]: `sync` from the Graph API, `load` from a file.
 //! - [`messages`]: `get`, `list`.
 //! - [`dlq`]: `list`, `redrive`.
+//! - [`events`]: `list`, `replay` (the event log and its deliveries; `wa dev`'s file only).
 //! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
 //!   progress bars, `--since` parsing).
 

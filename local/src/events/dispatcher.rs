@@ -224,7 +224,7 @@ impl Worker {
                 next_scan = Instant::now() + ERROR_PAUSE;
                 tokio::select! {
                     () = tokio::time::sleep(ERROR_PAUSE) => {}
-                    _ = self.stop.changed() => {}
+                    changed = self.stop.changed() => if changed.is_err() { break },
                 }
                 continue;
             }
@@ -233,7 +233,8 @@ impl Worker {
                     flight.finished(done);
                 }
                 () = tokio::time::sleep_until(next_scan) => {}
-                _ = self.stop.changed() => {}
+                // The sender gone (the server dropped) means stop too.
+                changed = self.stop.changed() => if changed.is_err() { break },
             }
             flight.reap();
         }
