@@ -308,6 +308,21 @@ pub async fn template_updates_apply_only_when_newer(h: &dyn DirectoryHarness) {
             .unwrap()
     );
     assert_eq!(status_of().await, Some(TemplateStatus::Approved));
+    // A status change in the same second as a sync applies (Meta's times are whole
+    // seconds; the sync ran at 40.7 s).
+    d.put_template(
+        &acme,
+        &template("promo", "en", "APPROVED"),
+        Timestamp::from_millis(T0.as_millis() + 40_700),
+    )
+    .await
+    .unwrap();
+    assert!(
+        d.update_template_status(&acme, "promo", "en", &TemplateStatus::Paused, at(40))
+            .await
+            .unwrap()
+    );
+    assert_eq!(status_of().await, Some(TemplateStatus::Paused));
     // A quality change at 25 is newer than any quality stored: it applies, although a
     // status change at 30 is stored.
     assert!(

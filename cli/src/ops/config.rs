@@ -177,6 +177,16 @@ pub struct StackOutputs {
     pub verify_token_secret_arn: Option<String>,
     /// DashboardName (not used by the commands).
     pub dashboard_name: Option<String>,
+    /// EventsTableName (not used by the commands yet).
+    pub events_table_name: Option<String>,
+    /// EventBusName (not used by the commands).
+    pub event_bus_name: Option<String>,
+    /// EventBusArn (not used by the commands).
+    pub event_bus_arn: Option<String>,
+    /// EventArchiveName (not used by the commands).
+    pub event_archive_name: Option<String>,
+    /// EventsDlqUrl (not used by the commands).
+    pub events_dlq_url: Option<String>,
 }
 
 /// The `[graph]` section, keyed like the template's parameters.

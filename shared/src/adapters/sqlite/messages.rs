@@ -376,7 +376,11 @@ mod tests {
         SqliteMessageStore::new(db.clone()).await.unwrap();
         assert_eq!(
             db.applied_migrations().await.unwrap(),
-            ["store/0001_messages", "store/0002_overview_indexes"]
+            [
+                "store/0001_messages",
+                "store/0002_overview_indexes",
+                "events/0001_outbox"
+            ]
         );
     }
 

@@ -180,6 +180,12 @@ impl<'a> Update<'a> {
     }
 }
 
+/// The time a sync's status counts as of: its whole second, because Meta's webhook
+/// times are whole seconds and a status change in the second of a sync must apply.
+pub(crate) fn sync_second(at: Timestamp) -> Timestamp {
+    Timestamp::from_millis(at.as_millis() - at.as_millis().rem_euclid(1000))
+}
+
 fn number(at: Timestamp) -> AttributeValue {
     AttributeValue::N(at.as_millis().to_string())
 }
@@ -312,12 +318,12 @@ impl Directory for DynamoDirectory {
         let json = AttributeValue::S(template_json(template)?);
         let update = match &template.status {
             Some(status) => Update::new(
-                "SET #template = :template, #updated_at = :at, #status = :status, #status_at = :at",
+                "SET #template = :template, #updated_at = :at, #status = :status, #status_at = :status_at",
                 None,
             )
             .value(":status", AttributeValue::S(status.as_str().to_owned())),
             None => Update::new(
-                "SET #template = :template, #updated_at = :at, #status_at = :at REMOVE #status",
+                "SET #template = :template, #updated_at = :at, #status_at = :status_at REMOVE #status",
                 None,
             ),
         };
@@ -327,7 +333,8 @@ impl Directory for DynamoDirectory {
             .name("status")
             .name("status_at")
             .value(":template", json)
-            .value(":at", number(at));
+            .value(":at", number(at))
+            .value(":status_at", number(sync_second(at)));
         self.update(&key, update).await.map(|_| ())
     }
 

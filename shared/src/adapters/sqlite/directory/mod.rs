@@ -257,7 +257,8 @@ impl Directory for SqliteDirectory {
             "put_template",
             "INSERT INTO directory_templates
                  (tenant, name, language, template, status, updated_at_ms, status_at_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             -- status_at: the sync's whole second, as Meta's webhook times are seconds
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 - (?6 % 1000))
              ON CONFLICT (tenant, name, language) DO UPDATE SET
                  template = excluded.template,
                  status = excluded.status,
