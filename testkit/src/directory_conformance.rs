@@ -6,7 +6,7 @@
 //! DynamoDB table), so listings can be compared exactly.
 
 use std::sync::Arc;
-use wa_shared::domain::template::{Template, TemplateStatus};
+use wa_shared::domain::template::{Template, TemplateCategory, TemplateStatus};
 use wa_shared::domain::tenant::{ApiKeyHash, Contact, TenantProfile, TenantStatus};
 use wa_shared::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use wa_shared::ports::Directory;
@@ -339,6 +339,57 @@ pub async fn template_updates_apply_only_when_newer(h: &dyn DirectoryHarness) {
     assert_eq!(stored.quality.as_deref(), Some("YELLOW"));
 }
 
+/// A completed category change from Meta is kept over the stored JSON's category
+/// until the next sync, and only when not older than what is stored.
+pub async fn category_change_is_kept_until_the_next_sync(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    let category = || async {
+        d.template(&acme, "promo", "en")
+            .await
+            .unwrap()
+            .unwrap()
+            .template
+            .category
+    };
+    d.put_template(&acme, &template("promo", "en", "APPROVED"), at(1))
+        .await
+        .unwrap();
+    assert_eq!(category().await, Some(TemplateCategory::Utility));
+    assert!(
+        d.update_template_category(&acme, "promo", "en", &TemplateCategory::Marketing, at(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(category().await, Some(TemplateCategory::Marketing));
+    let named = d.templates_named(&acme, "promo").await.unwrap();
+    assert_eq!(
+        named[0].template.category,
+        Some(TemplateCategory::Marketing)
+    );
+    assert!(
+        !d.update_template_category(&acme, "promo", "en", &TemplateCategory::Utility, at(3))
+            .await
+            .unwrap()
+    );
+    assert_eq!(category().await, Some(TemplateCategory::Marketing));
+    assert!(
+        !d.update_template_category(&acme, "gone", "en", &TemplateCategory::Utility, at(9))
+            .await
+            .unwrap()
+    );
+    // A sync writes Meta's JSON again: its category holds, and older changes are stale.
+    d.put_template(&acme, &template("promo", "en", "APPROVED"), at(10))
+        .await
+        .unwrap();
+    assert_eq!(category().await, Some(TemplateCategory::Utility));
+    assert!(
+        !d.update_template_category(&acme, "promo", "en", &TemplateCategory::Marketing, at(9))
+            .await
+            .unwrap()
+    );
+}
+
 /// Updates about a template we do not have return false and create nothing.
 pub async fn updates_of_an_unknown_template_return_false(h: &dyn DirectoryHarness) {
     let d = h.directory();
@@ -503,6 +554,7 @@ macro_rules! directory_conformance_tests {
             status_update_is_visible_on_the_next_get,
             updates_of_an_unknown_template_return_false,
             template_updates_apply_only_when_newer,
+            category_change_is_kept_until_the_next_sync,
             quality_update_is_kept_across_a_resync,
             contact_defaults_when_nothing_is_stored,
             record_inbound_only_moves_forward,

@@ -8,7 +8,7 @@
 //! unknown API key costs a read every time but cannot fill memory, and a new tenant is
 //! visible at once. Writes and every other read go straight to the wrapped directory.
 
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Clock, Directory, DirectoryError, StoredTemplate};
@@ -206,6 +206,19 @@ impl Directory for DirectoryCache {
     ) -> Result<bool, DirectoryError> {
         self.directory
             .update_template_status(tenant, name, language, status, at)
+            .await
+    }
+
+    async fn update_template_category(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        category: &TemplateCategory,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        self.directory
+            .update_template_category(tenant, name, language, category, at)
             .await
     }
 

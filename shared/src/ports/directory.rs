@@ -1,7 +1,7 @@
 //! `Directory`: tenants, API keys, phone-number routing, templates and contacts
 //! (DESIGN §2, §8; items in docs/data-model.md).
 
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use async_trait::async_trait;
@@ -107,6 +107,18 @@ pub trait Directory: Send + Sync {
         name: &str,
         language: &str,
         status: &TemplateStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError>;
+
+    /// Record a completed category change from a webhook (`template_category_update`
+    /// with `new_category`), only when not older than the stored category; a sync
+    /// resets it to Meta's JSON. Returns `false` if unknown or stale.
+    async fn update_template_category(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        category: &TemplateCategory,
         at: Timestamp,
     ) -> Result<bool, DirectoryError>;
 

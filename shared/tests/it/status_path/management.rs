@@ -9,6 +9,7 @@ use wa_shared::domain::template::{Template, TemplateStatus};
 use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
 
 on_every_backend!(
+    a_completed_category_change_is_stored_and_its_notice_is_not,
     stop_then_a_send_to_that_contact_is_suppressed_by_intake,
     a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake,
 );
@@ -313,4 +314,43 @@ async fn phone_quality_and_account_updates_are_stored_on_the_tenant() {
     // The rest of the profile is untouched.
     assert_eq!(p.phone_quality.as_deref(), Some("UPGRADE TIER_10K"));
     assert_eq!(p.queue, w.send_queue.as_str());
+}
+
+/// Meta's completed category change (`new_category`) is stored in the catalog; its
+/// advance notice (`correct_category`) changes nothing.
+async fn a_completed_category_change_is_stored_and_its_notice_is_not(w: World) {
+    let t: Template = serde_json::from_value(json!({"name": "loyalty_points_update",
+        "language": "en_US", "status": "APPROVED", "category": "UTILITY", "components": []}))
+    .unwrap();
+    w.ports
+        .directory
+        .put_template(&w.tenant, &t, w.now())
+        .await
+        .unwrap();
+    let category = || async {
+        w.ports
+            .directory
+            .template(&w.tenant, "loyalty_points_update", "en_US")
+            .await
+            .unwrap()
+            .unwrap()
+            .template
+            .category
+            .map(|c| c.as_str().to_owned())
+    };
+    let resp = w
+        .post(&event_file("meta/template-category-update-impending.json"))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    assert_eq!(category().await.as_deref(), Some("UTILITY"));
+    let resp = w
+        .post(&event_file("meta/template-category-update.json"))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    assert_eq!(
+        category().await.as_deref(),
+        Some("MARKETING"),
+        "on {}",
+        w.backend
+    );
 }

@@ -1,7 +1,7 @@
 //! Keys and item shapes of the `directory` table (docs/data-model.md), converted
 //! with `serde_dynamo` so no attribute map is written by hand.
 
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{DirectoryError, StoredTemplate};
@@ -126,6 +126,9 @@ pub(super) struct TemplateItem {
     pub status: Option<TemplateStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<String>,
+    /// A completed category change from Meta, over the JSON's until the next sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<TemplateCategory>,
     pub updated_at: Timestamp,
 }
 
@@ -142,6 +145,9 @@ impl TemplateItem {
             )
         })?;
         template.status = self.status;
+        if let Some(category) = self.category {
+            template.category = Some(category);
+        }
         Ok(StoredTemplate {
             template,
             quality: self.quality,
@@ -296,6 +302,7 @@ mod tests {
             template: json,
             status: Some(TemplateStatus::Paused),
             quality: None,
+            category: None,
             updated_at: Timestamp::from_millis(1),
         };
         let encoded = encode(&item, "t").unwrap();

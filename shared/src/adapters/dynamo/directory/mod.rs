@@ -19,7 +19,7 @@ mod items;
 mod tenants;
 
 use super::super::aws::{CallCounter, SdkConfig};
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
@@ -318,12 +318,12 @@ impl Directory for DynamoDirectory {
         let json = AttributeValue::S(template_json(template)?);
         let update = match &template.status {
             Some(status) => Update::new(
-                "SET #template = :template, #updated_at = :at, #status = :status, #status_at = :status_at",
+                "SET #template = :template, #updated_at = :at, #status = :status, #status_at = :status_at, #category_at = :status_at REMOVE #category",
                 None,
             )
             .value(":status", AttributeValue::S(status.as_str().to_owned())),
             None => Update::new(
-                "SET #template = :template, #updated_at = :at, #status_at = :status_at REMOVE #status",
+                "SET #template = :template, #updated_at = :at, #status_at = :status_at, #category_at = :status_at REMOVE #status, #category",
                 None,
             ),
         };
@@ -332,6 +332,8 @@ impl Directory for DynamoDirectory {
             .name("updated_at")
             .name("status")
             .name("status_at")
+            .name("category")
+            .name("category_at")
             .value(":template", json)
             .value(":at", number(at))
             .value(":status_at", number(sync_second(at)));
@@ -359,6 +361,29 @@ impl Directory for DynamoDirectory {
         .name("updated_at")
         .name("status_at")
         .value(":status", AttributeValue::S(status.as_str().to_owned()))
+        .value(":at", number(at));
+        self.update(&Key::template(tenant, name, language), update)
+            .await
+    }
+
+    async fn update_template_category(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        category: &TemplateCategory,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let update = Update::new(
+            "SET #category = :category, #updated_at = :at, #category_at = :at",
+            Some(
+                "attribute_exists(pk) AND (attribute_not_exists(#category_at) OR #category_at <= :at)",
+            ),
+        )
+        .name("category")
+        .name("updated_at")
+        .name("category_at")
+        .value(":category", AttributeValue::S(category.as_str().to_owned()))
         .value(":at", number(at));
         self.update(&Key::template(tenant, name, language), update)
             .await

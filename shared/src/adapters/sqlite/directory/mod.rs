@@ -9,7 +9,7 @@
 mod rows;
 
 use super::{SqliteDb, SqliteError};
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
@@ -88,10 +88,13 @@ impl SqliteDirectory {
 }
 
 fn stored_template(tenant: &TenantId, row: TemplateRow) -> Result<StoredTemplate, DirectoryError> {
-    let (json, status, quality, updated_at) = row;
+    let (json, status, quality, updated_at, category) = row;
     let mut template: Template =
         serde_json::from_str(&json).map_err(|e| corrupt(format!("template of {tenant}"), e))?;
     template.status = status.map(TemplateStatus::from);
+    if let Some(category) = category {
+        template.category = Some(TemplateCategory::from(category));
+    }
     Ok(StoredTemplate {
         template,
         quality,
@@ -256,14 +259,17 @@ impl Directory for SqliteDirectory {
         self.execute(
             "put_template",
             "INSERT INTO directory_templates
-                 (tenant, name, language, template, status, updated_at_ms, status_at_ms)
+                 (tenant, name, language, template, status, updated_at_ms, status_at_ms,
+                  category, category_at_ms)
              -- status_at: the sync's whole second, as Meta's webhook times are seconds
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 - (?6 % 1000))
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6 - (?6 % 1000), NULL, ?6 - (?6 % 1000))
              ON CONFLICT (tenant, name, language) DO UPDATE SET
                  template = excluded.template,
                  status = excluded.status,
                  updated_at_ms = excluded.updated_at_ms,
-                 status_at_ms = excluded.status_at_ms",
+                 status_at_ms = excluded.status_at_ms,
+                 category = NULL,
+                 category_at_ms = excluded.category_at_ms",
             vec![
                 text(tenant.as_str()),
                 text(&template.name),
@@ -296,6 +302,32 @@ impl Directory for SqliteDirectory {
                     text(name),
                     text(language),
                     text(status.as_str()),
+                    millis(at),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn update_template_category(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        category: &TemplateCategory,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let changed = self
+            .execute(
+                "update_template_category",
+                "UPDATE directory_templates SET category = ?4, updated_at_ms = ?5, category_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (category_at_ms IS NULL OR category_at_ms <= ?5)",
+                vec![
+                    text(tenant.as_str()),
+                    text(name),
+                    text(language),
+                    text(category.as_str()),
                     millis(at),
                 ],
             )

@@ -51,6 +51,15 @@ pub(super) static MIGRATIONS: &[Migration] = &[
         ALTER TABLE directory_templates ADD COLUMN quality_at_ms INTEGER;
     ",
     },
+    // A completed category change from Meta, over the category of the stored JSON
+    // until the next sync.
+    Migration {
+        id: "directory/0003_template_category",
+        sql: "
+        ALTER TABLE directory_templates ADD COLUMN category TEXT;
+        ALTER TABLE directory_templates ADD COLUMN category_at_ms INTEGER;
+    ",
+    },
 ];
 
 /// Kinds of routing rows.
@@ -59,7 +68,7 @@ pub(super) const PHONE: &str = "phone";
 pub(super) const WABA: &str = "waba";
 
 /// A template row as stored: JSON text, status, quality, updated_at.
-pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64);
+pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64, Option<String>);
 
 /// A contact row: last inbound, opted out, opt change time.
 pub(super) type ContactRow = (Option<i64>, bool, Option<i64>);
@@ -126,13 +135,13 @@ pub(super) fn template_rows(
     language: Option<&str>,
 ) -> Result<Vec<TemplateRow>, SqliteError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT template, status, quality, updated_at_ms FROM directory_templates
+        "SELECT template, status, quality, updated_at_ms, category FROM directory_templates
          WHERE tenant = ?1 AND name = ?2 AND (?3 IS NULL OR language = ?3)
          ORDER BY language",
     )?;
     let rows = stmt
         .query_map(params![tenant, name, language], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)

@@ -3,9 +3,10 @@
 
 use super::{ApplyError, Context};
 use crate::domain::events::template_status_changed;
-use crate::domain::template::TemplateStatus;
+use crate::domain::template::{TemplateCategory, TemplateStatus};
 use crate::domain::webhook::{
-    AccountUpdate, PhoneNumberQualityUpdate, TemplateQualityUpdate, TemplateStatusUpdate,
+    AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate, TemplateQualityUpdate,
+    TemplateStatusUpdate,
 };
 use crate::domain::{TenantId, Timestamp};
 use tracing::{info, warn};
@@ -51,6 +52,50 @@ pub(super) async fn template_status(
         language,
         "status",
         status.as_str(),
+    );
+    Ok(())
+}
+
+/// A completed category change (`new_category`) is stored: the catalog's category
+/// decides marketing rules and pricing. The advance notice (`correct_category`, taking
+/// effect at `category_update_timestamp`) changes nothing yet; it is logged.
+pub(super) async fn template_category(
+    ctx: &mut Context<'_>,
+    update: &TemplateCategoryUpdate,
+) -> Result<(), ApplyError> {
+    let Some(new_category) = update.new_category.as_deref() else {
+        info!(waba_id = %update.waba_id, template = ?update.name,
+            correct_category = ?update.correct_category,
+            takes_effect = ?update.category_update_timestamp, "template category change announced");
+        ctx.report.ignored += 1;
+        return Ok(());
+    };
+    let Some((tenant, name, language)) = template_target(
+        ctx,
+        &update.waba_id,
+        update.name.as_deref(),
+        update.language.as_deref(),
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    let category = TemplateCategory::from(new_category.to_owned());
+    let at = at_or_now(ctx, update.time);
+    let known = ctx
+        .deps
+        .ports
+        .directory
+        .update_template_category(&tenant, name, language, &category, at)
+        .await?;
+    stored(
+        ctx,
+        known,
+        &tenant,
+        name,
+        language,
+        "category",
+        category.as_str(),
     );
     Ok(())
 }

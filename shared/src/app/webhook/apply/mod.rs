@@ -82,9 +82,7 @@ pub async fn apply_batch(
             WebhookEvent::PhoneNumberQuality(u) => management::phone_quality(&mut ctx, u).await?,
             WebhookEvent::AccountUpdate(u) => management::account_update(&mut ctx, u).await?,
             WebhookEvent::TemplateCategory(u) => {
-                info!(waba_id = %u.waba_id, template = ?u.name, new_category = ?u.new_category,
-                    correct_category = ?u.correct_category, "template category update");
-                ctx.report.ignored += 1;
+                management::template_category(&mut ctx, u).await?;
             }
             WebhookEvent::SystemError(e) => {
                 warn!(waba_id = %e.waba_id, code = ?e.error.code, title = ?e.error.title, "Meta reported a system error");
