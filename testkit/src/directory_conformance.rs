@@ -390,6 +390,42 @@ pub async fn category_change_is_kept_until_the_next_sync(h: &dyn DirectoryHarnes
     );
 }
 
+/// A marketing stop follows the order of Meta's times, like the opt-out, and leaves
+/// the contact's other facts (window, full opt-out) alone.
+pub async fn marketing_preference_follows_the_order_of_time(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    let ana = PhoneNumber::parse("+14155550123").unwrap();
+    d.record_inbound(&acme, &ana, at(1)).await.unwrap();
+    d.set_marketing_opt_out(&acme, &ana, true, at(10))
+        .await
+        .unwrap();
+    let c = d.contact(&acme, &ana).await.unwrap();
+    assert!(c.marketing_opted_out && !c.opted_out);
+    assert_eq!(c.marketing_changed_at, Some(at(10)));
+    assert_eq!(c.last_inbound_at, Some(at(1)));
+    // An older resume does not undo it; a newer one does; at the same time a stop wins.
+    d.set_marketing_opt_out(&acme, &ana, false, at(5))
+        .await
+        .unwrap();
+    assert!(d.contact(&acme, &ana).await.unwrap().marketing_opted_out);
+    d.set_marketing_opt_out(&acme, &ana, false, at(20))
+        .await
+        .unwrap();
+    assert!(!d.contact(&acme, &ana).await.unwrap().marketing_opted_out);
+    d.set_marketing_opt_out(&acme, &ana, true, at(20))
+        .await
+        .unwrap();
+    assert!(d.contact(&acme, &ana).await.unwrap().marketing_opted_out);
+    // A contact never seen before can be stopped.
+    let ben = PhoneNumber::parse("+14155550124").unwrap();
+    d.set_marketing_opt_out(&acme, &ben, true, at(3))
+        .await
+        .unwrap();
+    let c = d.contact(&acme, &ben).await.unwrap();
+    assert!(c.marketing_opted_out && c.last_inbound_at.is_none() && !c.opted_out);
+}
+
 /// Updates about a template we do not have return false and create nothing.
 pub async fn updates_of_an_unknown_template_return_false(h: &dyn DirectoryHarness) {
     let d = h.directory();
@@ -479,6 +515,7 @@ pub async fn opt_out_and_opt_in_follow_the_order_of_time(h: &dyn DirectoryHarnes
         last_inbound_at: Some(at(1)),
         opted_out,
         opt_changed_at: Some(changed),
+        ..Contact::default()
     };
     assert_eq!(d.contact(&acme, &who).await.unwrap(), expect(true, at(10)));
     // A late opt-in written before the opt-out changes nothing.
@@ -555,6 +592,7 @@ macro_rules! directory_conformance_tests {
             updates_of_an_unknown_template_return_false,
             template_updates_apply_only_when_newer,
             category_change_is_kept_until_the_next_sync,
+            marketing_preference_follows_the_order_of_time,
             quality_update_is_kept_across_a_resync,
             contact_defaults_when_nothing_is_stored,
             record_inbound_only_moves_forward,

@@ -252,6 +252,18 @@ impl Directory for DirectoryCache {
         self.directory.record_inbound(tenant, who, at).await
     }
 
+    async fn set_marketing_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        self.directory
+            .set_marketing_opt_out(tenant, who, opted_out, at)
+            .await
+    }
+
     async fn set_opt_out(
         &self,
         tenant: &TenantId,

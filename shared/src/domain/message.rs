@@ -241,17 +241,21 @@ pub enum SuppressionReason {
     TemplateNotApproved,
     /// The tenant is suspended by an operator.
     TenantSuspended,
+    /// A MARKETING template to a contact who stopped marketing messages from us
+    /// (Meta's `user_preferences` webhook, or an earlier 131050).
+    MarketingOptedOut,
 }
 
 impl SuppressionReason {
     /// Every reason, for tables and tests.
-    pub const ALL: [SuppressionReason; 6] = [
+    pub const ALL: [SuppressionReason; 7] = [
         Self::OptedOut,
         Self::WindowClosed,
         Self::TemplatePaused,
         Self::TemplateDisabled,
         Self::TemplateNotApproved,
         Self::TenantSuspended,
+        Self::MarketingOptedOut,
     ];
 
     /// The snake_case name used in storage, APIs and metrics.
@@ -263,6 +267,7 @@ impl SuppressionReason {
             Self::TemplateDisabled => "template_disabled",
             Self::TemplateNotApproved => "template_not_approved",
             Self::TenantSuspended => "tenant_suspended",
+            Self::MarketingOptedOut => "marketing_opted_out",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! sender's re-check both ask these functions, in the same order: tenant, template,
 //! recipient.
 
-use crate::domain::template::{Template, TemplateStatus};
+use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{Contact, TenantProfile, TenantStatus};
 use crate::domain::{Suppression, SuppressionReason, Timestamp};
 
@@ -51,10 +51,24 @@ pub fn not_sendable(template: &Template) -> Option<Suppression> {
     })
 }
 
-/// The recipient opted out, or free-form text outside the 24-hour window.
-pub fn recipient_refusal(contact: &Contact, is_text: bool, now: Timestamp) -> Option<Suppression> {
+/// Whether a send of `template` is marketing (its catalog category, kept current by
+/// `template_category_update` webhooks): marketing opt-outs and limits apply to it.
+pub fn is_marketing(template: Option<&Template>) -> bool {
+    template.is_some_and(|t| t.category == Some(TemplateCategory::Marketing))
+}
+
+/// The recipient opted out (of everything, or of marketing for a MARKETING template),
+/// or free-form text outside the 24-hour window.
+pub fn recipient_refusal(
+    contact: &Contact,
+    is_text: bool,
+    is_marketing: bool,
+    now: Timestamp,
+) -> Option<Suppression> {
     if contact.opted_out {
         Some(suppression(SuppressionReason::OptedOut, None))
+    } else if is_marketing && contact.marketing_opted_out {
+        Some(suppression(SuppressionReason::MarketingOptedOut, None))
     } else if is_text && !contact.window_open(now) {
         Some(suppression(SuppressionReason::WindowClosed, None))
     } else {
@@ -108,10 +122,33 @@ mod tests {
             opted_out: true,
             ..open.clone()
         };
-        let reason = |c: &Contact, text| recipient_refusal(c, text, now).map(|s| s.reason);
+        let reason = |c: &Contact, text| recipient_refusal(c, text, false, now).map(|s| s.reason);
         assert_eq!(reason(&closed, true), Some(SuppressionReason::WindowClosed));
         assert_eq!(reason(&closed, false), None);
         assert_eq!(reason(&open, true), None);
         assert_eq!(reason(&opted_out, false), Some(SuppressionReason::OptedOut));
+    }
+
+    #[test]
+    fn a_marketing_opt_out_refuses_marketing_templates_only() {
+        let now = Timestamp::from_secs(1_000_000);
+        let stopped = Contact {
+            marketing_opted_out: true,
+            ..Contact::default()
+        };
+        let reason =
+            |c: &Contact, marketing| recipient_refusal(c, false, marketing, now).map(|s| s.reason);
+        assert_eq!(
+            reason(&stopped, true),
+            Some(SuppressionReason::MarketingOptedOut)
+        );
+        assert_eq!(reason(&stopped, false), None);
+        assert_eq!(reason(&Contact::default(), true), None);
+        // A full opt-out names the stronger reason.
+        let both = Contact {
+            opted_out: true,
+            ..stopped
+        };
+        assert_eq!(reason(&both, true), Some(SuppressionReason::OptedOut));
     }
 }

@@ -119,6 +119,13 @@ pub struct Contact {
     /// When the opt-out (or opt-in) was last changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub opt_changed_at: Option<Timestamp>,
+    /// Whether the contact stopped marketing messages from this business (Meta's
+    /// `user_preferences` webhook, or a 131050): MARKETING templates are suppressed.
+    #[serde(default)]
+    pub marketing_opted_out: bool,
+    /// When the marketing preference was last changed (Meta's time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketing_changed_at: Option<Timestamp>,
 }
 
 /// The customer-service window: free-form text is allowed 24 h after the last inbound.

@@ -148,6 +148,16 @@ pub trait Directory: Send + Sync {
         at: Timestamp,
     ) -> Result<(), DirectoryError>;
 
+    /// Record a stop (`true`) or resume (`false`) of marketing messages; an older change
+    /// never overwrites a newer one, and at the same instant a stop wins.
+    async fn set_marketing_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError>;
+
     /// Record an opt-out (`true`) or opt-in (`false`); an older change never overwrites
     /// a newer one, and at the same instant an opt-out wins.
     async fn set_opt_out(

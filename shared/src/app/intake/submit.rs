@@ -58,6 +58,10 @@ pub(super) async fn submit(
         Some((n, l)) if !is_text => (Some(n.to_owned()), Some(l.to_owned())),
         _ => (None, None),
     };
+    let is_marketing = match (&template_name, &template_language) {
+        (Some(n), Some(l)) => policy::is_marketing(catalog.get(n, l)),
+        _ => false,
+    };
     let new = NewMessage {
         tenant: tenant.id.clone(),
         id,
@@ -77,7 +81,7 @@ pub(super) async fn submit(
                 .contact(&tenant.id, validated.to())
                 .await
                 .map_err(|e| internal("contact", &e))?;
-            policy::recipient_refusal(&contact, is_text, now)
+            policy::recipient_refusal(&contact, is_text, is_marketing, now)
         }
     };
     let mut message = match refusal {

@@ -160,9 +160,11 @@ impl Send<'_> {
         if let Some(s) = policy::tenant_refusal(profile) {
             return Ok(Some(s));
         }
+        let mut is_marketing = false;
         if let (Some(name), Some(language)) =
             (&self.message.template_name, &self.message.template_language)
         {
+            is_marketing = policy::is_marketing(catalog.get(name, language));
             let refusal = match catalog.get(name, language) {
                 Some(template) => policy::not_sendable(template),
                 None => Some(Suppression {
@@ -182,7 +184,12 @@ impl Send<'_> {
             .await
             .map_err(|e| aborted("contact", &e))?;
         let is_text = self.message.template_name.is_none();
-        Ok(policy::recipient_refusal(&contact, is_text, now))
+        Ok(policy::recipient_refusal(
+            &contact,
+            is_text,
+            is_marketing,
+            now,
+        ))
     }
 
     async fn send(
@@ -325,7 +332,32 @@ impl Send<'_> {
                 }
                 self.retry(profile, failure, Some(c)).await
             }
-            _ => self.fail(failure).await,
+            _ => {
+                if c.code == Some(MARKETING_STOPPED) {
+                    self.record_marketing_stop().await;
+                }
+                self.fail(failure).await
+            }
+        }
+    }
+
+    /// Meta refused a marketing message because the user stopped marketing from us
+    /// (131050): remember it, so the next MARKETING template to them is suppressed
+    /// before anything is sent. A failure to remember is logged; the send's own
+    /// failure is recorded either way.
+    async fn record_marketing_stop(&self) {
+        let now = self.deps.ports.clock.now();
+        if let Err(e) = self
+            .deps
+            .ports
+            .directory
+            .set_marketing_opt_out(self.tenant(), &self.message.to, true, now)
+            .await
+        {
+            warn!(error = %ErrorChain(&e), "could not record the marketing opt-out of a 131050");
         }
     }
 }
+
+/// Meta's "user stopped marketing messages from you" (reference §3).
+pub(crate) const MARKETING_STOPPED: i64 = 131050;

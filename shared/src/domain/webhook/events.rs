@@ -6,7 +6,7 @@
 
 use super::{
     AccountUpdate, InboundMessage, PhoneNumberQualityUpdate, StatusUpdate, TemplateCategoryUpdate,
-    TemplateQualityUpdate, TemplateStatusUpdate,
+    TemplateQualityUpdate, TemplateStatusUpdate, UserPreferenceUpdate,
 };
 use crate::domain::{PhoneNumberId, Timestamp};
 
@@ -56,6 +56,8 @@ pub enum WebhookEvent {
     PhoneNumberQuality(PhoneNumberQualityUpdate),
     /// `account_update`.
     AccountUpdate(AccountUpdate),
+    /// `user_preferences`: a user stopped or resumed marketing messages.
+    UserPreference(UserPreferenceUpdate),
     /// A change whose `field` we do not handle, or whose `value` did not have the
     /// expected shape (a warning says which); kept whole so nothing is silently lost.
     Unknown(UnknownChange),
@@ -80,6 +82,8 @@ pub enum EventKind {
     PhoneNumberQuality,
     /// [`WebhookEvent::AccountUpdate`].
     AccountUpdate,
+    /// [`WebhookEvent::UserPreference`].
+    UserPreference,
     /// [`WebhookEvent::Unknown`].
     Unknown,
 }
@@ -96,6 +100,7 @@ impl EventKind {
             EventKind::TemplateCategory => "template_category",
             EventKind::PhoneNumberQuality => "phone_number_quality",
             EventKind::AccountUpdate => "account_update",
+            EventKind::UserPreference => "user_preference",
             EventKind::Unknown => "unknown",
         }
     }
@@ -113,6 +118,7 @@ impl WebhookEvent {
             WebhookEvent::TemplateCategory(_) => EventKind::TemplateCategory,
             WebhookEvent::PhoneNumberQuality(_) => EventKind::PhoneNumberQuality,
             WebhookEvent::AccountUpdate(_) => EventKind::AccountUpdate,
+            WebhookEvent::UserPreference(_) => EventKind::UserPreference,
             WebhookEvent::Unknown(_) => EventKind::Unknown,
         }
     }

@@ -31,6 +31,8 @@ pub(super) const FIXTURES: &[(&str, &[EventKind], &[&str])] = &[
     ("inbound-image", &[K::Inbound], &[]),
     ("inbound-reaction", &[K::Inbound], &[]),
     ("inbound-location", &[K::Inbound], &[]),
+    ("user-preferences-stop", &[K::UserPreference], &[]),
+    ("user-preferences-resume", &[K::UserPreference], &[]),
     ("system-error", &[K::SystemError], &[]),
     ("template-status-approved", &[K::TemplateStatus], &[]),
     ("template-status-paused", &[K::TemplateStatus], &[]),
@@ -450,4 +452,24 @@ fn an_unknown_field_is_kept_whole_and_reported() {
         batch.warnings[0].to_string(),
         "unknown field `business_capability_update` in change 0 of entry 0"
     );
+}
+
+#[test]
+fn a_user_preference_says_stop_or_resume_of_marketing() {
+    for (fixture, expected) in [
+        (fixture!("user-preferences-stop"), Some(true)),
+        (fixture!("user-preferences-resume"), Some(false)),
+    ] {
+        let u = only(&parse(fixture), |e| match e {
+            WebhookEvent::UserPreference(u) => Some(u),
+            _ => None,
+        });
+        assert_eq!(u.marketing_opted_out(), expected);
+        assert_eq!(u.wa_id.as_deref(), Some("16505551234"));
+        assert_eq!(
+            u.phone_number_id.as_ref().map(|p| p.as_str()),
+            Some("106540352242922")
+        );
+        assert!(u.time.is_some());
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::parse::{Origin, read_time};
 use super::wire;
-use crate::domain::Timestamp;
+use crate::domain::{PhoneNumberId, Timestamp};
 
 /// `message_template_status_update`: a template was approved, paused, disabled, …
 #[derive(Debug, Clone, PartialEq)]
@@ -207,4 +207,62 @@ pub(super) fn account(origin: Origin<'_>, v: wire::Account) -> AccountUpdate {
         ban_info: v.ban_info,
         violation_info: v.violation_info,
     }
+}
+
+/// A user's marketing preference (`user_preferences` change, one per item): they
+/// stopped or resumed marketing messages from the business number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPreferenceUpdate {
+    /// `entry.id`: the WABA.
+    pub waba_id: String,
+    /// `value.metadata.phone_number_id`: the business number concerned.
+    pub phone_number_id: Option<PhoneNumberId>,
+    /// `wa_id`: the user.
+    pub wa_id: Option<String>,
+    /// `category` (`marketing_messages`).
+    pub category: Option<String>,
+    /// `value`: `stop` or `resume` as Meta sent it.
+    pub value: Option<String>,
+    /// `detail`: Meta's description.
+    pub detail: Option<String>,
+    /// `timestamp` (else `entry.time`).
+    pub time: Option<Timestamp>,
+}
+
+impl UserPreferenceUpdate {
+    /// `Some(true)` for a stop of marketing messages, `Some(false)` for a resume,
+    /// `None` for anything else (another category or value).
+    pub fn marketing_opted_out(&self) -> Option<bool> {
+        if self.category.as_deref() != Some("marketing_messages") {
+            return None;
+        }
+        match self.value.as_deref() {
+            Some(v) if v.eq_ignore_ascii_case("stop") => Some(true),
+            Some(v) if v.eq_ignore_ascii_case("resume") => Some(false),
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn user_preferences(
+    origin: Origin<'_>,
+    v: wire::UserPreferencesValue,
+) -> Vec<UserPreferenceUpdate> {
+    let phone_number_id = v
+        .metadata
+        .and_then(|m| m.phone_number_id)
+        .and_then(|id| PhoneNumberId::parse(&id.0).ok());
+    v.user_preferences
+        .into_iter()
+        .flatten()
+        .map(|p| UserPreferenceUpdate {
+            waba_id: origin.waba_id.to_owned(),
+            phone_number_id: phone_number_id.clone(),
+            wa_id: p.wa_id,
+            category: p.category,
+            value: p.value,
+            detail: p.detail,
+            time: p.timestamp.and_then(|t| read_time(&t).ok()).or(origin.time),
+        })
+        .collect()
 }

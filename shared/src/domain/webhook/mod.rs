@@ -25,7 +25,7 @@ pub use handshake::{HandshakeQuery, HandshakeRefusal, answer_handshake};
 pub use inbound::{InboundContent, InboundMessage, ReplyKind};
 pub use management::{
     AccountRestriction, AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate,
-    TemplateQualityUpdate, TemplateStatusUpdate,
+    TemplateQualityUpdate, TemplateStatusUpdate, UserPreferenceUpdate,
 };
 pub use parse::{WHATSAPP_OBJECT, WebhookParseError, parse_envelope};
 pub use signature::{

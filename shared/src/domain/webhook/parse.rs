@@ -144,6 +144,11 @@ impl Scope<'_> {
             "account_update" => Some(typed(value).map(|v| {
                 self.emit(WebhookEvent::AccountUpdate(management::account(origin, v)));
             })),
+            "user_preferences" => Some(typed(value).map(|v| {
+                for update in management::user_preferences(origin, v) {
+                    self.emit(WebhookEvent::UserPreference(update));
+                }
+            })),
             _ => None,
         };
         match outcome {

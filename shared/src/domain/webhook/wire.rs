@@ -45,6 +45,22 @@ pub(super) struct MessagesValue<'a> {
     pub errors: Option<Vec<&'a RawValue>>,
 }
 
+/// `value` of a `user_preferences` change.
+#[derive(Deserialize)]
+pub(super) struct UserPreferencesValue {
+    pub metadata: Option<Metadata>,
+    pub user_preferences: Option<Vec<UserPreference>>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct UserPreference {
+    pub wa_id: Option<String>,
+    pub detail: Option<String>,
+    pub category: Option<String>,
+    pub value: Option<String>,
+    pub timestamp: Option<LooseTime>,
+}
+
 #[derive(Deserialize)]
 pub(super) struct Metadata {
     pub phone_number_id: Option<LooseString>,

@@ -487,3 +487,48 @@ async fn a_lost_answer_whose_mark_cannot_be_written_is_never_sent_again() {
     assert_eq!(m.failure.unwrap().class, FailureClass::Ambiguous);
     assert_eq!(graph.calls().len(), 1);
 }
+
+/// A 131050 (the user stopped marketing from us) fails the send for good and records
+/// the contact's marketing opt-out, so the next MARKETING template is suppressed at
+/// intake while other templates still go out.
+#[tokio::test]
+async fn a_131050_records_the_marketing_stop_for_the_next_send() {
+    let (p, graph) = pipeline().await;
+    let spring_sale = |key: &str| {
+        with_header(
+            with_body(
+                request("intake/send-template.json"),
+                &json!({"to": ANA, "template": {"name": "spring_sale", "language": "en_US",
+                    "header": {"type": "text", "text": "Ana"}, "body": ["25%", "March 31"],
+                    "buttons": [{"index": 0, "type": "copy_code", "coupon_code": "SPRING25"}]}}),
+            ),
+            "idempotency-key",
+            Some(key),
+        )
+    };
+    assert_eq!(p.intake(spring_sale("m-1")).await.status_code, 202);
+    graph.script(
+        ANA,
+        graph_error(400, 131050, "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"),
+    );
+    assert!(p.send(p.receive().await).await.is_empty());
+    let contact = p
+        .directory
+        .contact(
+            &demo(),
+            &wa_shared::domain::PhoneNumber::parse(ANA).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(contact.marketing_opted_out && !contact.opted_out);
+    let next = p.intake(spring_sale("m-2")).await;
+    assert_eq!(next.status_code, 202, "{}", body_text(&next));
+    assert_eq!(body(&next)["suppression"]["reason"], "marketing_opted_out");
+    assert_eq!(
+        graph.calls().len(),
+        1,
+        "nothing sent for the suppressed one"
+    );
+    let utility = p.queue_template(ANA, "u-1").await;
+    assert_eq!(p.stored(&utility).await.state, MessageState::Queued);
+}

@@ -9,6 +9,8 @@ use wa_shared::domain::template::{Template, TemplateStatus};
 use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
 
 on_every_backend!(
+    a_131050_by_webhook_records_the_marketing_stop,
+    a_marketing_stop_suppresses_marketing_templates_only_until_resumed,
     a_completed_category_change_is_stored_and_its_notice_is_not,
     stop_then_a_send_to_that_contact_is_suppressed_by_intake,
     a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake,
@@ -353,4 +355,49 @@ async fn a_completed_category_change_is_stored_and_its_notice_is_not(w: World) {
         "on {}",
         w.backend
     );
+}
+
+/// Meta's `user_preferences` stop: the next MARKETING template to that user is
+/// suppressed (`marketing_opted_out`) before anything is sent, a UTILITY one is not;
+/// the resume lifts it.
+async fn a_marketing_stop_suppresses_marketing_templates_only_until_resumed(w: World) {
+    let ana = "+16505551234";
+    let resp = w.post(&event_file("meta/user-preferences-stop.json")).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let marketing = accepted_by_intake(&w, "ana-m1", &spring_sale(ana)).await;
+    assert_eq!(
+        marketing["status"], "suppressed",
+        "{marketing} on {}",
+        w.backend
+    );
+    assert_eq!(marketing["suppression"]["reason"], "marketing_opted_out");
+    let utility = accepted_by_intake(&w, "ana-u1", &order_shipped(ana)).await;
+    assert_eq!(utility["status"], "queued", "{utility}");
+    let resp = w
+        .post(&event_file("meta/user-preferences-resume.json"))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    let again = accepted_by_intake(&w, "ana-m2", &spring_sale(ana)).await;
+    assert_eq!(again["status"], "queued", "{again}");
+}
+
+/// A `failed` status with 131050 records the recipient's marketing stop, like the
+/// synchronous error does in the sender.
+async fn a_131050_by_webhook_records_the_marketing_stop(w: World) {
+    w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M1", "wamid.M1")
+        .await;
+    let body = statuses_body(vec![json!({
+        "id": "wamid.M1", "status": "failed", "timestamp": "1750030300",
+        "recipient_id": "16505551234",
+        "errors": [{"code": 131050, "title": "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business"}]
+    })]);
+    let resp = w.post(&body).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let who = PhoneNumber::parse(RECIPIENT).unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    assert!(contact.marketing_opted_out, "on {}", w.backend);
+    let m = w
+        .message(&MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M1").unwrap())
+        .await;
+    assert_eq!(m.state, MessageState::Failed);
 }

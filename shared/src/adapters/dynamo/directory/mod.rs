@@ -440,6 +440,31 @@ impl Directory for DynamoDirectory {
             .map(|_| ())
     }
 
+    async fn set_marketing_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        let condition = if opted_out {
+            "attribute_not_exists(#marketing_changed_at) OR #marketing_changed_at <= :at"
+        } else {
+            "attribute_not_exists(#marketing_changed_at) OR #marketing_changed_at < :at"
+        };
+        let update = Update::new(
+            "SET #marketing_opted_out = :opted_out, #marketing_changed_at = :at",
+            Some(condition),
+        )
+        .name("marketing_opted_out")
+        .name("marketing_changed_at")
+        .value(":opted_out", AttributeValue::Bool(opted_out))
+        .value(":at", number(at));
+        self.update(&Key::contact(tenant, who), update)
+            .await
+            .map(|_| ())
+    }
+
     async fn set_opt_out(
         &self,
         tenant: &TenantId,

@@ -372,13 +372,16 @@ impl Directory for SqliteDirectory {
             .call(move |conn| contact_row(conn, &t, &p))
             .await
             .map_err(|e| backend("contact", e))?;
-        Ok(
-            row.map_or_else(Contact::default, |(last, opted_out, changed)| Contact {
+        Ok(row.map_or_else(
+            Contact::default,
+            |(last, opted_out, changed, marketing_opted_out, marketing_changed)| Contact {
                 last_inbound_at: last.map(Timestamp::from_millis),
                 opted_out,
                 opt_changed_at: changed.map(Timestamp::from_millis),
-            }),
-        )
+                marketing_opted_out,
+                marketing_changed_at: marketing_changed.map(Timestamp::from_millis),
+            },
+        ))
     }
 
     async fn record_inbound(
@@ -394,6 +397,37 @@ impl Directory for SqliteDirectory {
              ON CONFLICT (tenant, phone) DO UPDATE SET last_inbound_at_ms = excluded.last_inbound_at_ms
              WHERE last_inbound_at_ms IS NULL OR last_inbound_at_ms < excluded.last_inbound_at_ms",
             vec![text(tenant.as_str()), text(who.as_str()), millis(at)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_marketing_opt_out(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        opted_out: bool,
+        at: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        // As set_opt_out: an older change never wins, a stop wins a tie.
+        self.execute(
+            "set_marketing_opt_out",
+            "INSERT INTO directory_contacts
+                 (tenant, phone, opted_out, marketing_opted_out, marketing_changed_at_ms)
+             VALUES (?1, ?2, 0, ?4, ?3)
+             ON CONFLICT (tenant, phone) DO UPDATE SET
+                 marketing_opted_out = excluded.marketing_opted_out,
+                 marketing_changed_at_ms = excluded.marketing_changed_at_ms
+             WHERE marketing_changed_at_ms IS NULL
+                OR marketing_changed_at_ms < excluded.marketing_changed_at_ms
+                OR (marketing_changed_at_ms = excluded.marketing_changed_at_ms
+                    AND excluded.marketing_opted_out = 1)",
+            vec![
+                text(tenant.as_str()),
+                text(who.as_str()),
+                millis(at),
+                rusqlite::types::Value::Integer(i64::from(opted_out)),
+            ],
         )
         .await
         .map(|_| ())

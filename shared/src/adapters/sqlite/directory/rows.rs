@@ -60,6 +60,14 @@ pub(super) static MIGRATIONS: &[Migration] = &[
         ALTER TABLE directory_templates ADD COLUMN category_at_ms INTEGER;
     ",
     },
+    // A contact's marketing preference (Meta's user_preferences, or a 131050).
+    Migration {
+        id: "directory/0004_contact_marketing",
+        sql: "
+        ALTER TABLE directory_contacts ADD COLUMN marketing_opted_out INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE directory_contacts ADD COLUMN marketing_changed_at_ms INTEGER;
+    ",
+    },
 ];
 
 /// Kinds of routing rows.
@@ -71,7 +79,7 @@ pub(super) const WABA: &str = "waba";
 pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64, Option<String>);
 
 /// A contact row: last inbound, opted out, opt change time.
-pub(super) type ContactRow = (Option<i64>, bool, Option<i64>);
+pub(super) type ContactRow = (Option<i64>, bool, Option<i64>, bool, Option<i64>);
 
 pub(super) fn route(
     conn: &rusqlite::Connection,
@@ -154,10 +162,11 @@ pub(super) fn contact_row(
 ) -> Result<Option<ContactRow>, SqliteError> {
     Ok(conn
         .query_row(
-            "SELECT last_inbound_at_ms, opted_out, opt_changed_at_ms FROM directory_contacts
-             WHERE tenant = ?1 AND phone = ?2",
+            "SELECT last_inbound_at_ms, opted_out, opt_changed_at_ms, marketing_opted_out,
+                    marketing_changed_at_ms
+             FROM directory_contacts WHERE tenant = ?1 AND phone = ?2",
             params![tenant, phone],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?)
 }

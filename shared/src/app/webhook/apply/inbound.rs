@@ -8,7 +8,7 @@ use super::{ApplyError, Context};
 use crate::domain::PhoneNumber;
 use crate::domain::events::{contact_opt_change, message_received};
 use crate::domain::tenant::KeywordAction;
-use crate::domain::webhook::InboundMessage;
+use crate::domain::webhook::{InboundMessage, UserPreferenceUpdate};
 use tracing::{info, warn};
 
 pub(super) async fn apply(
@@ -72,5 +72,37 @@ pub(super) async fn apply(
         events.push(contact_opt_change(&tenant, &who, opted_out, at, &cause));
     }
     deps.ports.events.append(&events).await?;
+    Ok(())
+}
+
+/// A `user_preferences` change: the user stopped (or resumed) marketing messages from
+/// the tenant's number. MARKETING templates to them are then suppressed before sending
+/// (`marketing_opted_out`); other templates and replies are not affected.
+pub(super) async fn user_preference(
+    ctx: &mut Context<'_>,
+    update: &UserPreferenceUpdate,
+) -> Result<(), ApplyError> {
+    let Some(tenant) = ctx.tenant_by_phone(update.phone_number_id.as_ref()).await? else {
+        return Ok(());
+    };
+    let (Some(opted_out), Some(who)) = (
+        update.marketing_opted_out(),
+        update
+            .wa_id
+            .as_deref()
+            .and_then(|digits| PhoneNumber::parse(&format!("+{digits}")).ok()),
+    ) else {
+        info!(tenant = %tenant, category = ?update.category, value = ?update.value, "user preference not about marketing, or without a usable wa_id; ignored");
+        ctx.report.ignored += 1;
+        return Ok(());
+    };
+    let deps = ctx.deps;
+    let at = update.time.unwrap_or_else(|| deps.ports.clock.now());
+    deps.ports
+        .directory
+        .set_marketing_opt_out(&tenant, &who, opted_out, at)
+        .await?;
+    ctx.report.keyword_changes += 1;
+    info!(tenant = %tenant, contact = %who.masked(), marketing_opted_out = opted_out, "contact changed its marketing preference");
     Ok(())
 }

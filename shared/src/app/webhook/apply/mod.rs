@@ -84,6 +84,7 @@ pub async fn apply_batch(
             WebhookEvent::TemplateCategory(u) => {
                 management::template_category(&mut ctx, u).await?;
             }
+            WebhookEvent::UserPreference(u) => inbound::user_preference(&mut ctx, u).await?,
             WebhookEvent::SystemError(e) => {
                 warn!(waba_id = %e.waba_id, code = ?e.error.code, title = ?e.error.title, "Meta reported a system error");
                 ctx.report.ignored += 1;

@@ -53,6 +53,20 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
             detail: history_detail(status),
         }),
     );
+    // A 131050 by webhook: the user stopped marketing from us (see the sender).
+    if kind == ProviderStatusKind::Failed
+        && status.errors.iter().any(|e| e.code == Some(131050))
+        && let Some(who) = status
+            .recipient_id
+            .as_deref()
+            .and_then(|digits| crate::domain::PhoneNumber::parse(&format!("+{digits}")).ok())
+    {
+        let at = status.timestamp.unwrap_or(now);
+        deps.ports
+            .directory
+            .set_marketing_opt_out(&tenant, &who, true, at)
+            .await?;
+    }
     let recorded = record_event(
         &*deps.ports.store,
         &tenant,
