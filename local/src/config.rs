@@ -941,5 +941,17 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../wa.example.toml");
         let c = DevConfig::from_file_with_env(&path, &|_| None).unwrap();
         assert!(!c.tenants.is_empty());
+        // Every example works as written: the sandbox's failing recipient is a number
+        // intake accepts, so sending to it shows a failure by webhook (131026).
+        let GraphTarget::Sandbox { settings, .. } = &c.target else {
+            panic!("the example runs the embedded sandbox");
+        };
+        assert!(!settings.failing_recipients.is_empty());
+        for to in &settings.failing_recipients {
+            assert!(
+                wa_shared::domain::PhoneNumber::parse(to).is_ok(),
+                "{to} is refused by intake"
+            );
+        }
     }
 }

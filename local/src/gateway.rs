@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use wa_shared::app::http::{ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::wiring::local::Functions;
 
-/// Largest body read from a connection. API Gateway refuses bodies over 10 MB; the
-/// handlers' own limits (64 KiB intake, 1 MiB webhook) are far lower and answer 413
-/// themselves, so this only bounds memory.
-pub const MAX_READ_BYTES: usize = 2 * 1024 * 1024;
+/// Largest body read from a connection: API Gateway's own limit (10 MB). The handlers'
+/// limits (64 KiB intake, 3 MiB webhook) are lower and answer 413 themselves, naming
+/// the size they saw; this only bounds memory.
+pub const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
 
 /// What the routes share.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ pub struct WebhookConfig {
     pub verify_token_arn: String,
     /// `WA_WEBHOOK_INBOX_URL`: where bodies that could not be stored are parked.
     pub inbox_url: String,
-    /// `WA_WEBHOOK_MAX_BODY_BYTES` (default 1 MiB).
+    /// `WA_WEBHOOK_MAX_BODY_BYTES` (default 3 MiB: Meta's payloads go up to 3 MB).
     pub max_body_bytes: usize,
 }
 
@@ -96,7 +96,7 @@ mod tests {
         let c = WebhookConfig::from_lookup(lookup(&BASE)).unwrap();
         assert_eq!(c.app_secret_arn, "arn:app");
         assert_eq!(c.inbox_url, "http://sqs/inbox");
-        assert_eq!(c.max_body_bytes, 1_048_576);
+        assert_eq!(c.max_body_bytes, 3 * 1_048_576);
     }
 
     #[test]

@@ -246,7 +246,7 @@ fn template(t: &TemplateMessage) -> GraphTemplate {
                 "url",
                 GraphParameter::Text {
                     parameter_name: None,
-                    text: text.clone(),
+                    text: url_safe_suffix(text),
                 },
             ),
             ButtonValue::CopyCode { coupon_code } => (
@@ -347,6 +347,29 @@ fn value_parameter(name: Option<&String>, value: &ParamValue) -> GraphParameter 
     }
 }
 
+/// A dynamic URL button's suffix made URL-safe: Meta appends it to the template's base
+/// URL as is, so a space or any other character a URL cannot hold (controls, non-ASCII,
+/// `"<>\^`{|}`, a `%` that starts no escape) is percent-encoded as UTF-8, while the
+/// characters a caller may mean (`/ ? = & #` and the rest of RFC 3986's reserved set)
+/// and escapes already made (`%20`) are kept.
+pub fn url_safe_suffix(suffix: &str) -> String {
+    let bytes = suffix.as_bytes();
+    let mut out = String::with_capacity(suffix.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        let allowed = b.is_ascii_alphanumeric()
+            || b"-._~:/?#[]@!$&'()*+,;=".contains(&b)
+            || (b == b'%'
+                && bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit));
+        if allowed {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +407,19 @@ mod tests {
             payload["template"],
             json!({"name": "welcome_offer", "language": {"code": "en_US"}})
         );
+    }
+
+    #[test]
+    fn a_url_suffix_is_made_url_safe_and_keeps_what_a_caller_means() {
+        assert_eq!(url_safe_suffix("TRK 42"), "TRK%2042");
+        assert_eq!(url_safe_suffix("ABC123"), "ABC123");
+        assert_eq!(
+            url_safe_suffix("track?id=42&lang=pt"),
+            "track?id=42&lang=pt"
+        );
+        assert_eq!(url_safe_suffix("already%20encoded"), "already%20encoded");
+        assert_eq!(url_safe_suffix("100%"), "100%25");
+        assert_eq!(url_safe_suffix("São\"<>"), "S%C3%A3o%22%3C%3E");
+        assert_eq!(url_safe_suffix("a\tb"), "a%09b");
     }
 }

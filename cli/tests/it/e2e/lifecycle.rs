@@ -83,6 +83,16 @@ async fn the_webhook_handshake_answers_metas_challenge() {
     assert_eq!(wrong.status(), 403);
     let unsigned = dev.http.post(&url).body("{}").send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
+    // Meta's payloads go up to 3 MB: the gateway hands such a body to the webhook
+    // handler (which refuses it here only for its missing signature), and the
+    // handler's own limit answers past 3 MiB, naming the size it saw.
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(2_900_000));
+    let resp = dev.http.post(&url).body(big).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let too_big = format!("{{\"pad\":\"{}\"}}", "x".repeat(3_200_000));
+    let resp = dev.http.post(&url).body(too_big).send().await.unwrap();
+    assert_eq!(resp.status(), 413);
+    assert!(resp.text().await.unwrap().contains("3200"), "the size seen is named");
 }
 
 #[tokio::test]

@@ -24,8 +24,10 @@ use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// Meta's limit on our side: bodies over 1 MiB are refused (413) before the HMAC.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Bodies over this are refused (413) before the HMAC: Meta documents webhook payloads
+/// of up to 3 MB, so 3 MiB lets every one of them in (a refused body would be retried
+/// by Meta for days, then dropped).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
 /// The webhook function's settings (read by its `Config` at cold start).
 #[derive(Debug, Clone)]
@@ -43,7 +45,7 @@ pub struct WebhookSettings {
 }
 
 impl Default for WebhookSettings {
-    /// No secrets, no inbox, a 1 MiB limit: refuses everything until configured.
+    /// No secrets, no inbox, a 3 MiB limit: refuses everything until configured.
     fn default() -> Self {
         Self {
             app_secrets: Vec::new(),
@@ -126,6 +128,6 @@ mod tests {
         let s = WebhookSettings::default();
         assert!(s.app_secrets.is_empty());
         assert!(s.inbox.is_none());
-        assert_eq!(s.max_body_bytes, 1_048_576);
+        assert_eq!(s.max_body_bytes, 3 * 1_048_576);
     }
 }

@@ -97,12 +97,30 @@ async fn a_rotated_secret_still_verifies_while_both_are_configured() {
 }
 
 #[tokio::test]
-async fn a_body_over_one_mebibyte_is_413_before_anything_else() {
+async fn a_body_over_three_mebibytes_is_413_before_anything_else() {
     let w = World::new().await;
-    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(1024 * 1024));
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(3 * 1024 * 1024));
     let resp = w.post(&body).await;
     assert_eq!(status_code(&resp), 413);
     assert_eq!(w.metric("SignatureRejected", &[]), 0.0);
+}
+
+/// Meta documents webhook payloads of up to 3 MB: a 2.9 MB body is applied.
+#[tokio::test]
+async fn a_body_of_almost_three_megabytes_is_applied() {
+    let w = World::new().await;
+    let id = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2B9", "wamid.B9")
+        .await;
+    let mut envelope: serde_json::Value =
+        serde_json::from_str(&status_body("wamid.B9", "delivered", 1_750_030_200, None)).unwrap();
+    let size = envelope.to_string().len();
+    envelope["pad"] = serde_json::Value::String("x".repeat(2_900_000 - size));
+    let body = envelope.to_string();
+    assert!(body.len() > 2_800_000 && body.len() <= 3_000_000);
+    let resp = w.post(&body).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    assert_eq!(w.message(&id).await.state, MessageState::Delivered);
 }
 
 #[tokio::test]
