@@ -92,7 +92,10 @@ async fn the_webhook_handshake_answers_metas_challenge() {
     let too_big = format!("{{\"pad\":\"{}\"}}", "x".repeat(3_200_000));
     let resp = dev.http.post(&url).body(too_big).send().await.unwrap();
     assert_eq!(resp.status(), 413);
-    assert!(resp.text().await.unwrap().contains("3200"), "the size seen is named");
+    assert!(
+        resp.text().await.unwrap().contains("3200"),
+        "the size seen is named"
+    );
 }
 
 #[tokio::test]

@@ -125,11 +125,12 @@ pub(super) async fn submit(
         enqueue(deps, tenant, &message).await;
         deps.ports.metrics.count("Queued", &tenant_dim);
     }
-    Ok(json_response(
-        202,
-        &view::accepted_view(&message),
-        &[("x-request-id", request_id)],
-    ))
+    let mut answer = view::accepted_view(&message);
+    // Sanitize mode rewrote values: the caller sees each change (field, what changed).
+    if !validated.sanitized().is_empty() {
+        answer["sanitized"] = serde_json::to_value(validated.sanitized()).unwrap_or_default();
+    }
+    Ok(json_response(202, &answer, &[("x-request-id", request_id)]))
 }
 
 fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) {

@@ -1,4 +1,7 @@
-//! Meta's rule for template values (132018): no newline or tab, at most 4 spaces in a row.
+//! Meta's rule for template values (132018): no newline or tab, at most 4 spaces in a
+//! row; and ours: no control, bidirectional-override or zero-width character, which a
+//! recipient cannot see but which change how a value reads (a reversed amount, a
+//! spoofed link) or break Meta's checks.
 
 use super::{Problem, code};
 use serde::{Deserialize, Serialize};
@@ -13,8 +16,9 @@ pub enum FormattingPolicy {
     /// Refuse them with `newline_or_tab` / `too_many_consecutive_spaces`.
     #[default]
     Strict,
-    /// Replace newlines and tabs with a space, collapse runs of spaces to one, and report
-    /// each change in [`ValidatedRequest::sanitized`](super::ValidatedRequest::sanitized).
+    /// Replace newlines and tabs with a space, remove invisible and control characters,
+    /// shorten runs of more than 4 spaces to 4, and report each change in
+    /// [`ValidatedRequest::sanitized`](super::ValidatedRequest::sanitized).
     Sanitize,
 }
 
@@ -33,6 +37,47 @@ pub fn is_line_break_or_tab(c: char) -> bool {
         c,
         '\n' | '\r' | '\t' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}'
     )
+}
+
+/// Characters refused in template values (other than line breaks and tabs): C0 and C1
+/// controls and DEL (NUL included), bidirectional embeddings, overrides, isolates and
+/// marks, zero-width spaces and joiners, the word joiner and the BOM. A zero-width
+/// joiner between two non-ASCII characters (an emoji sequence, an Indic conjunct) is
+/// kept: see [`invisible_at`].
+pub fn is_invisible_or_control(c: char) -> bool {
+    !is_line_break_or_tab(c)
+        && (c.is_control()
+            || matches!(
+                c,
+                '\u{061C}'
+                    | '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{2066}'..='\u{2069}'
+                    | '\u{FEFF}'
+            ))
+}
+
+/// Whether the character at `i` of `chars` is refused: [`is_invisible_or_control`],
+/// except a zero-width joiner (U+200D) between two non-ASCII characters.
+fn invisible_at(chars: &[char], i: usize) -> bool {
+    let c = chars[i];
+    if c == '\u{200D}' {
+        let around = |j: Option<usize>| {
+            j.and_then(|j| chars.get(j))
+                .is_some_and(|n| !n.is_ascii() && !is_invisible_or_control(*n))
+        };
+        return !(around(i.checked_sub(1)) && around(i.checked_add(1)));
+    }
+    is_invisible_or_control(c)
+}
+
+/// The first refused invisible or control character of `text`, if any.
+fn first_invisible(text: &str) -> Option<char> {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len())
+        .find(|&i| invisible_at(&chars, i))
+        .map(|i| chars[i])
 }
 
 /// The longest run of U+0020 spaces in `text`.
@@ -54,6 +99,16 @@ pub(crate) fn check(text: &str, field: &str, problems: &mut Vec<Problem>) {
             "template values must not contain newlines or tabs",
         ));
     }
+    if let Some(c) = first_invisible(text) {
+        problems.push(Problem::new(
+            field,
+            code::INVISIBLE_CHARACTER,
+            format!(
+                "template values must not contain control, bidirectional or zero-width characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
     if longest_space_run(text) > MAX_CONSECUTIVE_SPACES {
         problems.push(Problem::new(
             field,
@@ -63,32 +118,41 @@ pub(crate) fn check(text: &str, field: &str, problems: &mut Vec<Problem>) {
     }
 }
 
-/// `text` with line breaks and tabs replaced by a space and runs of spaces collapsed to
-/// one, and a description of what changed (`None` if nothing did).
+/// `text` with line breaks and tabs replaced by a space, invisible and control
+/// characters removed, and runs of more than 4 spaces shortened to 4 (Meta allows 4),
+/// and a description of what changed (`None` if nothing did).
 pub fn sanitize(text: &str) -> (String, Option<String>) {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let (mut replaced, mut collapsed) = (0usize, 0usize);
-    let mut previous_space = false;
-    for c in text.chars() {
-        let c = if is_line_break_or_tab(c) {
+    let (mut replaced, mut removed, mut shortened) = (0usize, 0usize, 0usize);
+    let mut run = 0usize;
+    for i in 0..chars.len() {
+        if invisible_at(&chars, i) {
+            removed += 1;
+            continue;
+        }
+        let c = if is_line_break_or_tab(chars[i]) {
             replaced += 1;
             ' '
         } else {
-            c
+            chars[i]
         };
-        if c == ' ' && previous_space {
-            collapsed += 1;
+        run = if c == ' ' { run + 1 } else { 0 };
+        if run > MAX_CONSECUTIVE_SPACES {
+            shortened += 1;
             continue;
         }
-        previous_space = c == ' ';
         out.push(c);
     }
     let mut parts = Vec::new();
     if replaced > 0 {
         parts.push(format!("replaced {replaced} newline/tab with a space"));
     }
-    if collapsed > 0 {
-        parts.push(format!("removed {collapsed} repeated spaces"));
+    if removed > 0 {
+        parts.push(format!("removed {removed} invisible or control characters"));
+    }
+    if shortened > 0 {
+        parts.push(format!("removed {shortened} spaces past 4 in a row"));
     }
     let change = (!parts.is_empty()).then(|| parts.join("; "));
     (out, change)
@@ -136,13 +200,45 @@ mod tests {
     }
 
     #[test]
-    fn sanitize_replaces_breaks_and_collapses_spaces_and_says_so() {
-        let (clean, change) = sanitize("Hi\r\nAna,   welcome\t!");
-        assert_eq!(clean, "Hi Ana, welcome !");
+    fn sanitize_replaces_breaks_keeps_four_spaces_and_says_so() {
+        let (clean, change) = sanitize("Hi\r\nAna,   welcome\t!      end");
+        // Meta allows up to 4 spaces in a row: "\r\n" -> 2, 3 kept, 6 -> 4.
+        assert_eq!(clean, "Hi  Ana,   welcome !    end");
         assert_eq!(
             change.as_deref(),
-            Some("replaced 3 newline/tab with a space; removed 3 repeated spaces")
+            Some("replaced 3 newline/tab with a space; removed 2 spaces past 4 in a row")
         );
         assert_eq!(sanitize("clean text"), ("clean text".to_owned(), None));
+    }
+
+    #[test]
+    fn invisible_and_control_characters_are_refused_or_removed() {
+        for bad in [
+            "pay\u{0}ment",
+            "total \u{202E}001$",
+            "a\u{2066}b\u{2069}",
+            "zero\u{200B}width",
+            "\u{FEFF}bom",
+            "bell\u{7}",
+            "c1\u{9B}",
+            "mark\u{200F}",
+        ] {
+            let mut p = Vec::new();
+            check(bad, "template.body[0]", &mut p);
+            assert_eq!(p.len(), 1, "{bad:?}");
+            assert_eq!(p[0].code, code::INVISIBLE_CHARACTER);
+            assert_eq!(p[0].field, "template.body[0]");
+            let (clean, change) = sanitize(bad);
+            assert!(first_invisible(&clean).is_none(), "{clean:?}");
+            assert!(change.unwrap().contains("invisible or control"));
+        }
+        // An emoji sequence keeps its joiner; a joiner between ASCII letters does not.
+        let family = "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}";
+        let mut p = Vec::new();
+        check(family, "x", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(sanitize(family), (family.to_owned(), None));
+        check("a\u{200D}b", "x", &mut p);
+        assert_eq!(p.len(), 1);
     }
 }

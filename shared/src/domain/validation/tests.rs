@@ -450,7 +450,8 @@ fn sanitize_cleans_values_and_reports_each_change() {
         panic!("positional")
     };
     assert_eq!(values[0].visible_text(), "Ana Maria");
-    assert_eq!(values[1].visible_text(), "June 3, 2026");
+    // Meta allows up to 4 spaces in a row: only the run of 6 is shortened, to 4.
+    assert_eq!(values[1].visible_text(), "June 3,    2026");
 }
 
 #[test]
