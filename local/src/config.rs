@@ -15,6 +15,7 @@ use wa_shared::domain::LifecyclePolicy;
 use wa_shared::domain::PhoneNumberId;
 use wa_shared::domain::TenantId;
 use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::ApiKeyHash;
 use wa_shared::domain::tenant::{OnAmbiguous, default_opt_in_keywords, default_opt_out_keywords};
 use wa_shared::domain::validation::FormattingPolicy;
 
@@ -506,9 +507,28 @@ impl DevConfig {
             return Err(invalid("reconciler.interval_ms must be > 0"));
         }
         let mut seen = std::collections::HashSet::new();
+        // A phone number or an API key routes to one tenant only: on two, webhooks and
+        // requests would silently land on whichever was written last.
+        let mut numbers = std::collections::HashMap::new();
+        let mut keys = std::collections::HashMap::new();
         for t in &self.tenants {
             if !seen.insert(t.id.as_str()) {
                 return Err(invalid(format!("tenant {} is listed twice", t.id)));
+            }
+            if let Some(other) = numbers.insert(t.phone_number_id.as_str(), t.id.as_str()) {
+                return Err(invalid(format!(
+                    "phone_number_id {} is on tenants {other} and {}",
+                    t.phone_number_id, t.id
+                )));
+            }
+            for key in &t.api_keys {
+                let hash = ApiKeyHash::of_key(key.expose_secret());
+                if let Some(other) = keys.insert(hash, t.id.as_str()) {
+                    return Err(invalid(format!(
+                        "an API key of tenant {} is also a key of tenant {other}",
+                        t.id
+                    )));
+                }
             }
         }
         Ok(())
@@ -836,6 +856,22 @@ mod tests {
                 "store.synchronous",
             ),
             (format!("{ONE_TENANT}{ONE_TENANT}"), "listed twice"),
+            (
+                format!(
+                    "{ONE_TENANT}{}",
+                    ONE_TENANT.replace("acme", "beta").replace("k1", "k2")
+                ),
+                "phone_number_id 1000001 is on tenants acme and beta",
+            ),
+            (
+                format!(
+                    "{ONE_TENANT}{}",
+                    ONE_TENANT
+                        .replace("acme", "beta")
+                        .replace("1000001", "1000002")
+                ),
+                "an API key of tenant beta is also a key of tenant acme",
+            ),
             (String::new(), "[[tenants]]"),
         ] {
             let e = parse(&text).unwrap_err().to_string();

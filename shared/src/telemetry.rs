@@ -65,22 +65,39 @@ pub fn init_with_writer<W>(settings: &LogSettings, writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    // `set_global_default` fails only when a subscriber is already installed: keep that one.
+    let _ = tracing::subscriber::set_global_default(subscriber(settings, writer));
+}
+
+/// The subscriber [`init_with_writer`] installs. A log line that cannot be written
+/// (stderr closed or full) is dropped: the fmt layer would otherwise report it with
+/// `eprintln!`, which panics when stderr is the thing that failed, and a panic in a
+/// handler's logging must never stop the pipeline.
+pub fn subscriber<W>(
+    settings: &LogSettings,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_new(&settings.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(writer);
-    // `try_init` fails only when a subscriber is already installed: keep that one.
-    let _ = if settings.json {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_ansi(false)
-            .try_init()
+        .with_writer(writer)
+        .log_internal_errors(false);
+    if settings.json {
+        Box::new(
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_ansi(false)
+                .finish(),
+        )
     } else {
-        builder.with_ansi(false).try_init()
-    };
+        Box::new(builder.with_ansi(false).finish())
+    }
 }
 
 #[cfg(test)]

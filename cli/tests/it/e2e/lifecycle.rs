@@ -198,3 +198,29 @@ async fn a_template_paused_by_meta_suppresses_the_next_send_before_anything_is_s
     assert_eq!(stored["status"], "suppressed");
     assert!(stored["wamid"].is_null());
 }
+
+/// A log sink that fails (stderr closed: every write is EPIPE) must not stop the
+/// pipeline: before, the tracing layer reported the failed write with `eprintln!`,
+/// which panicked in the handlers, and the API kept answering while nothing was sent.
+#[tokio::test]
+async fn a_closed_stderr_does_not_stop_the_pipeline() {
+    let dir = test_dir("lifecycle_closed_stderr");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let dev = Dev::start_logging_to(&dir, None, std::process::Stdio::from(writer), "info");
+    let (status, _, body) = dev
+        .post(
+            DEMO_KEY,
+            Some("closed-stderr-1"),
+            &order_shipped("+14155550123"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["id"].as_str().unwrap().to_owned();
+    let done = dev
+        .wait_until(DEMO_KEY, &id, Duration::from_secs(20), |m| {
+            m["status"] == "read"
+        })
+        .await;
+    assert_eq!(done["status"], "read");
+}

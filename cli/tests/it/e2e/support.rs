@@ -84,6 +84,22 @@ pub fn test_dir(name: &str) -> PathBuf {
 impl Dev {
     /// Start `wa dev` with `config` (None: the demo) on free ports, data in `dir`.
     pub fn start(dir: &Path, config: Option<&str>) -> Self {
+        // Logs go to a file: a full pipe would block the process.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("wa-dev.log"))
+            .unwrap();
+        Self::start_logging_to(dir, config, Stdio::from(log), "warn")
+    }
+
+    /// [`Dev::start`] with its logs (at `rust_log`) going to `stderr`.
+    pub fn start_logging_to(
+        dir: &Path,
+        config: Option<&str>,
+        stderr: Stdio,
+        rust_log: &str,
+    ) -> Self {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_wa"));
         cmd.arg("dev")
             .args(["--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0"])
@@ -94,19 +110,13 @@ impl Dev {
             std::fs::write(&path, text).unwrap();
             cmd.arg("--config").arg(path);
         }
-        // Logs go to a file: a full pipe would block the process.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("wa-dev.log"))
-            .unwrap();
         let mut child = cmd
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", rust_log)
             .env_remove("WA_GRAPH_BASE_URL")
             .env_remove("WA_APP_SECRET")
             .env_remove("WA_VERIFY_TOKEN")
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
