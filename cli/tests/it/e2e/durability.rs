@@ -180,3 +180,42 @@ async fn kill_9_under_load_loses_no_acknowledged_message_and_resumes() {
         unanswered.len()
     );
 }
+
+/// `wa dev` refuses a store file that is empty or not SQLite, saying which, instead of
+/// starting silently on an empty store.
+#[test]
+fn wa_dev_refuses_a_file_that_is_not_a_store() {
+    let dir = test_dir("durability_not_a_store");
+    for (name, content, needle) in [
+        ("empty.sqlite", &b""[..], "empty file"),
+        (
+            "text.sqlite",
+            &b"these are not the rows you are looking for"[..],
+            "not an SQLite database",
+        ),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wa"))
+            .args([
+                "dev",
+                "--listen",
+                "127.0.0.1:0",
+                "--sandbox-listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
+            .arg(&path)
+            .env_remove("WA_GRAPH_BASE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{name}: {stderr}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            content,
+            "{name} left as it was"
+        );
+    }
+}

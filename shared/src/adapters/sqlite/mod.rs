@@ -33,6 +33,9 @@ pub enum SqliteError {
     /// The only connection of an in-memory database was lost (a statement panicked).
     #[error("in-memory sqlite database lost its connection")]
     InMemoryConnectionLost,
+    /// The file is not a store of ours: empty, not SQLite, damaged, or another schema.
+    #[error("{0}")]
+    NotAStore(String),
 }
 
 /// How a commit reaches the disk.
@@ -91,14 +94,30 @@ struct Pool {
 }
 
 impl SqliteDb {
-    /// Open (creating if needed) the database file at `path` in WAL mode.
+    /// Open (creating if needed) the database file at `path` in WAL mode. An existing
+    /// file must be a sound store of ours: an empty file, a file that is not SQLite, one
+    /// that fails `PRAGMA quick_check`, or one holding another application's tables is
+    /// refused with a message that says which, rather than silently used.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, SqliteError> {
         let path = path.as_ref().to_path_buf();
         let max = options.max_connections.max(1);
         let first = {
             let (path, options) = (path.clone(), options.clone());
             tokio::task::spawn_blocking(move || -> Result<Connection, SqliteError> {
-                let conn = open_connection(&path, &options)?;
+                let existed = match std::fs::metadata(&path) {
+                    Ok(m) if m.len() == 0 => {
+                        return Err(SqliteError::NotAStore(format!(
+                            "{} is an empty file, not a store: remove it or choose another path",
+                            path.display()
+                        )));
+                    }
+                    Ok(_) => true,
+                    Err(_) => false,
+                };
+                let conn = open_connection(&path, &options).map_err(|e| not_sqlite(&path, e))?;
+                if existed {
+                    check_store(&conn, &path)?;
+                }
                 // WAL is a property of the file: set once, it holds for every connection.
                 let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
                 tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
@@ -247,6 +266,47 @@ impl Pool {
     }
 }
 
+/// Explain an SQLite refusal of a file that is not a database at all.
+fn not_sqlite(path: &Path, e: SqliteError) -> SqliteError {
+    match &e {
+        SqliteError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            SqliteError::NotAStore(format!("{} is not an SQLite database", path.display()))
+        }
+        _ => e,
+    }
+}
+
+/// An existing file passes `PRAGMA quick_check` and holds our schema (its tables come
+/// with our `schema_migrations`), or nothing yet.
+fn check_store(conn: &Connection, path: &Path) -> Result<(), SqliteError> {
+    let check: Result<String, rusqlite::Error> =
+        conn.query_row("PRAGMA quick_check", [], |r| r.get(0));
+    let check = check.map_err(|e| not_sqlite(path, e.into()))?;
+    if check != "ok" {
+        return Err(SqliteError::NotAStore(format!(
+            "{} failed PRAGMA quick_check: {check}",
+            path.display()
+        )));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+     ORDER BY name",
+    )?;
+    let tables = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    if !tables.is_empty() && !tables.iter().any(|t| t == "schema_migrations") {
+        return Err(SqliteError::NotAStore(format!(
+            "{} holds another application's tables ({}), not a store",
+            path.display(),
+            tables.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 fn open_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, SqliteError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(options.busy_timeout)?;
@@ -279,6 +339,47 @@ pub(crate) fn unix_millis() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn files_that_are_not_a_store_are_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        async fn refused(path: std::path::PathBuf) -> String {
+            match SqliteDb::open(&path, SqliteOptions::default()).await {
+                Err(SqliteError::NotAStore(why)) => why,
+                Err(other) => panic!("{}: {other}", path.display()),
+                Ok(_) => panic!("{} was opened", path.display()),
+            }
+        }
+        let refused = |name: &str| refused(dir.path().join(name));
+        std::fs::write(dir.path().join("empty.sqlite"), b"").unwrap();
+        assert!(refused("empty.sqlite").await.contains("empty file"));
+        std::fs::write(
+            dir.path().join("text.sqlite"),
+            b"not a database, just some text!!",
+        )
+        .unwrap();
+        assert!(
+            refused("text.sqlite")
+                .await
+                .contains("not an SQLite database")
+        );
+        let foreign = dir.path().join("foreign.sqlite");
+        rusqlite::Connection::open(&foreign)
+            .unwrap()
+            .execute_batch("CREATE TABLE invoices (id INTEGER PRIMARY KEY);")
+            .unwrap();
+        assert!(refused("foreign.sqlite").await.contains("invoices"));
+        // A new path is created, and a store of ours opens again.
+        let ours = dir.path().join("ours.sqlite");
+        let db = SqliteDb::open(&ours, SqliteOptions::default())
+            .await
+            .unwrap();
+        db.migrate(STEPS).await.unwrap();
+        drop(db);
+        SqliteDb::open(&ours, SqliteOptions::default())
+            .await
+            .unwrap();
+    }
 
     static STEPS: &[Migration] = &[
         Migration {
