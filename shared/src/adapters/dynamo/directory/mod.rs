@@ -55,6 +55,34 @@ impl DynamoDirectory {
         }
     }
 
+    /// Write one of a template's webhook-fed attributes (`status`, `category`,
+    /// `quality`) and its event time `<field>_at`. `attribute_exists`: a webhook about a
+    /// template we never loaded must not create a half item with no JSON. Only an event
+    /// not older than the stored one applies: a stale PAUSED replayed from the inbox
+    /// must not re-pause an approved template. `false`: unknown or stale.
+    async fn update_template_field(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        language: &str,
+        field: &str,
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let field_at = format!("{field}_at");
+        let update = Update::new(
+            "SET #field = :value, #updated_at = :at, #field_at = :at",
+            Some("attribute_exists(pk) AND (attribute_not_exists(#field_at) OR #field_at <= :at)"),
+        )
+        .alias("#field", field)
+        .alias("#field_at", &field_at)
+        .name("updated_at")
+        .value(":value", AttributeValue::S(value.to_owned()))
+        .value(":at", number(at));
+        self.update(&Key::template(tenant, name, language), update)
+            .await
+    }
+
     /// The table this directory reads and writes.
     pub fn table(&self) -> &str {
         &self.table
@@ -171,6 +199,13 @@ impl<'a> Update<'a> {
     fn name(mut self, attribute: &str) -> Self {
         self.names
             .insert(format!("#{attribute}"), attribute.to_owned());
+        self
+    }
+
+    /// `placeholder` (`#...`) stands for `attribute`.
+    fn alias(mut self, placeholder: &str, attribute: &str) -> Self {
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
         self
     }
 
@@ -348,21 +383,7 @@ impl Directory for DynamoDirectory {
         status: &TemplateStatus,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        // attribute_exists: a webhook about a template we never loaded must not
-        // create a half item with a status and no JSON. Only a newer event applies:
-        // a stale PAUSED replayed from the inbox must not re-pause an approved template.
-        let update = Update::new(
-            "SET #status = :status, #updated_at = :at, #status_at = :at",
-            Some(
-                "attribute_exists(pk) AND (attribute_not_exists(#status_at) OR #status_at <= :at)",
-            ),
-        )
-        .name("status")
-        .name("updated_at")
-        .name("status_at")
-        .value(":status", AttributeValue::S(status.as_str().to_owned()))
-        .value(":at", number(at));
-        self.update(&Key::template(tenant, name, language), update)
+        self.update_template_field(tenant, name, language, "status", status.as_str(), at)
             .await
     }
 
@@ -374,18 +395,7 @@ impl Directory for DynamoDirectory {
         category: &TemplateCategory,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        let update = Update::new(
-            "SET #category = :category, #updated_at = :at, #category_at = :at",
-            Some(
-                "attribute_exists(pk) AND (attribute_not_exists(#category_at) OR #category_at <= :at)",
-            ),
-        )
-        .name("category")
-        .name("updated_at")
-        .name("category_at")
-        .value(":category", AttributeValue::S(category.as_str().to_owned()))
-        .value(":at", number(at));
-        self.update(&Key::template(tenant, name, language), update)
+        self.update_template_field(tenant, name, language, "category", category.as_str(), at)
             .await
     }
 
@@ -397,18 +407,7 @@ impl Directory for DynamoDirectory {
         quality: &str,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        let update = Update::new(
-            "SET #quality = :quality, #updated_at = :at, #quality_at = :at",
-            Some(
-                "attribute_exists(pk) AND (attribute_not_exists(#quality_at) OR #quality_at <= :at)",
-            ),
-        )
-        .name("quality")
-        .name("updated_at")
-        .name("quality_at")
-        .value(":quality", AttributeValue::S(quality.to_owned()))
-        .value(":at", number(at));
-        self.update(&Key::template(tenant, name, language), update)
+        self.update_template_field(tenant, name, language, "quality", quality, at)
             .await
     }
 

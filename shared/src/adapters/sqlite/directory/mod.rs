@@ -27,6 +27,32 @@ pub struct SqliteDirectory {
 }
 
 impl SqliteDirectory {
+    /// Write one of a template's webhook-fed fields (status, category, quality) when
+    /// `at` is not older than that field's stored time. `false`: unknown or stale.
+    async fn update_template_field(
+        &self,
+        operation: &'static str,
+        field: TemplateField,
+        (tenant, name, language): (&TenantId, &str, &str),
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let changed = self
+            .execute(
+                operation,
+                field.update_sql(),
+                vec![
+                    text(tenant.as_str()),
+                    text(name),
+                    text(language),
+                    text(value),
+                    millis(at),
+                ],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
     /// The directory on `db`, creating its tables if needed.
     pub async fn new(db: SqliteDb) -> Result<Self, DirectoryError> {
         db.migrate(MIGRATIONS)
@@ -84,6 +110,37 @@ impl SqliteDirectory {
             })
             .await
             .map_err(|e| backend(operation, e))
+    }
+}
+
+/// A template field fed by Meta's webhooks, with its own event time.
+#[derive(Debug, Clone, Copy)]
+enum TemplateField {
+    Status,
+    Category,
+    Quality,
+}
+
+impl TemplateField {
+    /// The conditional update: only when not older than the field's stored time.
+    const fn update_sql(self) -> &'static str {
+        match self {
+            TemplateField::Status => {
+                "UPDATE directory_templates SET status = ?4, updated_at_ms = ?5, status_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (status_at_ms IS NULL OR status_at_ms <= ?5)"
+            }
+            TemplateField::Category => {
+                "UPDATE directory_templates SET category = ?4, updated_at_ms = ?5, category_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (category_at_ms IS NULL OR category_at_ms <= ?5)"
+            }
+            TemplateField::Quality => {
+                "UPDATE directory_templates SET quality = ?4, updated_at_ms = ?5, quality_at_ms = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
+                   AND (quality_at_ms IS NULL OR quality_at_ms <= ?5)"
+            }
+        }
     }
 }
 
@@ -291,22 +348,14 @@ impl Directory for SqliteDirectory {
         status: &TemplateStatus,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        let changed = self
-            .execute(
-                "update_template_status",
-                "UPDATE directory_templates SET status = ?4, updated_at_ms = ?5, status_at_ms = ?5
-                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
-                   AND (status_at_ms IS NULL OR status_at_ms <= ?5)",
-                vec![
-                    text(tenant.as_str()),
-                    text(name),
-                    text(language),
-                    text(status.as_str()),
-                    millis(at),
-                ],
-            )
-            .await?;
-        Ok(changed > 0)
+        self.update_template_field(
+            "update_template_status",
+            TemplateField::Status,
+            (tenant, name, language),
+            status.as_str(),
+            at,
+        )
+        .await
     }
 
     async fn update_template_category(
@@ -317,22 +366,14 @@ impl Directory for SqliteDirectory {
         category: &TemplateCategory,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        let changed = self
-            .execute(
-                "update_template_category",
-                "UPDATE directory_templates SET category = ?4, updated_at_ms = ?5, category_at_ms = ?5
-                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
-                   AND (category_at_ms IS NULL OR category_at_ms <= ?5)",
-                vec![
-                    text(tenant.as_str()),
-                    text(name),
-                    text(language),
-                    text(category.as_str()),
-                    millis(at),
-                ],
-            )
-            .await?;
-        Ok(changed > 0)
+        self.update_template_field(
+            "update_template_category",
+            TemplateField::Category,
+            (tenant, name, language),
+            category.as_str(),
+            at,
+        )
+        .await
     }
 
     async fn update_template_quality(
@@ -343,22 +384,14 @@ impl Directory for SqliteDirectory {
         quality: &str,
         at: Timestamp,
     ) -> Result<bool, DirectoryError> {
-        let changed = self
-            .execute(
-                "update_template_quality",
-                "UPDATE directory_templates SET quality = ?4, updated_at_ms = ?5, quality_at_ms = ?5
-                 WHERE tenant = ?1 AND name = ?2 AND language = ?3
-                   AND (quality_at_ms IS NULL OR quality_at_ms <= ?5)",
-                vec![
-                    text(tenant.as_str()),
-                    text(name),
-                    text(language),
-                    text(quality),
-                    millis(at),
-                ],
-            )
-            .await?;
-        Ok(changed > 0)
+        self.update_template_field(
+            "update_template_quality",
+            TemplateField::Quality,
+            (tenant, name, language),
+            quality,
+            at,
+        )
+        .await
     }
 
     async fn contact(
