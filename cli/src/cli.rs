@@ -26,7 +26,7 @@ pub enum Command {
     Load(LoadArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
-    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key).
+    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key, event endpoints).
     Tenants(crate::ops::tenants::TenantsArgs),
     /// Sync a tenant's message templates from the Graph API, or load them from a file.
     Templates(crate::ops::templates::TemplatesArgs),
@@ -34,7 +34,7 @@ pub enum Command {
     Messages(crate::ops::messages::MessagesArgs),
     /// A tenant's dead letters: list them, move them back to its queue.
     Dlq(crate::ops::dlq::DlqArgs),
-    /// The events emitted (wa dev's SQLite file): list them, replay them to the tenants' endpoints.
+    /// The events emitted (AWS or wa dev's SQLite file): list them, replay them to the tenants' endpoints.
     Events(crate::ops::events::EventsArgs),
 }
 

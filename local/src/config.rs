@@ -14,6 +14,7 @@ use wa_shared::adapters::graph::{DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, Gra
 use wa_shared::domain::LifecyclePolicy;
 use wa_shared::domain::PhoneNumberId;
 use wa_shared::domain::TenantId;
+use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::ApiKeyHash;
 use wa_shared::domain::tenant::{OnAmbiguous, default_opt_in_keywords, default_opt_out_keywords};
@@ -158,6 +159,16 @@ struct EventsSection {
     poll_interval_ms: Option<u64>,
 }
 
+/// `[tenants.intake_quota]` (or `intake_quota = {...}`): what intake accepts from a
+/// tenant; a key left out takes the default (50/s, burst 100, no daily cap).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct QuotaSection {
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
+    messages_per_day: Option<u32>,
+}
+
 /// `[[tenants.endpoints]]`: one signed HTTP endpoint of a tenant.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +199,8 @@ struct TenantSection {
     max_concurrency: Option<u32>,
     #[serde(default)]
     throughput_mps: Option<u32>,
+    #[serde(default)]
+    intake_quota: Option<QuotaSection>,
     #[serde(default)]
     formatting: FormattingPolicy,
     #[serde(default)]
@@ -237,6 +250,8 @@ pub struct DevTenant {
     pub max_concurrency: u32,
     /// Messages per second its number may send.
     pub throughput_mps: u32,
+    /// What intake accepts from it: requests per second with a burst, messages per day.
+    pub intake_quota: IntakeQuota,
     /// Strict or sanitize.
     pub formatting: FormattingPolicy,
     /// What happens to a send whose answer was lost.
@@ -303,6 +318,7 @@ impl DevConfig {
                 token_ref: None,
                 max_concurrency: None,
                 throughput_mps: None,
+                intake_quota: None,
                 formatting: FormattingPolicy::Strict,
                 on_ambiguous: OnAmbiguous::Fail,
                 templates: None,
@@ -706,6 +722,8 @@ fn tenant(
     if throughput_mps == 0 {
         return Err(invalid(format!("{}: must be > 0", at("throughput_mps"))));
     }
+    let intake_quota = intake_quota(t.intake_quota.unwrap_or_default())
+        .map_err(|e| invalid(format!("{}: {e}", at("intake_quota"))))?;
     let endpoints = endpoints(&id, index, t.endpoints)?;
     Ok(DevTenant {
         endpoints,
@@ -720,12 +738,29 @@ fn tenant(
         token,
         max_concurrency,
         throughput_mps,
+        intake_quota,
         formatting: t.formatting,
         on_ambiguous: t.on_ambiguous,
         templates,
         opt_out_keywords: t.opt_out_keywords.unwrap_or_else(default_opt_out_keywords),
         opt_in_keywords: t.opt_in_keywords.unwrap_or_else(default_opt_in_keywords),
     })
+}
+
+/// The quota a section asks for: its keys over the defaults, checked.
+fn intake_quota(
+    section: QuotaSection,
+) -> Result<IntakeQuota, wa_shared::domain::quota::InvalidQuota> {
+    let defaults = IntakeQuota::default();
+    let quota = IntakeQuota {
+        requests_per_second: section
+            .requests_per_second
+            .unwrap_or(defaults.requests_per_second),
+        burst: section.burst.unwrap_or(defaults.burst),
+        messages_per_day: section.messages_per_day,
+    };
+    quota.check()?;
+    Ok(quota)
 }
 
 /// A random app secret for a run without one: 128 bits from the OS, in hex.
@@ -784,8 +819,38 @@ mod tests {
         assert_eq!(t.token_ref, SANDBOX_TOKEN_REF);
         assert_eq!(t.max_concurrency, 2);
         assert_eq!(t.throughput_mps, 80);
+        assert_eq!(t.intake_quota, IntakeQuota::default());
         assert_eq!(c.reconcile_every, Duration::from_secs(60));
         assert!(!c.synchronous_full);
+    }
+
+    #[test]
+    fn a_tenants_intake_quota_is_read_over_the_defaults_and_checked() {
+        let c = parse(&format!(
+            "{ONE_TENANT}intake_quota = {{ requests_per_second = 5, messages_per_day = 1000 }}\n"
+        ))
+        .unwrap();
+        let q = c.tenants[0].intake_quota;
+        assert_eq!(
+            (q.requests_per_second, q.burst, q.messages_per_day),
+            (5, 100, Some(1000))
+        );
+        let c = parse(&format!("{ONE_TENANT}[tenants.intake_quota]\nburst = 7\n")).unwrap();
+        assert_eq!(c.tenants[0].intake_quota.burst, 7);
+        for (quota, needle) in [
+            ("requests_per_second = 0", "requests_per_second must be"),
+            ("burst = 0", "burst must be"),
+            ("messages_per_day = 0", "messages_per_day must be"),
+            ("per_minute = 3", "per_minute"),
+        ] {
+            let e = parse(&format!("{ONE_TENANT}intake_quota = {{ {quota} }}\n")).unwrap_err();
+            let e = e.to_string();
+            assert!(e.contains(needle), "{needle}: {e}");
+            assert!(
+                e.contains("tenants[0].intake_quota") || needle == "per_minute",
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -320,6 +320,7 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     };
     let functions = local::functions(
         &ports,
+        backend.quotas.clone(),
         Arc::new(GraphProvider::new(&graph)?),
         Arc::new(StaticTokenSource::new(tokens)),
         &settings,
@@ -450,18 +451,24 @@ fn profile_for(
         token_ref: t.token_ref.clone(),
         max_concurrency: t.max_concurrency,
         throughput_mps: t.throughput_mps,
+        intake_quota: t.intake_quota,
         formatting: t.formatting,
         on_ambiguous: t.on_ambiguous,
         opt_out_keywords: t.opt_out_keywords.clone(),
         opt_in_keywords: t.opt_in_keywords.clone(),
         phone_quality: None,
         account_event: None,
+        hold: None,
         updated_at: now,
     };
     if let Some(old) = existing {
         profile.status = old.status;
         profile.phone_quality = old.phone_quality.clone();
         profile.account_event = old.account_event.clone();
+        // A hold survives a restart, unless the token changed (a token update ends it).
+        if old.token_ref == profile.token_ref {
+            profile.hold = old.hold.clone();
+        }
         // Unchanged settings keep their timestamp, so an unchanged file writes nothing.
         let mut same = profile.clone();
         same.updated_at = old.updated_at;

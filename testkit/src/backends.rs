@@ -2,22 +2,26 @@
 //! embedded SQLite file (in memory) or DynamoDB + SQS on moto with fresh tables.
 //! The one place tests set up a backend for the handlers.
 
+use crate::quota_conformance::OneQuotaCallAtATime;
 use crate::store_conformance::OneWriteAtATime;
 use std::sync::Arc;
 use wa_shared::adapters::aws::SdkConfig;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
 use wa_shared::adapters::sqlite::SqliteDb;
-use wa_shared::adapters::{DynamoMessageStore, ManualClock};
+use wa_shared::adapters::{DynamoMessageStore, DynamoQuotaLedger, ManualClock};
 use wa_shared::app::Ports;
 use wa_shared::config::CommonConfig;
 use wa_shared::domain::LifecyclePolicy;
 use wa_shared::metrics::Metrics;
+use wa_shared::ports::QuotaLedger;
 use wa_shared::wiring::{aws, local};
 
 /// A test's ports and how to name its queues.
 pub struct TestBackend {
     /// The ports over the backend (the manual clock, in-memory metrics).
     pub ports: Ports,
+    /// Intake's quota ledger on the same backend.
+    pub quotas: Arc<dyn QuotaLedger>,
     /// Prefix of the test's queue names (unique on moto, empty on SQLite).
     pub queue_prefix: String,
     /// `sqlite` or `dynamo`, for assertion messages.
@@ -30,6 +34,7 @@ pub async fn sqlite(clock: Arc<ManualClock>, metrics: Metrics) -> TestBackend {
     let backend = local::Backend::open(db, clock).await.unwrap();
     TestBackend {
         ports: backend.ports(metrics, LifecyclePolicy::default()),
+        quotas: backend.quotas.clone(),
         queue_prefix: String::new(),
         name: "sqlite",
     }
@@ -61,11 +66,17 @@ pub async fn moto(
         sdk,
         tables.messages,
     )));
+    // The same for the quota ledger's conditional writes.
+    let quotas = Arc::new(OneQuotaCallAtATime::new(DynamoQuotaLedger::new(
+        sdk,
+        tables.quotas,
+    )));
     TestBackend {
         ports: aws::ports(&common, sdk)
             .with_store(store)
             .with_clock(clock)
             .with_metrics(metrics),
+        quotas,
         queue_prefix: format!("{prefix}-"),
         name: "dynamo",
     }

@@ -6,6 +6,7 @@
 //! DynamoDB table), so listings can be compared exactly.
 
 use std::sync::Arc;
+use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::template::{Template, TemplateCategory, TemplateStatus};
 use wa_shared::domain::tenant::{ApiKeyHash, Contact, TenantProfile, TenantStatus};
 use wa_shared::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
@@ -134,8 +135,8 @@ pub async fn list_tenants_returns_every_profile(h: &dyn DirectoryHarness) {
     assert_eq!(d.list_tenants().await.unwrap(), [acme, beta]);
 }
 
-/// A second put replaces the profile and moves its routing: the old phone number and
-/// WABA no longer route to the tenant, the new ones do.
+/// A second put replaces the profile (its intake quota too) and moves its routing: the
+/// old phone number and WABA no longer route to the tenant, the new ones do.
 pub async fn put_tenant_replaces_the_profile_and_moves_its_routing(h: &dyn DirectoryHarness) {
     let d = h.directory();
     let before = profile("acme", "10", "11");
@@ -145,6 +146,11 @@ pub async fn put_tenant_replaces_the_profile_and_moves_its_routing(h: &dyn Direc
         waba_id: "21".into(),
         max_concurrency: 9,
         status: TenantStatus::Suspended,
+        intake_quota: IntakeQuota {
+            requests_per_second: 5,
+            burst: 10,
+            messages_per_day: Some(1000),
+        },
         updated_at: at(60),
         ..before.clone()
     };
@@ -575,6 +581,54 @@ pub async fn concurrent_inbound_records_end_at_the_latest(h: &dyn DirectoryHarne
     assert_eq!(contact.last_inbound_at, Some(at(99)));
 }
 
+/// A hold is a partial write: placed once (the first cause is kept), one probe claim
+/// wins per `probe_at`, released once; the rest of the profile never changes, and a
+/// missing tenant is never created.
+pub async fn holds_are_placed_once_probed_by_one_and_released(h: &dyn DirectoryHarness) {
+    use wa_shared::domain::tenant::TenantHold;
+    let d = h.directory();
+    let acme = tenant("acme");
+    let before = profile("acme", "1000001", "2000001");
+    d.put_tenant(&before).await.unwrap();
+    let hold = TenantHold {
+        code: Some(190),
+        reason: "access token expired".into(),
+        detail: Some("Error validating access token".into()),
+        since: at(10),
+        probe_at: at(130),
+    };
+    assert!(d.place_hold(&acme, &hold).await.unwrap());
+    let second = TenantHold {
+        code: Some(368),
+        since: at(20),
+        ..hold.clone()
+    };
+    assert!(!d.place_hold(&acme, &second).await.unwrap(), "already held");
+    let held = d.tenant(&acme).await.unwrap().unwrap();
+    assert_eq!(held.hold.as_ref(), Some(&hold));
+    assert_eq!(
+        TenantProfile {
+            hold: None,
+            ..held.clone()
+        },
+        before,
+        "nothing else changed"
+    );
+    // Two senders saw probe_at = 130: only one claims it.
+    assert!(d.claim_hold_probe(&acme, at(130), at(250)).await.unwrap());
+    assert!(!d.claim_hold_probe(&acme, at(130), at(251)).await.unwrap());
+    let probed = d.tenant(&acme).await.unwrap().unwrap().hold.unwrap();
+    assert_eq!((probed.probe_at, probed.since, probed.code), (at(250), at(10), Some(190)));
+    assert!(d.release_hold(&acme).await.unwrap());
+    assert!(!d.release_hold(&acme).await.unwrap(), "released once");
+    assert!(!d.claim_hold_probe(&acme, at(250), at(400)).await.unwrap());
+    assert_eq!(d.tenant(&acme).await.unwrap().unwrap(), before);
+    // A tenant that does not exist is not created by a hold.
+    let ghost = tenant("ghost");
+    assert!(!d.place_hold(&ghost, &hold).await.unwrap());
+    assert!(d.tenant(&ghost).await.unwrap().is_none());
+}
+
 /// One `#[tokio::test]` per conformance case. `$harness` is an expression giving a
 /// future of `Option<impl DirectoryHarness>` (`None`: skip, e.g. moto not running).
 #[macro_export]
@@ -599,6 +653,7 @@ macro_rules! directory_conformance_tests {
             opt_out_and_opt_in_follow_the_order_of_time,
             tenants_do_not_see_each_others_templates_or_contacts,
             concurrent_inbound_records_end_at_the_latest,
+            holds_are_placed_once_probed_by_one_and_released,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -1,6 +1,7 @@
 //! Builders of the fixtures tests share: one tenant profile builder instead of
 //! copied literals. Defaults are the `events/` fixtures' tenant `demo`.
 
+use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::tenant::{
     OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords, default_opt_out_keywords,
 };
@@ -17,8 +18,8 @@ pub const WABA_ID: &str = "102290129340398";
 pub struct TenantProfileBuilder(TenantProfile);
 
 /// An active profile of `id`: the fixtures' phone number and WABA, queue `send-<id>`,
-/// token `env:UNUSED`, concurrency 2, 80 msg/s, strict formatting, `on_ambiguous =
-/// fail`, the default keywords, written at 2025-06-09T00:00:00Z.
+/// token `env:UNUSED`, concurrency 2, 80 msg/s, the default intake quota, strict
+/// formatting, `on_ambiguous = fail`, the default keywords, written at 2025-06-09T00:00:00Z.
 pub fn tenant(id: &str) -> TenantProfileBuilder {
     TenantProfileBuilder(TenantProfile {
         id: TenantId::parse(id).unwrap(),
@@ -29,12 +30,14 @@ pub fn tenant(id: &str) -> TenantProfileBuilder {
         token_ref: "env:UNUSED".into(),
         max_concurrency: 2,
         throughput_mps: 80,
+        intake_quota: IntakeQuota::default(),
         formatting: FormattingPolicy::Strict,
         on_ambiguous: OnAmbiguous::Fail,
         opt_out_keywords: default_opt_out_keywords(),
         opt_in_keywords: default_opt_in_keywords(),
         phone_quality: None,
         account_event: None,
+        hold: None,
         updated_at: Timestamp::from_secs(1_749_427_200),
     })
 }
@@ -73,6 +76,12 @@ impl TenantProfileBuilder {
     /// Its number's rate.
     pub fn throughput_mps(mut self, n: u32) -> Self {
         self.0.throughput_mps = n;
+        self
+    }
+
+    /// What intake accepts from it (requests per second, burst, messages per day).
+    pub fn intake_quota(mut self, quota: IntakeQuota) -> Self {
+        self.0.intake_quota = quota;
         self
     }
 

@@ -107,6 +107,15 @@ pub struct AwsArgs {
     /// Output AlarmTopicArn (actions of each tenant's DLQ alarm).
     #[arg(long, env = "WA_ALARM_TOPIC_ARN", global = true)]
     pub alarm_topic_arn: Option<String>,
+    /// Output EventsTableName (the tenants' event logs: wa events).
+    #[arg(long, env = "WA_EVENTS_TABLE", global = true)]
+    pub events_table: Option<String>,
+    /// Output DeliveriesQueueUrl (wa events replay queues deliveries there).
+    #[arg(long, env = "WA_DELIVERY_QUEUE_URL", global = true)]
+    pub deliveries_queue_url: Option<String>,
+    /// Output EndpointSecretPrefix: endpoint E of tenant T keeps its signing secret in PREFIX + T/E.
+    #[arg(long, env = "WA_ENDPOINT_SECRET_PREFIX", global = true)]
+    pub endpoint_secret_prefix: Option<String>,
 }
 
 /// The configuration file.
@@ -177,8 +186,16 @@ pub struct StackOutputs {
     pub verify_token_secret_arn: Option<String>,
     /// DashboardName (not used by the commands).
     pub dashboard_name: Option<String>,
-    /// EventsTableName (not used by the commands yet).
+    /// EventsTableName.
     pub events_table_name: Option<String>,
+    /// DeliveriesQueueUrl.
+    pub deliveries_queue_url: Option<String>,
+    /// EndpointSecretPrefix.
+    pub endpoint_secret_prefix: Option<String>,
+    /// DeliveriesDlqUrl (not used by the commands).
+    pub deliveries_dlq_url: Option<String>,
+    /// QuotasTableName (not used by the commands).
+    pub quotas_table_name: Option<String>,
     /// EventBusName (not used by the commands).
     pub event_bus_name: Option<String>,
     /// EventBusArn (not used by the commands).
@@ -225,6 +242,9 @@ pub struct AwsSettings {
     send_queue_prefix: Option<String>,
     tenant_secret_prefix: Option<String>,
     alarm_topic_arn: Option<String>,
+    events_table: Option<String>,
+    deliveries_queue_url: Option<String>,
+    endpoint_secret_prefix: Option<String>,
     /// Visibility timeout of a tenant's send queue, seconds.
     pub send_queue_visibility_timeout: u32,
     /// Receives before a send-queue message moves to the DLQ.
@@ -273,6 +293,12 @@ impl AwsSettings {
             send_queue_prefix: pick(&args.send_queue_prefix, &file.send_queue_name_prefix),
             tenant_secret_prefix: pick(&args.tenant_secret_prefix, &file.tenant_secret_prefix),
             alarm_topic_arn: pick(&args.alarm_topic_arn, &file.alarm_topic_arn),
+            events_table: pick(&args.events_table, &file.events_table_name),
+            deliveries_queue_url: pick(&args.deliveries_queue_url, &file.deliveries_queue_url),
+            endpoint_secret_prefix: pick(
+                &args.endpoint_secret_prefix,
+                &file.endpoint_secret_prefix,
+            ),
             send_queue_visibility_timeout: pick_number(
                 args.send_queue_visibility_timeout,
                 &file.send_queue_visibility_timeout,
@@ -351,6 +377,36 @@ impl AwsSettings {
             "AlarmTopicArn",
             "alarm-topic-arn",
             "WA_ALARM_TOPIC_ARN",
+        )
+    }
+
+    /// The `events` table (the tenants' event logs).
+    pub fn events_table(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.events_table,
+            "EventsTableName",
+            "events-table",
+            "WA_EVENTS_TABLE",
+        )
+    }
+
+    /// The `deliveries` queue's URL (jobs of the `delivery` function).
+    pub fn deliveries_queue_url(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.deliveries_queue_url,
+            "DeliveriesQueueUrl",
+            "deliveries-queue-url",
+            "WA_DELIVERY_QUEUE_URL",
+        )
+    }
+
+    /// The endpoints' secret name prefix (`{stage}/{prefix}/endpoints/`).
+    pub fn endpoint_secret_prefix(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.endpoint_secret_prefix,
+            "EndpointSecretPrefix",
+            "endpoint-secret-prefix",
+            "WA_ENDPOINT_SECRET_PREFIX",
         )
     }
 }

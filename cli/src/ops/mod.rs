@@ -7,11 +7,12 @@
 //!
 //! - [`config`]: stack outputs and Graph settings from flags, env vars or a TOML file.
 //! - [`backend`]: the ports on the chosen backend.
-//! - [`tenants`]: `add` (idempotent provisioning, `--dry-run`), `list`, `suspend`, `resume`.
+//! - [`tenants`]: `add` (idempotent provisioning, `--dry-run`), `list`, `suspend`, `resume`,
+//!   `endpoints add|list|remove` (signed HTTP event endpoints, AWS only).
 //! - [`templates`]: `sync` from the Graph API, `load` from a file.
 //! - [`messages`]: `get`, `list`.
 //! - [`dlq`]: `list`, `redrive`.
-//! - [`events`]: `list`, `replay` (the event log and its deliveries; `wa dev`'s file only).
+//! - [`events`]: `list`, `replay` (the event log and its deliveries, on AWS and on `wa dev`'s file).
 //! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
 //!   progress bars, `--since` parsing).
 

@@ -8,9 +8,13 @@ mod common;
 use common::{AwsStack, event};
 use serde_json::Value;
 use std::time::Duration;
-use wa_shared::domain::{IdempotencyKey, MessageId, MessageState, TenantId};
-use wa_shared::ports::{MessageStore, WorkQueue};
+use wa_shared::domain::quota::IntakeQuota;
+use wa_shared::domain::template::TemplateCatalog;
+use wa_shared::domain::tenant::ApiKeyHash;
+use wa_shared::domain::{IdempotencyKey, MessageId, MessageState, TenantId, Timestamp};
+use wa_shared::ports::{Directory, MessageStore, WorkQueue};
 use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::unique_name;
 
 const ANSWER: Duration = Duration::from_secs(20);
 
@@ -89,6 +93,107 @@ async fn the_intake_binary_answers_api_gateway_events_from_the_events_folder() {
     );
     assert!(
         lines.iter().any(|l| l.to_string().contains("req-replay")),
+        "{lines:?}"
+    );
+}
+
+/// `demo` over its quota (1/s, burst 1) through the built binary: 429 with
+/// `Retry-After`, the limit and a `QuotaRefused` metric; `other`, sending at the same
+/// time through the same process and table, never gets a 429.
+#[tokio::test]
+async fn the_intake_binary_refuses_a_flooding_tenant_and_never_another() {
+    let Some(stack) = AwsStack::start().await else {
+        return;
+    };
+    let demo = TenantId::parse("demo").unwrap();
+    let mut profile = stack.directory.tenant(&demo).await.unwrap().unwrap();
+    profile.intake_quota = IntakeQuota {
+        requests_per_second: 1,
+        burst: 1,
+        messages_per_day: None,
+    };
+    stack.directory.put_tenant(&profile).await.unwrap();
+    let other = TenantId::parse("other").unwrap();
+    let other_queue = stack
+        .queues
+        .ensure_queue(&unique_name("sq-other"), &wa_shared::queues::SEND.spec)
+        .await
+        .unwrap();
+    let other_profile = wa_testkit::fixtures::tenant("other")
+        .phone_number_id("106540352240000")
+        .waba_id("102290129340000")
+        .queue(other_queue.as_str())
+        .build();
+    stack.directory.put_tenant(&other_profile).await.unwrap();
+    stack
+        .directory
+        .put_api_key(&ApiKeyHash::of_key("wa_other_key"), &other)
+        .await
+        .unwrap();
+    let catalog = std::fs::read_to_string(
+        common::root().join("shared/tests/fixtures/templates/catalog.json"),
+    )
+    .unwrap();
+    for t in TemplateCatalog::from_json(&catalog).unwrap().iter() {
+        stack
+            .directory
+            .put_template(&other, t, Timestamp::from_millis(1_780_481_730_000))
+            .await
+            .unwrap();
+    }
+
+    let api = RuntimeApi::start().await.unwrap();
+    let mut cmd = api.command(env!("CARGO_BIN_EXE_intake"), "test-wa-intake");
+    cmd.envs(stack.env());
+    let function = FunctionProcess::spawn(cmd).unwrap();
+    let send = |key: &str, idempotency_key: String| {
+        let mut event = event("intake/send-template.json");
+        event["headers"]["authorization"] = format!("Bearer {key}").into();
+        event["headers"]["idempotency-key"] = idempotency_key.into();
+        event
+    };
+
+    // Interleaved: demo floods, other sends between demo's requests.
+    let (mut demo_refused, mut demo_accepted) = (Vec::new(), 0);
+    for n in 0..6 {
+        let answer = api
+            .invoke(send("wa_demo_key", format!("flood-{n}")), ANSWER)
+            .await
+            .unwrap()
+            .response();
+        match answer["statusCode"].as_i64() {
+            Some(202) => demo_accepted += 1,
+            Some(429) => demo_refused.push(answer),
+            _ => panic!("demo: {answer}"),
+        }
+        let answer = api
+            .invoke(send("wa_other_key", format!("quiet-{n}")), ANSWER)
+            .await
+            .unwrap()
+            .response();
+        assert_eq!(answer["statusCode"], 202, "other: {answer}");
+    }
+    assert!(demo_accepted >= 1);
+    let refused = demo_refused
+        .first()
+        .unwrap_or_else(|| panic!("demo was never refused: 6 requests in under 6 s at 1/s"));
+    assert_eq!(refused["headers"]["retry-after"], "1", "{refused}");
+    let error = &body(refused)["error"];
+    assert_eq!(error["code"], "rate_limited");
+    assert_eq!(error["limit"]["requests_per_second"], 1);
+    assert_eq!(error["limit"]["burst"], 1);
+
+    let lines = function.json_lines();
+    assert!(
+        lines.iter().any(|l| l["QuotaRefused"] == 1.0
+            && l["Tenant"] == "demo"
+            && l["Reason"] == "rate_limited"),
+        "no QuotaRefused metric in {lines:?}"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l["QuotaRefused"] == 1.0 && l["Tenant"] == "other"),
         "{lines:?}"
     );
 }

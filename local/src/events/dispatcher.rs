@@ -1,57 +1,21 @@
 //! The dispatcher: one task per endpoint, delivering from the outbox.
 
 use super::endpoint::{EndpointConfig, EventsSettings};
-use super::signing::{HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP};
 use super::store::{DeliveryError, DeliveryStore, DueDelivery, FailureOutcome};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
+pub use wa_shared::app::delivery::attempt::{
+    Attempt, MAX_ANSWER_BYTES, http_client, now_ms, post_signed,
+};
 use wa_shared::ports::EventLog;
 
-/// Most bytes of an endpoint's answer read (the rest is dropped unread).
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
-/// Characters of an answer kept in `last_error`.
-const ERROR_EXCERPT: usize = 200;
 /// Pause after a failed store or log call, so a broken file is not hammered.
 const ERROR_PAUSE: Duration = Duration::from_secs(1);
-
-/// Wall-clock milliseconds since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-/// The HTTP client of every attempt: no redirects followed, `timeout` for the whole
-/// exchange, no cookies, our user agent.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(5)))
-        .user_agent(concat!("wa-dev-events/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
-
-/// What one attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
-    /// A 2xx answer.
-    Delivered(u16),
-    /// Any other answer (a redirect included: never followed).
-    Refused {
-        /// The status.
-        status: u16,
-        /// The start of the answer, for `last_error`.
-        excerpt: String,
-    },
-    /// No answer: timeout, connection refused or reset, ...
-    NoAnswer(String),
-}
 
 /// Send one delivery: sign it for now, POST it, read at most [`MAX_ANSWER_BYTES`].
 pub async fn attempt(
@@ -59,78 +23,14 @@ pub async fn attempt(
     endpoint: &EndpointConfig,
     delivery: &DueDelivery,
 ) -> Attempt {
-    let timestamp = now_ms() / 1000;
-    let signature = endpoint
-        .secret
-        .sign(&delivery.event_id, timestamp, delivery.body.as_bytes());
-    let sent = client
-        .post(&endpoint.url)
-        .header(HEADER_ID, &delivery.event_id)
-        .header(HEADER_TIMESTAMP, timestamp.to_string())
-        .header(HEADER_SIGNATURE, signature)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(delivery.body.clone())
-        .send()
-        .await;
-    let mut response = match sent {
-        Ok(r) => r,
-        Err(e) => return Attempt::NoAnswer(describe(&e)),
-    };
-    let status = response.status();
-    let mut answer = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_ANSWER_BYTES - answer.len();
-                answer.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if answer.len() >= MAX_ANSWER_BYTES {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            // A 2xx whose body broke off still counts: the endpoint took the event.
-            Err(e) if !status.is_success() => return Attempt::NoAnswer(describe(&e)),
-            Err(_) => break,
-        }
-    }
-    if status.is_success() {
-        Attempt::Delivered(status.as_u16())
-    } else {
-        let text = String::from_utf8_lossy(&answer);
-        let excerpt: String = text
-            .chars()
-            .take(ERROR_EXCERPT)
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
-        Attempt::Refused {
-            status: status.as_u16(),
-            excerpt,
-        }
-    }
-}
-
-/// A reqwest error without its URL, by kind.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "answer broke off"
-    } else {
-        "request failed"
-    };
-    let mut cause = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        cause = s.to_string();
-        source = s.source();
-    }
-    if cause.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {cause}")
-    }
+    post_signed(
+        client,
+        &endpoint.url,
+        &endpoint.secret,
+        &delivery.event_id,
+        &delivery.body,
+    )
+    .await
 }
 
 /// Runs one task per endpoint until `stop` turns true.

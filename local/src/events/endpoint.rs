@@ -7,21 +7,7 @@ use std::time::Duration;
 use wa_shared::domain::TenantId;
 use wa_shared::domain::events::EventType;
 
-/// Standard Webhooks' recommended schedule: the waits after the 1st, 2nd, ... failed
-/// attempt (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: 27 h 35 min 5 s in all). After
-/// the last one fails the delivery is dead.
-pub const RETRY_SCHEDULE: [Duration; 7] = [
-    Duration::from_secs(5),
-    Duration::from_secs(5 * 60),
-    Duration::from_secs(30 * 60),
-    Duration::from_secs(2 * 3600),
-    Duration::from_secs(5 * 3600),
-    Duration::from_secs(10 * 3600),
-    Duration::from_secs(10 * 3600),
-];
-
-/// Attempts a delivery gets: the first and one per step of [`RETRY_SCHEDULE`].
-pub const MAX_ATTEMPTS: u32 = RETRY_SCHEDULE.len() as u32 + 1;
+pub use wa_shared::domain::endpoints::{MAX_ATTEMPTS, RETRY_SCHEDULE};
 
 /// The dispatcher's settings (`[events]` in `wa.toml`).
 #[derive(Debug, Clone, PartialEq)]
@@ -56,8 +42,7 @@ impl EventsSettings {
     /// The wait before the next attempt after `attempts` attempts have failed, or
     /// `None` when the delivery is dead (all [`MAX_ATTEMPTS`] spent).
     pub fn retry_delay(&self, attempts: u32) -> Option<Duration> {
-        let step = usize::try_from(attempts.checked_sub(1)?).ok()?;
-        RETRY_SCHEDULE.get(step).map(|wait| self.scaled(*wait))
+        wa_shared::domain::endpoints::retry_delay(attempts, self.time_scale)
     }
 
     /// `disable_after`, scaled.
@@ -66,7 +51,7 @@ impl EventsSettings {
     }
 
     fn scaled(&self, d: Duration) -> Duration {
-        Duration::from_secs_f64((d.as_secs_f64() * self.time_scale).max(0.0))
+        wa_shared::domain::endpoints::scaled(d, self.time_scale)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod dynamo;
 pub mod eventbridge;
 pub mod graph;
+pub mod secrets;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod sqs;
@@ -16,8 +17,10 @@ pub mod tokens;
 
 pub use clock::{ManualClock, SystemClock};
 pub use dynamo::directory::DynamoDirectory;
-pub use dynamo::{DynamoEventLog, DynamoMessageStore};
+pub use dynamo::{DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore, DynamoQuotaLedger};
 pub use eventbridge::EventBridgePublisher;
+pub use secrets::SecretsManagerEndpointSecrets;
+pub use sqs::deliveries::SqsDeliveryQueue;
 pub use graph::{GraphConfig, GraphProvider};
 #[cfg(feature = "sqlite")]
 pub use sqlite::directory::SqliteDirectory;
@@ -27,4 +30,6 @@ pub use sqlite::events::SqliteEventLog;
 pub use sqlite::messages::SqliteMessageStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::queue::SqliteWorkQueue;
+#[cfg(feature = "sqlite")]
+pub use sqlite::quotas::SqliteQuotaLedger;
 pub use sqs::SqsWorkQueue;

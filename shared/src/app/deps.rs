@@ -11,7 +11,9 @@ use crate::app::sender::SenderSettings;
 use crate::app::webhook::WebhookSettings;
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
-use crate::ports::{Clock, Directory, EventLog, MessageStore, Provider, TokenSource, WorkQueue};
+use crate::ports::{
+    Clock, Directory, EventLog, MessageStore, Provider, QuotaLedger, TokenSource, WorkQueue,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,11 +72,13 @@ impl Ports {
     }
 }
 
-/// Intake: ports and its limits; no Graph client.
+/// Intake: ports, the tenants' quota ledger and its limits; no Graph client.
 #[derive(Clone)]
 pub struct IntakeDeps {
     /// Shared ports (its directory cached: every request authenticates).
     pub ports: Ports,
+    /// The tenants' intake quota state, shared by every intake instance.
+    pub quotas: Arc<dyn QuotaLedger>,
     /// Body limit.
     pub settings: IntakeSettings,
 }

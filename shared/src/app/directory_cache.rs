@@ -9,7 +9,7 @@
 //! visible at once. Writes and every other read go straight to the wrapped directory.
 
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Clock, Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
@@ -66,6 +66,11 @@ impl<K: Hash + Eq, V: Clone> Ttl<K, V> {
             .get(key)
             .filter(|(expires, _)| now < *expires)
             .map(|(_, v)| v.clone())
+    }
+
+    fn remove(&self, key: &K) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        entries.remove(key);
     }
 
     fn put(&self, key: K, value: V, expires: Timestamp) {
@@ -272,6 +277,35 @@ impl Directory for DirectoryCache {
         at: Timestamp,
     ) -> Result<(), DirectoryError> {
         self.directory.set_opt_out(tenant, who, opted_out, at).await
+    }
+
+    // Hold writes drop this container's cached profile, so it sees its own write at
+    // once (other containers within the TTL).
+    async fn place_hold(
+        &self,
+        tenant: &TenantId,
+        hold: &TenantHold,
+    ) -> Result<bool, DirectoryError> {
+        let placed = self.directory.place_hold(tenant, hold).await;
+        self.inner.tenants.remove(tenant);
+        placed
+    }
+
+    async fn claim_hold_probe(
+        &self,
+        tenant: &TenantId,
+        seen: Timestamp,
+        next: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let claimed = self.directory.claim_hold_probe(tenant, seen, next).await;
+        self.inner.tenants.remove(tenant);
+        claimed
+    }
+
+    async fn release_hold(&self, tenant: &TenantId) -> Result<bool, DirectoryError> {
+        let released = self.directory.release_hold(tenant).await;
+        self.inner.tenants.remove(tenant);
+        released
     }
 }
 

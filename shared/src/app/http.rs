@@ -2,9 +2,10 @@
 //! requests in, responses out, and the one place errors become status codes.
 //!
 //! Every error body has the same shape: `{"error": {"code", "message",
-//! "request_id", "details"?}}`. A 500 says nothing about its cause; the cause goes
-//! to the log.
+//! "request_id", "details"?}}` (a 429 adds `limit` and `retry_after_seconds`, and a
+//! `Retry-After` header). A 500 says nothing about its cause; the cause goes to the log.
 
+use crate::domain::quota::QuotaRefusal;
 use crate::domain::validation::Problem;
 pub use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body;
@@ -67,6 +68,9 @@ pub enum ApiError {
     /// 422: well-formed but invalid; every problem with its field path.
     #[error("the request has {} problem(s)", .0.len())]
     Validation(Vec<Problem>),
+    /// 429: over the tenant's intake quota; answered with `Retry-After` and the limit.
+    #[error("{0}")]
+    QuotaExceeded(QuotaRefusal),
     /// 500: our fault; the cause is logged, never answered.
     #[error("internal error")]
     Internal,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::Conflict { .. } => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Validation(_) => 422,
+            ApiError::QuotaExceeded(_) => 429,
             ApiError::Internal => 500,
         }
     }
@@ -99,6 +104,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::QuotaExceeded(refusal) => refusal.code(),
             ApiError::Internal => "internal_error",
         }
     }
@@ -113,11 +119,29 @@ impl ApiError {
         if let ApiError::Validation(problems) = self {
             error["details"] = serde_json::to_value(problems).unwrap_or(Value::Null);
         }
-        json_response(
-            self.status(),
-            &json!({ "error": error }),
-            &[("x-request-id", request_id)],
-        )
+        let mut headers = vec![("x-request-id", request_id.to_owned())];
+        if let ApiError::QuotaExceeded(refusal) = self {
+            let seconds = refusal.retry_after_secs();
+            error["limit"] = quota_limit(refusal);
+            error["retry_after_seconds"] = json!(seconds);
+            headers.push(("retry-after", seconds.to_string()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        json_response(self.status(), &json!({ "error": error }), &headers)
+    }
+}
+
+/// The limit a 429 names: the rate and burst, or the daily cap.
+fn quota_limit(refusal: &QuotaRefusal) -> Value {
+    match refusal {
+        QuotaRefusal::RateLimited {
+            requests_per_second,
+            burst,
+            ..
+        } => json!({"requests_per_second": requests_per_second, "burst": burst}),
+        QuotaRefusal::DailyQuotaExceeded {
+            messages_per_day, ..
+        } => json!({"messages_per_day": messages_per_day}),
     }
 }
 
@@ -275,6 +299,14 @@ mod tests {
                 413,
             ),
             (ApiError::Validation(vec![]), 422),
+            (
+                ApiError::QuotaExceeded(QuotaRefusal::RateLimited {
+                    requests_per_second: 50,
+                    burst: 100,
+                    retry_after: std::time::Duration::from_millis(20),
+                }),
+                429,
+            ),
             (ApiError::Internal, 500),
         ];
         for (err, status) in cases {
@@ -303,6 +335,33 @@ mod tests {
         assert_eq!(body["error"]["code"], "validation_failed");
         assert_eq!(body["error"]["details"][0]["field"], "template.body[1]");
         assert_eq!(body["error"]["details"][0]["code"], "newline_or_tab");
+    }
+
+    #[test]
+    fn quota_refusals_name_their_limit_and_when_to_retry() {
+        let rate = ApiError::QuotaExceeded(QuotaRefusal::RateLimited {
+            requests_per_second: 50,
+            burst: 100,
+            retry_after: std::time::Duration::from_millis(1_200),
+        })
+        .to_response("r");
+        assert_eq!(rate.status_code, 429);
+        assert_eq!(header_of(&rate, "retry-after"), Some("2"));
+        let body = body_json(&rate);
+        assert_eq!(body["error"]["code"], "rate_limited");
+        assert_eq!(body["error"]["limit"]["requests_per_second"], 50);
+        assert_eq!(body["error"]["limit"]["burst"], 100);
+        assert_eq!(body["error"]["retry_after_seconds"], 2);
+        let day = ApiError::QuotaExceeded(QuotaRefusal::DailyQuotaExceeded {
+            messages_per_day: 1000,
+            retry_after: std::time::Duration::from_secs(3600),
+        })
+        .to_response("r");
+        assert_eq!(header_of(&day, "retry-after"), Some("3600"));
+        let body = body_json(&day);
+        assert_eq!(body["error"]["code"], "daily_quota_exceeded");
+        assert_eq!(body["error"]["limit"]["messages_per_day"], 1000);
+        assert_eq!(header_of(&day, "x-request-id"), Some("r"));
     }
 
     #[test]

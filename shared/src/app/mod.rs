@@ -7,6 +7,7 @@
 //! [`http`]) or in the domain.
 
 mod deps;
+pub mod delivery;
 pub mod directory_cache;
 pub mod errors;
 pub mod events;

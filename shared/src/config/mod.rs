@@ -7,10 +7,12 @@
 //! lifecycle policy, retry budget included: each variable is parsed in one place)
 //! and its own part; `crate::wiring::aws` builds the function's deps from it.
 
+mod delivery;
 mod events;
 mod reconciler;
 mod webhook;
 
+pub use delivery::DeliveryConfig;
 pub use events::EventsConfig;
 pub use reconciler::ReconcilerConfig;
 pub use webhook::WebhookConfig;
@@ -147,6 +149,8 @@ pub struct IntakeConfig {
     pub common: CommonConfig,
     /// `WA_LOOKUP_CACHE_MS` (default 5000; 0 disables): tenant and template cache.
     pub lookup_cache_ttl: Duration,
+    /// `WA_QUOTAS_TABLE`: the tenants' intake quota ledger.
+    pub quotas_table: String,
 }
 
 impl IntakeConfig {
@@ -161,6 +165,7 @@ impl IntakeConfig {
         Ok(Self {
             common: CommonConfig::read(&vars)?,
             lookup_cache_ttl: vars.millis("WA_LOOKUP_CACHE_MS", DEFAULT_CACHE_TTL, 0, 300_000)?,
+            quotas_table: vars.required("WA_QUOTAS_TABLE")?,
         })
     }
 
@@ -267,11 +272,18 @@ mod tests {
         ("WA_METRICS_NAMESPACE", "WaPipeline"),
     ];
 
+    fn intake_vars() -> Vec<(&'static str, &'static str)> {
+        let mut vars = COMMON.to_vec();
+        vars.push(("WA_QUOTAS_TABLE", "dev-wa-quotas"));
+        vars
+    }
+
     #[test]
     fn intake_reads_the_template_variables_and_defaults_the_rest() {
-        let config = IntakeConfig::from_lookup(lookup(&COMMON)).unwrap();
+        let config = IntakeConfig::from_lookup(lookup(&intake_vars())).unwrap();
         assert_eq!(config.common.stage, "dev");
         assert_eq!(config.common.messages_table, "dev-wa-messages");
+        assert_eq!(config.quotas_table, "dev-wa-quotas");
         assert_eq!(config.lookup_cache_ttl, DEFAULT_CACHE_TTL);
         assert_eq!(config.common.lifecycle, LifecyclePolicy::default());
         assert_eq!(config.settings(), IntakeSettings::default());
@@ -281,7 +293,9 @@ mod tests {
     fn missing_and_invalid_variables_are_named() {
         let missing = IntakeConfig::from_lookup(lookup(&COMMON[1..])).unwrap_err();
         assert_eq!(missing, ConfigError::Missing("WA_STAGE"));
-        let mut vars = COMMON.to_vec();
+        let missing = IntakeConfig::from_lookup(lookup(&COMMON)).unwrap_err();
+        assert_eq!(missing, ConfigError::Missing("WA_QUOTAS_TABLE"));
+        let mut vars = intake_vars();
         vars.push(("WA_LOOKUP_CACHE_MS", "soon"));
         let invalid = IntakeConfig::from_lookup(lookup(&vars)).unwrap_err();
         assert!(matches!(
@@ -291,7 +305,7 @@ mod tests {
                 ..
             }
         ));
-        let mut vars = COMMON.to_vec();
+        let mut vars = intake_vars();
         vars[4] = ("WA_METRICS_NAMESPACE", "Other");
         assert!(IntakeConfig::from_lookup(lookup(&vars)).is_err());
     }

@@ -4,6 +4,7 @@
 //! property-tested without any adapter.
 
 pub mod canonical;
+pub mod endpoints;
 pub mod events;
 pub mod failure;
 pub mod graph;
@@ -12,6 +13,7 @@ pub mod lifecycle;
 pub mod message;
 pub mod payload;
 pub mod policy;
+pub mod quota;
 pub mod request;
 pub mod state;
 pub mod template;

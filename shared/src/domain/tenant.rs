@@ -4,6 +4,7 @@
 //! concurrency limit and policies (DESIGN §5, §8).
 
 use super::ids::{PhoneNumberId, TenantId};
+use super::quota::IntakeQuota;
 use super::time::Timestamp;
 use super::validation::FormattingPolicy;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,10 @@ pub struct TenantProfile {
     pub max_concurrency: u32,
     /// Messages per second its phone number may send (Meta's default is 80).
     pub throughput_mps: u32,
+    /// What intake accepts from it: requests per second with a burst, messages per day
+    /// (absent in older profiles: the defaults).
+    #[serde(default)]
+    pub intake_quota: IntakeQuota,
     /// Strict (reject) or sanitize (fix) template values with newlines, tabs or runs of spaces.
     #[serde(default)]
     pub formatting: FormattingPolicy,
@@ -69,8 +74,41 @@ pub struct TenantProfile {
     /// Last account event Meta reported (`account_update`, e.g. a restriction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_event: Option<String>,
+    /// Sending is held after a tenant-class failure (expired token, restricted
+    /// account, ...): its messages wait without spending attempts until a probe
+    /// succeeds, the token is updated or an operator resumes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<TenantHold>,
     /// When the profile last changed.
     pub updated_at: Timestamp,
+}
+
+/// How often a held tenant's sender tries one real send (the probe), by default.
+pub const DEFAULT_HOLD_PROBE_INTERVAL_MS: i64 = 2 * 60 * 1000;
+
+/// Why and since when a tenant's sending is held (DESIGN §5: a `tenant`-class failure
+/// belongs to the tenant, not to one message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantHold {
+    /// The Graph error code that caused it (`None`: the token could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<i64>,
+    /// What happened, in words (the failure's title).
+    pub reason: String,
+    /// Meta's message or the token source's error, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When the hold began.
+    pub since: Timestamp,
+    /// When the next probe (one real send) may be made; claimed by one sender at a time.
+    pub probe_at: Timestamp,
+}
+
+impl TenantHold {
+    /// Whether a probe may be made at `now`.
+    pub fn probe_due(&self, now: Timestamp) -> bool {
+        self.probe_at <= now
+    }
 }
 
 /// STOP and UNSUBSCRIBE.
@@ -170,12 +208,14 @@ mod tests {
             token_ref: "env:WA_DEMO_TOKEN".into(),
             max_concurrency: 5,
             throughput_mps: 80,
+            intake_quota: IntakeQuota::default(),
             formatting: FormattingPolicy::Strict,
             on_ambiguous: OnAmbiguous::Fail,
             opt_out_keywords: default_opt_out_keywords(),
             opt_in_keywords: default_opt_in_keywords(),
             phone_quality: None,
             account_event: None,
+            hold: None,
             updated_at: Timestamp::from_millis(0),
         }
     }
@@ -222,5 +262,6 @@ mod tests {
         let p: TenantProfile = serde_json::from_value(minimal).unwrap();
         assert_eq!(p.on_ambiguous, OnAmbiguous::Fail);
         assert_eq!(p.opt_out_keywords, default_opt_out_keywords());
+        assert_eq!(p.intake_quota, IntakeQuota::default());
     }
 }

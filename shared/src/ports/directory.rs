@@ -2,7 +2,7 @@
 //! (DESIGN §2, §8; items in docs/data-model.md).
 
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -157,6 +157,25 @@ pub trait Directory: Send + Sync {
         opted_out: bool,
         at: Timestamp,
     ) -> Result<(), DirectoryError>;
+
+    /// Put `tenant` on hold, unless it already is (the first hold's cause and start
+    /// are kept); whether this call placed it. A partial write: nothing else of the
+    /// profile changes, and a missing tenant is never created.
+    async fn place_hold(&self, tenant: &TenantId, hold: &TenantHold)
+    -> Result<bool, DirectoryError>;
+
+    /// Claim the next probe of a held tenant: move the hold's `probe_at` from `seen`
+    /// to `next`. `true` for the one caller that won; `false` when the hold is gone or
+    /// another caller moved it first.
+    async fn claim_hold_probe(
+        &self,
+        tenant: &TenantId,
+        seen: Timestamp,
+        next: Timestamp,
+    ) -> Result<bool, DirectoryError>;
+
+    /// End `tenant`'s hold; whether there was one.
+    async fn release_hold(&self, tenant: &TenantId) -> Result<bool, DirectoryError>;
 
     /// Record an opt-out (`true`) or opt-in (`false`); an older change never overwrites
     /// a newer one, and at the same instant an opt-out wins.

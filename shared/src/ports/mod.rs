@@ -4,15 +4,20 @@
 //! a port passes the same conformance suite (DESIGN §2).
 
 pub mod clock;
+pub mod deliveries;
 pub mod directory;
+pub mod endpoints;
 pub mod events;
 pub mod provider;
 pub mod publisher;
 pub mod queue;
+pub mod quota;
 pub mod store;
 pub mod tokens;
 
 pub use clock::Clock;
+pub use deliveries::{DeliveryQueue, DeliveryQueueError, MAX_JOB_DELAY};
+pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};
 pub use directory::{Directory, DirectoryError, StoredTemplate};
 pub use events::{EventLog, EventLogError, EventPage, LoggedEvent, MAX_EVENT_PAGE};
 pub use provider::{Provider, ProviderRequest};
@@ -21,6 +26,7 @@ pub use queue::{
     BatchSendOutcome, DeadLetter, EntryFailure, QueueDepth, QueueError, QueueMessageId, QueueRef,
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
 };
+pub use quota::{Admission, QuotaError, QuotaLedger};
 pub use store::{
     ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
 };

@@ -9,13 +9,15 @@ use crate::adapters::aws::{SdkConfig, load_sdk_config};
 use crate::adapters::graph::GraphProvider;
 use crate::adapters::tokens::SecretsManagerTokenSource;
 use crate::adapters::{
-    DynamoDirectory, DynamoEventLog, DynamoMessageStore, EventBridgePublisher, SqsWorkQueue,
-    SystemClock,
+    DynamoDirectory, DynamoEventLog, DynamoMessageStore, DynamoQuotaLedger, EventBridgePublisher,
+    SqsWorkQueue, SystemClock,
 };
+use crate::adapters::{DynamoEndpointRegistry, SecretsManagerEndpointSecrets, SqsDeliveryQueue};
+use crate::app::delivery::DeliveryDeps;
 use crate::app::{EventsDeps, IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::config::{
-    CommonConfig, ConfigError, EventsConfig, IntakeConfig, ReconcilerConfig, SenderConfig,
-    WebhookConfig,
+    CommonConfig, ConfigError, DeliveryConfig, EventsConfig, IntakeConfig, ReconcilerConfig,
+    SenderConfig, WebhookConfig,
 };
 use crate::metrics::{Metrics, MetricsSink};
 use std::sync::Arc;
@@ -33,11 +35,13 @@ pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
     }
 }
 
-/// Intake's deps: its directory reads cached for `WA_LOOKUP_CACHE_MS`.
+/// Intake's deps: its directory reads cached for `WA_LOOKUP_CACHE_MS`, the quota
+/// ledger on `WA_QUOTAS_TABLE`.
 pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
     let sdk = load_sdk_config().await;
     Ok(IntakeDeps {
         ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
+        quotas: Arc::new(DynamoQuotaLedger::new(&sdk, config.quotas_table.clone())),
         settings: config.settings(),
     })
 }
@@ -92,6 +96,40 @@ pub async fn events(config: &EventsConfig) -> Result<EventsDeps, ConfigError> {
             config.event_bus_name.clone(),
         )),
         settings: config.settings.clone(),
+    })
+}
+
+/// The `delivery` function's deps (and `wa events replay`'s on AWS): endpoints in the
+/// directory table, their secrets in Secrets Manager under `WA_ENDPOINT_SECRET_PREFIX`,
+/// jobs on `WA_DELIVERY_QUEUE_URL`, the event log for replays.
+pub async fn delivery(config: &DeliveryConfig) -> Result<DeliveryDeps, ConfigError> {
+    let sdk = load_sdk_config().await;
+    delivery_with_sdk(config, &sdk)
+}
+
+/// [`delivery`] on an SDK configuration already loaded.
+pub fn delivery_with_sdk(
+    config: &DeliveryConfig,
+    sdk: &SdkConfig,
+) -> Result<DeliveryDeps, ConfigError> {
+    DeliveryDeps::new(
+        Arc::new(DynamoEndpointRegistry::new(
+            sdk,
+            config.common.directory_table.clone(),
+        )),
+        Arc::new(SecretsManagerEndpointSecrets::new(
+            sdk,
+            config.secret_prefix.clone(),
+        )),
+        Arc::new(SqsDeliveryQueue::new(sdk, config.queue_url.clone())),
+        Arc::new(DynamoEventLog::new(sdk, config.common.events_table.clone())),
+        Arc::new(SystemClock),
+        Metrics::new(MetricsSink::Stdout, &config.common.stage),
+        config.settings.clone(),
+    )
+    .map_err(|e| ConfigError::Invalid {
+        var: "WA_DELIVERY_TIMEOUT_MS",
+        reason: format!("the HTTP client could not be built: {e}"),
     })
 }
 

@@ -1,13 +1,15 @@
 //! The local wiring: the embedded SQLite backend (store, directory and queues in one
 //! file) and each function's deps over it, for `wa dev` and the tests.
 //!
-//! [`Backend::open`] builds the three adapters over one [`SqliteDb`];
+//! [`Backend::open`] builds the adapters over one [`SqliteDb`] (the quota ledger too);
 //! [`Backend::ports`] makes them [`Ports`]; [`intake`], [`sender`], [`webhook`] and
 //! [`reconciler`] build one function's deps from any `Ports` (the tests also pass
 //! DynamoDB ports from [`super::aws::ports`]), and [`functions`] all four for `wa dev`.
 
 use crate::adapters::sqlite::{SqliteDb, SqliteError};
-use crate::adapters::{SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqliteWorkQueue};
+use crate::adapters::{
+    SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqliteQuotaLedger, SqliteWorkQueue,
+};
 use crate::app::reconciler::ReconcilerSettings;
 use crate::app::sender::{Pacer, PacingShare, SenderSettings};
 use crate::app::webhook::WebhookSettings;
@@ -15,7 +17,8 @@ use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, DirectoryError, EventLogError, Provider, QueueError, StoreError, TokenSource,
+    Clock, DirectoryError, EventLogError, Provider, QueueError, QuotaError, QuotaLedger,
+    StoreError, TokenSource,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +41,9 @@ pub enum LocalError {
     /// The event log's table could not be set up.
     #[error("event log: {0}")]
     Events(#[from] EventLogError),
+    /// The quota ledger's tables could not be set up.
+    #[error("quota ledger: {0}")]
+    Quotas(#[from] QuotaError),
 }
 
 /// The three SQLite adapters over one file, kept concrete for the runtime's own use
@@ -52,6 +58,8 @@ pub struct Backend {
     pub queue: Arc<SqliteWorkQueue>,
     /// The event log (the outbox the store writes events into).
     pub events: Arc<SqliteEventLog>,
+    /// The tenants' intake quota state (intake's only).
+    pub quotas: Arc<SqliteQuotaLedger>,
     /// The clock the queue's timers and the ports use.
     pub clock: Arc<dyn Clock>,
 }
@@ -63,7 +71,8 @@ impl Backend {
             store: Arc::new(SqliteMessageStore::new(db.clone()).await?),
             directory: Arc::new(SqliteDirectory::new(db.clone()).await?),
             queue: Arc::new(SqliteWorkQueue::new(db.clone(), clock.clone()).await?),
-            events: Arc::new(SqliteEventLog::new(db).await?),
+            events: Arc::new(SqliteEventLog::new(db.clone()).await?),
+            quotas: Arc::new(SqliteQuotaLedger::new(db).await?),
             clock,
         })
     }
@@ -113,10 +122,11 @@ impl Default for LocalSettings {
     }
 }
 
-/// Intake over `ports`.
-pub fn intake(ports: &Ports, settings: &LocalSettings) -> IntakeDeps {
+/// Intake over `ports`, its quotas kept in `quotas`.
+pub fn intake(ports: &Ports, quotas: Arc<dyn QuotaLedger>, settings: &LocalSettings) -> IntakeDeps {
     IntakeDeps {
         ports: ports.with_directory_cache(settings.intake_cache_ttl),
+        quotas,
         settings: Default::default(),
     }
 }
@@ -165,15 +175,16 @@ pub struct Functions {
     pub reconciler: ReconcilerDeps,
 }
 
-/// All four functions over `ports`.
+/// All four functions over `ports` (intake's quotas in `quotas`).
 pub fn functions(
     ports: &Ports,
+    quotas: Arc<dyn QuotaLedger>,
     provider: Arc<dyn Provider>,
     tokens: Arc<dyn TokenSource>,
     settings: &LocalSettings,
 ) -> Functions {
     Functions {
-        intake: intake(ports, settings),
+        intake: intake(ports, quotas, settings),
         sender: sender(ports, provider, tokens, settings),
         webhook: webhook(ports, settings),
         reconciler: reconciler(ports, settings),

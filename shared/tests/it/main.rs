@@ -5,12 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod delivery_path;
 mod directory_conformance;
 mod event_log_conformance;
 mod events_path;
 mod golden_payloads;
 mod graph_client;
 mod queue_conformance;
+mod quota_conformance;
 mod send_path;
 mod status_path;
 mod store_conformance;

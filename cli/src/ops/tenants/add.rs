@@ -197,11 +197,12 @@ async fn make_plan(
     };
     let profile = match &current {
         None => Step::new("profile", tenant.as_str(), Change::Create).with_detail(format!(
-            "phone number id {}, WABA {}, max_concurrency {}, throughput {}/s, token_ref {}, with its phone and WABA routing",
+            "phone number id {}, WABA {}, max_concurrency {}, throughput {}/s, intake quota {}, token_ref {}, with its phone and WABA routing",
             wanted.phone_number_id,
             wanted.waba_id,
             wanted.max_concurrency,
             wanted.throughput_mps,
+            wanted.intake_quota,
             wanted.token_ref
         )),
         Some(current) => {

@@ -1,11 +1,13 @@
-//! `wa tenants add|list|suspend|resume`.
+//! `wa tenants add|list|suspend|resume|endpoints`.
 //!
 //! `add` provisions everything a tenant needs and is idempotent (see [`add`]);
 //! `suspend`/`resume` flip the profile's status, which intake and the sender
-//! read (suspended tenants' messages are suppressed); `list` shows the profiles.
+//! read (suspended tenants' messages are suppressed); `list` shows the profiles;
+//! `endpoints` manages the tenants' signed HTTP event endpoints on AWS ([`endpoints`]).
 
 pub mod add;
 pub mod aws;
+pub mod endpoints;
 pub mod profile;
 
 use super::backend::{Backend, Open};
@@ -44,6 +46,8 @@ pub enum TenantsCommand {
     Suspend(StatusArgs),
     /// Let a suspended tenant send again.
     Resume(StatusArgs),
+    /// A tenant's signed HTTP event endpoints on AWS: add, list, remove (wa dev's are in wa.toml).
+    Endpoints(endpoints::EndpointsArgs),
 }
 
 /// How template values with newlines, tabs or long runs of spaces are handled.
@@ -104,6 +108,15 @@ pub struct AddArgs {
     /// Messages per second its phone number may send [new: 80].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10000))]
     pub throughput_mps: Option<u32>,
+    /// Intake quota: steady POST /v1/messages requests per second [new: 50].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests_per_second: Option<u32>,
+    /// Intake quota: requests admitted at once after a quiet spell [new: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub burst: Option<u32>,
+    /// Intake quota: new messages per UTC day; 0 removes the cap [new: no cap].
+    #[arg(long)]
+    pub messages_per_day: Option<u32>,
     /// Template values with newlines, tabs or runs of spaces [new: strict].
     #[arg(long, value_enum)]
     pub formatting: Option<Formatting>,
@@ -165,6 +178,7 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
         TenantsCommand::Resume(s) => {
             set_status(&args.backend, &s, TenantStatus::Active, &mut out).await
         }
+        TenantsCommand::Endpoints(e) => endpoints::run(&args.backend, e, &mut out).await,
     }
 }
 
@@ -188,6 +202,7 @@ pub async fn list_tenants(
         "WABA ID",
         "CONCURRENCY",
         "MPS",
+        "INTAKE QUOTA",
         "QUEUE",
     ]);
     for t in &tenants {
@@ -198,6 +213,7 @@ pub async fn list_tenants(
             t.waba_id.clone(),
             t.max_concurrency.to_string(),
             t.throughput_mps.to_string(),
+            t.intake_quota.to_string(),
             t.queue.clone(),
         ]);
     }

@@ -6,6 +6,7 @@ use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
+use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::tenant::{
     OnAmbiguous, TenantProfile, TenantStatus, default_opt_in_keywords, default_opt_out_keywords,
 };
@@ -33,6 +34,12 @@ pub struct ProfileFlags {
     pub max_concurrency: Option<u32>,
     /// `--throughput-mps`.
     pub throughput_mps: Option<u32>,
+    /// `--requests-per-second`.
+    pub requests_per_second: Option<u32>,
+    /// `--burst`.
+    pub burst: Option<u32>,
+    /// `--messages-per-day`: `Some(None)` removes the cap (given as 0).
+    pub messages_per_day: Option<Option<u32>>,
     /// `--formatting`.
     pub formatting: Option<FormattingPolicy>,
     /// `--on-ambiguous`.
@@ -58,9 +65,23 @@ impl ProfileFlags {
             waba_id,
             max_concurrency: args.max_concurrency,
             throughput_mps: args.throughput_mps,
+            requests_per_second: args.requests_per_second,
+            burst: args.burst,
+            messages_per_day: args.messages_per_day.map(|n| (n > 0).then_some(n)),
             formatting: args.formatting.map(Into::into),
             on_ambiguous: args.on_ambiguous.map(Into::into),
         })
+    }
+}
+
+impl ProfileFlags {
+    /// `base` with the quota flags given applied.
+    pub fn intake_quota(&self, base: IntakeQuota) -> IntakeQuota {
+        IntakeQuota {
+            requests_per_second: self.requests_per_second.unwrap_or(base.requests_per_second),
+            burst: self.burst.unwrap_or(base.burst),
+            messages_per_day: self.messages_per_day.unwrap_or(base.messages_per_day),
+        }
     }
 }
 
@@ -84,6 +105,7 @@ pub fn wanted_profile(
         }
         p.max_concurrency = flags.max_concurrency.unwrap_or(p.max_concurrency);
         p.throughput_mps = flags.throughput_mps.unwrap_or(p.throughput_mps);
+        p.intake_quota = flags.intake_quota(p.intake_quota);
         p.formatting = flags.formatting.unwrap_or(p.formatting);
         p.on_ambiguous = flags.on_ambiguous.unwrap_or(p.on_ambiguous);
         p.queue = queue;
@@ -102,12 +124,14 @@ pub fn wanted_profile(
         token_ref,
         max_concurrency: flags.max_concurrency.unwrap_or(DEFAULT_MAX_CONCURRENCY),
         throughput_mps: flags.throughput_mps.unwrap_or(DEFAULT_THROUGHPUT_MPS),
+        intake_quota: flags.intake_quota(IntakeQuota::default()),
         formatting: flags.formatting.unwrap_or_default(),
         on_ambiguous: flags.on_ambiguous.unwrap_or_default(),
         opt_out_keywords: default_opt_out_keywords(),
         opt_in_keywords: default_opt_in_keywords(),
         phone_quality: None,
         account_event: None,
+        hold: None,
         updated_at: now,
     })
 }
@@ -137,6 +161,7 @@ pub fn profile_diffs(have: &TenantProfile, want: &TenantProfile) -> Vec<String> 
             want.max_concurrency,
         ),
         diff("throughput_mps", have.throughput_mps, want.throughput_mps),
+        diff("intake_quota", have.intake_quota, want.intake_quota),
         diff("formatting", name(&have.formatting), name(&want.formatting)),
         diff(
             "on_ambiguous",
@@ -296,6 +321,7 @@ mod tests {
             formatting: Some(FormattingPolicy::Sanitize),
             ..ProfileFlags::default()
         };
+        assert_eq!(current.intake_quota, IntakeQuota::default());
         let changed = wanted_profile(
             &tenant(),
             Some(&current),
@@ -310,6 +336,54 @@ mod tests {
             profile_diffs(&current, &changed),
             ["max_concurrency: 9 -> 12", "formatting: strict -> sanitize"]
         );
+    }
+
+    #[test]
+    fn quota_flags_change_only_what_they_name_and_zero_removes_the_daily_cap() {
+        let now = Timestamp::from_millis(1);
+        let current =
+            wanted_profile(&tenant(), None, &flags(), "q".into(), "t".into(), now).unwrap();
+        let capped = ProfileFlags {
+            requests_per_second: Some(5),
+            messages_per_day: Some(Some(1000)),
+            ..ProfileFlags::default()
+        };
+        let changed = wanted_profile(
+            &tenant(),
+            Some(&current),
+            &capped,
+            "q".into(),
+            "t".into(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            changed.intake_quota,
+            IntakeQuota {
+                requests_per_second: 5,
+                burst: 100,
+                messages_per_day: Some(1000)
+            }
+        );
+        assert_eq!(
+            profile_diffs(&current, &changed),
+            ["intake_quota: 50/s burst 100, no daily cap -> 5/s burst 100, 1000/day"]
+        );
+        let uncapped = ProfileFlags {
+            messages_per_day: Some(None),
+            ..ProfileFlags::default()
+        };
+        let back = wanted_profile(
+            &tenant(),
+            Some(&changed),
+            &uncapped,
+            "q".into(),
+            "t".into(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(back.intake_quota.messages_per_day, None);
+        assert_eq!(back.intake_quota.requests_per_second, 5);
     }
 
     #[test]

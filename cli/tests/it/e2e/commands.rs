@@ -144,7 +144,9 @@ async fn a_tenant_added_to_a_running_wa_dev_is_served() {
 /// timestamps; a rerun with the same run id only replays (nothing sent twice).
 #[tokio::test]
 async fn wa_load_reports_throughput_and_latency_and_replays_on_a_rerun() {
-    let dev = Dev::start(&test_dir("commands_load"), None);
+    // 200 sends from 16 clients: what wa load reports, not demo's intake quota.
+    let config = two_tenants_with(FLOOD_QUOTA, "", "");
+    let dev = Dev::start(&test_dir("commands_load"), Some(&config));
     let args = [
         "load",
         "--messages",

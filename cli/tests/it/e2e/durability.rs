@@ -96,7 +96,8 @@ async fn a_restart_keeps_messages_idempotency_keys_and_contacts() {
 #[tokio::test]
 async fn kill_9_under_load_loses_no_acknowledged_message_and_resumes() {
     let dir = test_dir("durability_kill");
-    let config = two_tenants(FAST_RECOVERY);
+    // 16 clients as fast as intake answers: the crash is the point, not demo's quota.
+    let config = two_tenants_with(FLOOD_QUOTA, "", FAST_RECOVERY);
     let dev = Dev::start(&dir, Some(&config));
     let stop = Arc::new(AtomicBool::new(false));
     let next = Arc::new(AtomicUsize::new(0));

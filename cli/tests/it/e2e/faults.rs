@@ -14,7 +14,10 @@ const SETTLED: [&str; 3] = ["read", "delivered", "failed"];
 
 #[tokio::test]
 async fn under_sandbox_faults_every_message_settles_and_none_is_sent_twice() {
-    let config = two_tenants(
+    // 400 sends from 8 clients at once: the faults are the point, not demo's quota.
+    let config = two_tenants_with(
+        FLOOD_QUOTA,
+        "",
         r#"
 [graph]
 timeout_ms = 1500                 # a withheld answer becomes ambiguous after 1.5 s

@@ -14,7 +14,10 @@ const QUIET: usize = 20;
 async fn a_tenant_flooding_5000_messages_does_not_delay_another_tenants_20() {
     let dev = Dev::start(
         &test_dir("isolation_flood"),
-        Some(&two_tenants(
+        Some(&two_tenants_with(
+            // The flood is the point here, not demo's intake quota (tests/it/e2e/quotas.rs).
+            FLOOD_QUOTA,
+            "",
             // A flood this size is a load test of the store: fsync per commit is not the point.
             "[store]\nsynchronous = \"normal\"\n[sandbox.webhook]\nsent_after_ms = 200\ndelivered_after_ms = 400\nread_after_ms = \"never\"\n",
         )),

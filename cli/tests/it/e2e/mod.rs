@@ -10,4 +10,5 @@ mod faults;
 mod intake;
 mod isolation;
 mod lifecycle;
+mod quotas;
 mod support;

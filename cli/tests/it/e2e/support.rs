@@ -16,6 +16,15 @@ pub const DEMO_PHONE: &str = "106540352242922";
 /// A `wa.toml` with tenants `demo` and `other` on their own numbers, fast timings,
 /// and `extra` appended (more sections, or overrides of nothing set here).
 pub fn two_tenants(extra: &str) -> String {
+    two_tenants_with("", "", extra)
+}
+
+/// An intake quota no flood of these tests reaches (for tests of what follows a flood).
+pub const FLOOD_QUOTA: &str = "intake_quota = { requests_per_second = 100000, burst = 1000000 }";
+
+/// [`two_tenants`] with `demo_keys` and `other_keys` added to each tenant's table
+/// (e.g. an `intake_quota`).
+pub fn two_tenants_with(demo_keys: &str, other_keys: &str, extra: &str) -> String {
     format!(
         r#"
 [webhook]
@@ -27,12 +36,14 @@ id = "demo"
 api_keys = ["{DEMO_KEY}"]
 phone_number_id = "{DEMO_PHONE}"
 waba_id = "102290129340398"
+{demo_keys}
 
 [[tenants]]
 id = "other"
 api_keys = ["{OTHER_KEY}"]
 phone_number_id = "106540352240000"
 waba_id = "102290129340000"
+{other_keys}
 {extra}
 "#
     )

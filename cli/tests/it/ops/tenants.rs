@@ -3,6 +3,7 @@
 
 use crate::ops::support::{Backend, PHONE_NUMBER_ID, WABA_ID, api_key, args, wa};
 use wa_shared::domain::TenantId;
+use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
 use wa_shared::ports::{QueueError, QueueRef};
 
@@ -69,6 +70,48 @@ async fn add_on_sqlite_creates_queue_profile_and_key_once() {
         err.contains("--phone-number-id and --waba-id are required"),
         "{err}"
     );
+}
+
+/// `--requests-per-second`, `--burst` and `--messages-per-day` set the intake quota
+/// (shown by `list`); `--messages-per-day 0` removes the daily cap.
+#[tokio::test]
+async fn add_sets_the_intake_quota_and_list_shows_it() {
+    let backend = Backend::sqlite().await;
+    backend.add_tenant("acme", &[]);
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(profile.intake_quota, IntakeQuota::default());
+    let changed = wa(&backend.cmd(&[
+        "tenants",
+        "add",
+        "acme",
+        "--requests-per-second",
+        "5",
+        "--burst",
+        "10",
+        "--messages-per-day",
+        "1000",
+    ]))
+    .ok();
+    assert!(
+        changed.contains("intake_quota: 50/s burst 100, no daily cap -> 5/s burst 10, 1000/day"),
+        "{changed}"
+    );
+    let quota = IntakeQuota {
+        requests_per_second: 5,
+        burst: 10,
+        messages_per_day: Some(1000),
+    };
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(profile.intake_quota, quota);
+    let table = wa(&backend.cmd(&["tenants", "list"])).ok();
+    assert!(table.contains("INTAKE QUOTA"), "{table}");
+    assert!(table.contains("5/s burst 10, 1000/day"), "{table}");
+    wa(&backend.cmd(&["tenants", "add", "acme", "--messages-per-day", "0"])).ok();
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    assert_eq!(profile.intake_quota.messages_per_day, None);
+    assert_eq!(profile.intake_quota.requests_per_second, 5);
+    let err = wa(&backend.cmd(&["tenants", "add", "acme", "--burst", "0"])).failed();
+    assert!(err.contains("--burst"), "{err}");
 }
 
 #[tokio::test]

@@ -113,6 +113,7 @@ impl AwsStack {
             ("WA_MESSAGES_TABLE", self.tables.messages.clone()),
             ("WA_DIRECTORY_TABLE", self.tables.directory.clone()),
             ("WA_EVENTS_TABLE", self.tables.events.clone()),
+            ("WA_QUOTAS_TABLE", self.tables.quotas.clone()),
             ("WA_METRICS_NAMESPACE", "WaPipeline".into()),
             ("WA_TENANT_SECRET_PREFIX", self.secret_prefix.clone()),
             ("WA_CLAIM_LEASE_MS", "60000".into()),

@@ -6,10 +6,14 @@
 pub mod capacity;
 mod cursor;
 pub mod directory;
+pub mod endpoints;
 pub mod events;
 pub mod messages;
+pub mod quotas;
 pub mod schema;
 
+pub use endpoints::DynamoEndpointRegistry;
 pub use events::DynamoEventLog;
 pub use messages::DynamoMessageStore;
+pub use quotas::DynamoQuotaLedger;
 pub use schema::{TableNames, create_tables};

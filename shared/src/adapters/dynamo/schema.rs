@@ -1,4 +1,4 @@
-//! The `messages` and `directory` tables of `docs/data-model.md` as Rust data, and
+//! The tables of `docs/data-model.md` (messages, directory, events, quotas) as Rust data, and
 //! [`create_tables`] to create them (tests on moto, local provisioning).
 //!
 //! `infra/template.yaml` declares the same tables for deployment; a unit test below
@@ -164,6 +164,16 @@ pub const EVENTS: TableSpec = TableSpec {
     ttl_attribute: Some("expires_at"),
 };
 
+/// The `quotas` table: the tenants' intake quota state (`pk` = `"rate#{tenant}"` for
+/// the rate bucket, `"day#{tenant}#{YYYY-MM-DD}"` for a day's message count).
+pub const QUOTAS: TableSpec = TableSpec {
+    resource: "QuotasTable",
+    hash: s("pk"),
+    range: None,
+    indexes: &[],
+    ttl_attribute: Some("expires_at"),
+};
+
 impl TableSpec {
     /// Every key attribute of the table and its indexes, once each, in order of use.
     pub fn key_attributes(&self) -> Vec<KeyAttribute> {
@@ -192,16 +202,20 @@ pub struct TableNames {
     pub directory: String,
     /// The `events` table.
     pub events: String,
+    /// The `quotas` table (intake's quota ledger).
+    pub quotas: String,
 }
 
 impl TableNames {
-    /// `{prefix}-messages`, `{prefix}-directory` and `{prefix}-events`; the template's
-    /// names are `TableNames::with_prefix("{stage}-{name prefix}")`.
+    /// `{prefix}-messages`, `{prefix}-directory`, `{prefix}-events` and
+    /// `{prefix}-quotas`; the template's names are
+    /// `TableNames::with_prefix("{stage}-{name prefix}")`.
     pub fn with_prefix(prefix: &str) -> Self {
         Self {
             messages: format!("{prefix}-messages"),
             directory: format!("{prefix}-directory"),
             events: format!("{prefix}-events"),
+            quotas: format!("{prefix}-quotas"),
         }
     }
 }
@@ -242,7 +256,8 @@ const ACTIVE_POLL: Duration = Duration::from_millis(250);
 pub async fn create_tables(client: &Client, names: &TableNames) -> Result<(), SchemaError> {
     create_table(client, &MESSAGES, &names.messages).await?;
     create_table(client, &DIRECTORY, &names.directory).await?;
-    create_table(client, &EVENTS, &names.events).await
+    create_table(client, &EVENTS, &names.events).await?;
+    create_table(client, &QUOTAS, &names.quotas).await
 }
 
 fn key_schema(

@@ -90,6 +90,11 @@ fn the_events_table_matches_the_sam_template() {
 }
 
 #[test]
+fn the_quotas_table_matches_the_sam_template() {
+    assert_matches_template(&QUOTAS);
+}
+
+#[test]
 fn key_attributes_are_defined_once_each() {
     let names: Vec<_> = MESSAGES.key_attributes().iter().map(|a| a.name).collect();
     assert_eq!(
@@ -121,4 +126,5 @@ fn names_follow_the_template_pattern() {
     assert_eq!(names.messages, "prod-wa-messages");
     assert_eq!(names.directory, "prod-wa-directory");
     assert_eq!(names.events, "prod-wa-events");
+    assert_eq!(names.quotas, "prod-wa-quotas");
 }

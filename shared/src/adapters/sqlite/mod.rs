@@ -11,6 +11,7 @@ pub mod events;
 pub mod messages;
 pub mod overview;
 pub mod queue;
+pub mod quotas;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@
 
 mod batch;
 mod dead_letters;
+pub mod deliveries;
 mod errors;
 
 use super::aws::{CallCounter, SdkConfig};

@@ -7,6 +7,7 @@
 //! nothing and its cause goes to the log.
 //!
 //! - [`submit`](mod@submit): authenticate, validate, apply policy, persist, enqueue.
+//! - [`quota`](mod@quota): the tenant's intake quota (rate, messages per day): 429.
 //! - [`view`]: what callers see of a message.
 //!
 //! The refusals that become `suppressed` messages are the domain's
@@ -14,6 +15,7 @@
 //! puts around the directory ([`crate::app::DirectoryCache`]).
 
 pub mod events;
+mod quota;
 mod submit;
 pub mod view;
 
@@ -84,6 +86,7 @@ async fn route(
             return Err(ApiError::MethodNotAllowed);
         }
         let tenant = authenticate(deps, request).await?;
+        quota::take_request(deps, &tenant, deps.ports.clock.now()).await?;
         return submit::submit(deps, request, request_id, &tenant).await;
     }
     if path == "/v1/events" {

@@ -1,5 +1,7 @@
-//! `POST /v1/messages`: validate, apply policy, persist, enqueue (DESIGN §4).
+//! `POST /v1/messages`: validate, apply policy, count against the day's quota,
+//! persist, enqueue (DESIGN §4).
 
+use super::quota;
 use super::{internal, view};
 use crate::app::IntakeDeps;
 use crate::app::errors::ErrorChain;
@@ -9,6 +11,7 @@ use crate::app::http::{
 use crate::domain::canonical::canonical_request_hash;
 use crate::domain::message::NewMessage;
 use crate::domain::policy;
+use crate::domain::quota::QuotaRefusal;
 use crate::domain::template::{TemplateCatalog, TemplateStatus};
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{requested_template, validate};
@@ -90,6 +93,12 @@ pub(super) async fn submit(
     };
     message.idempotency_key = key.as_ref().map(|k| k.as_str().to_owned());
 
+    let counted = match quota::count_message(deps, tenant, now).await {
+        Ok(counted) => counted,
+        // A full day still answers a replay of a message it stored.
+        Err(refusal) => return stored_answer(deps, tenant, &message, request_id, refusal).await,
+    };
+    // A backend error leaves the count as it is: the put may have been stored.
     match deps
         .ports
         .store
@@ -98,22 +107,9 @@ pub(super) async fn submit(
         .map_err(|e| internal("create_if_absent", &e))?
     {
         CreateOutcome::Created => {}
-        CreateOutcome::Exists(existing) if existing.request_hash == request_hash => {
-            info!("idempotent replay");
-            return Ok(json_response(
-                200,
-                &view::message_view(&existing),
-                &[
-                    ("x-request-id", request_id),
-                    ("idempotent-replayed", "true"),
-                ],
-            ));
-        }
-        CreateOutcome::Exists(_) => {
-            return Err(ApiError::Conflict {
-                code: "idempotency_key_reused",
-                message: "this Idempotency-Key was used with a different request body".into(),
-            });
+        CreateOutcome::Exists(existing) => {
+            quota::give_back(deps, tenant, counted).await;
+            return existing_answer(&existing, &request_hash, request_id);
         }
     }
 
@@ -131,6 +127,53 @@ pub(super) async fn submit(
         answer["sanitized"] = serde_json::to_value(validated.sanitized()).unwrap_or_default();
     }
     Ok(json_response(202, &answer, &[("x-request-id", request_id)]))
+}
+
+/// The answer for a key already used: the stored message (a replay, 200), or a 409
+/// when the body differs.
+fn existing_answer(
+    existing: &Message,
+    request_hash: &str,
+    request_id: &str,
+) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    if existing.request_hash != request_hash {
+        return Err(ApiError::Conflict {
+            code: "idempotency_key_reused",
+            message: "this Idempotency-Key was used with a different request body".into(),
+        });
+    }
+    info!("idempotent replay");
+    Ok(json_response(
+        200,
+        &view::message_view(existing),
+        &[
+            ("x-request-id", request_id),
+            ("idempotent-replayed", "true"),
+        ],
+    ))
+}
+
+/// When the day is full: the answer for a key already used, else the refusal.
+async fn stored_answer(
+    deps: &IntakeDeps,
+    tenant: &TenantProfile,
+    message: &Message,
+    request_id: &str,
+    refusal: QuotaRefusal,
+) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    let stored = match message.idempotency_key {
+        Some(_) => deps
+            .ports
+            .store
+            .get(&tenant.id, &message.id)
+            .await
+            .map_err(|e| internal("get", &e))?,
+        None => None,
+    };
+    match stored {
+        Some(existing) => existing_answer(&existing, &message.request_hash, request_id),
+        None => Err(quota::refuse(deps, tenant, refusal)),
+    }
 }
 
 fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) {

@@ -5,6 +5,7 @@
 
 mod intake;
 mod moto;
+mod quotas;
 mod sandbox;
 mod sender;
 mod support;

@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wa_shared::adapters::ManualClock;
 use wa_shared::adapters::tokens::StaticTokenSource;
-use wa_shared::app::Ports;
 use wa_shared::app::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::domain::graph::{SendOutcome, read_send_reply};
 use wa_shared::domain::template::TemplateCatalog;
@@ -19,8 +18,9 @@ use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile};
 use wa_shared::domain::{Message, MessageId, TenantId, Timestamp};
 use wa_shared::metrics::{self, Metrics};
 use wa_shared::ports::provider::ProviderRequest;
-use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, WorkQueue};
+use wa_shared::ports::{Directory, MessageStore, Provider, QueueRef, QuotaLedger, WorkQueue};
 use wa_shared::wiring::local::{self, Functions, LocalSettings};
+use wa_testkit::backends::TestBackend;
 
 /// 2026-06-03T10:15:30Z, the time of the fixtures.
 pub const START: Timestamp = Timestamp::from_millis(1_780_481_730_000);
@@ -184,6 +184,8 @@ pub struct Pipeline {
     pub directory: Arc<dyn Directory>,
     /// The store, to read messages back.
     pub store: Arc<dyn MessageStore>,
+    /// Intake's quota ledger, to read the day's counts.
+    pub quotas: Arc<dyn QuotaLedger>,
 }
 
 /// A profile of `tenant` sending from `phone` through `queue`.
@@ -205,7 +207,7 @@ impl Pipeline {
         let clock = Arc::new(ManualClock::new(START));
         let (metrics, lines) = Metrics::in_memory();
         let backend = wa_testkit::backends::sqlite(clock.clone(), metrics).await;
-        Self::on(provider, clock, backend.ports, lines, "").await
+        Self::on(provider, clock, backend, lines).await
     }
 
     /// The same on DynamoDB and SQS (moto): fresh tables and queues named after
@@ -218,16 +220,21 @@ impl Pipeline {
         let clock = Arc::new(ManualClock::new(START));
         let (metrics, lines) = Metrics::in_memory();
         let backend = wa_testkit::backends::moto(sdk, prefix, clock.clone(), metrics).await;
-        Self::on(provider, clock, backend.ports, lines, &backend.queue_prefix).await
+        Self::on(provider, clock, backend, lines).await
     }
 
     async fn on(
         provider: Arc<dyn Provider>,
         clock: Arc<ManualClock>,
-        ports: Ports,
+        backend: TestBackend,
         metric_lines: Arc<Mutex<Vec<Value>>>,
-        queue_prefix: &str,
     ) -> Self {
+        let TestBackend {
+            ports,
+            quotas,
+            queue_prefix,
+            ..
+        } = backend;
         let (directory, queues) = (ports.directory.clone(), ports.queue.clone());
         let spec = wa_shared::queues::SEND.spec;
         let queue = queues
@@ -263,12 +270,14 @@ impl Pipeline {
             StaticTokenSource::new([(TOKEN_REF.to_owned(), SecretString::from("EAAG-test-token"))]);
         let functions = local::functions(
             &ports,
+            quotas.clone(),
             provider,
             Arc::new(tokens),
             &LocalSettings::default(),
         );
         Self {
             store: ports.store.clone(),
+            quotas,
             functions,
             clock,
             metrics: metric_lines,

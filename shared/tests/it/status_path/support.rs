@@ -90,6 +90,7 @@ impl World {
         let (metrics, metric_lines) = Metrics::in_memory();
         let TestBackend {
             ports,
+            quotas,
             queue_prefix,
             name,
         } = backend.open(clock.clone(), metrics).await;
@@ -146,6 +147,7 @@ impl World {
         // Only the lost-answer case sends; it gives the sender its own Graph client.
         let functions = local::functions(
             &ports,
+            quotas,
             Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
             Arc::new(NoTokens),
             &settings,

@@ -268,12 +268,18 @@ mod tests {
             token_ref: "env:X".into(),
             max_concurrency: 3,
             throughput_mps: 80,
+            intake_quota: crate::domain::quota::IntakeQuota {
+                requests_per_second: 7,
+                burst: 9,
+                messages_per_day: Some(1000),
+            },
             formatting: FormattingPolicy::default(),
             on_ambiguous: OnAmbiguous::Retry,
             opt_out_keywords: vec![],
             opt_in_keywords: vec!["START".into()],
             phone_quality: Some("GREEN".into()),
             account_event: None,
+            hold: None,
             updated_at: Timestamp::from_millis(7),
         };
         let item = profile_item(&profile).unwrap();

@@ -20,7 +20,7 @@ mod tenants;
 
 use super::super::aws::{CallCounter, SdkConfig};
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
@@ -133,7 +133,8 @@ impl DynamoDirectory {
             .set_key(Some(key.to_item()))
             .update_expression(update.expression)
             .set_expression_attribute_names(Some(update.names))
-            .set_expression_attribute_values(Some(update.values));
+            // DynamoDB refuses an empty map (a REMOVE needs no values).
+            .set_expression_attribute_values((!update.values.is_empty()).then_some(update.values));
         if let Some(condition) = update.condition {
             request = request.condition_expression(condition);
         }
@@ -462,6 +463,45 @@ impl Directory for DynamoDirectory {
         self.update(&Key::contact(tenant, who), update)
             .await
             .map(|_| ())
+    }
+
+    async fn place_hold(
+        &self,
+        tenant: &TenantId,
+        hold: &TenantHold,
+    ) -> Result<bool, DirectoryError> {
+        let value: AttributeValue = serde_dynamo::to_attribute_value(hold)
+            .map_err(|e| backend("encode_hold", e))?;
+        let update = Update::new(
+            "SET #hold = :hold",
+            Some("attribute_exists(#pk) AND attribute_not_exists(#hold)"),
+        )
+        .name("hold")
+        .name("pk")
+        .value(":hold", value);
+        self.update(&Key::profile(tenant), update).await
+    }
+
+    async fn claim_hold_probe(
+        &self,
+        tenant: &TenantId,
+        seen: Timestamp,
+        next: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let update = Update::new(
+            "SET #hold.#probe_at = :next",
+            Some("#hold.#probe_at = :seen"),
+        )
+        .name("hold")
+        .name("probe_at")
+        .value(":seen", number(seen))
+        .value(":next", number(next));
+        self.update(&Key::profile(tenant), update).await
+    }
+
+    async fn release_hold(&self, tenant: &TenantId) -> Result<bool, DirectoryError> {
+        let update = Update::new("REMOVE #hold", Some("attribute_exists(#hold)")).name("hold");
+        self.update(&Key::profile(tenant), update).await
     }
 
     async fn set_opt_out(

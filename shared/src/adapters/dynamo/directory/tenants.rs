@@ -224,12 +224,14 @@ mod tests {
             token_ref: "env:X".into(),
             max_concurrency: 1,
             throughput_mps: 80,
+            intake_quota: Default::default(),
             formatting: FormattingPolicy::default(),
             on_ambiguous: OnAmbiguous::Fail,
             opt_out_keywords: default_opt_out_keywords(),
             opt_in_keywords: default_opt_in_keywords(),
             phone_quality: None,
             account_event: None,
+            hold: None,
             updated_at: Timestamp::from_millis(0),
         }
     }

@@ -10,7 +10,7 @@ mod rows;
 
 use super::{SqliteDb, SqliteError};
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantProfile};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
@@ -464,6 +464,51 @@ impl Directory for SqliteDirectory {
         )
         .await
         .map(|_| ())
+    }
+
+    // Holds are partial writes of the profile's JSON: nothing else of it changes.
+    async fn place_hold(
+        &self,
+        tenant: &TenantId,
+        hold: &TenantHold,
+    ) -> Result<bool, DirectoryError> {
+        let json = serde_json::to_string(hold)
+            .map_err(|e| corrupt(format!("hold of {tenant}"), e))?;
+        self.execute(
+            "place_hold",
+            "UPDATE directory_tenants SET profile = json_set(profile, '$.hold', json(?2))
+             WHERE tenant = ?1 AND json_type(profile, '$.hold') IS NULL",
+            vec![text(tenant.as_str()), text(&json)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn claim_hold_probe(
+        &self,
+        tenant: &TenantId,
+        seen: Timestamp,
+        next: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        self.execute(
+            "claim_hold_probe",
+            "UPDATE directory_tenants SET profile = json_set(profile, '$.hold.probe_at', ?3)
+             WHERE tenant = ?1 AND json_extract(profile, '$.hold.probe_at') = ?2",
+            vec![text(tenant.as_str()), millis(seen), millis(next)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
+    async fn release_hold(&self, tenant: &TenantId) -> Result<bool, DirectoryError> {
+        self.execute(
+            "release_hold",
+            "UPDATE directory_tenants SET profile = json_remove(profile, '$.hold')
+             WHERE tenant = ?1 AND json_type(profile, '$.hold') IS NOT NULL",
+            vec![text(tenant.as_str())],
+        )
+        .await
+        .map(|n| n == 1)
     }
 
     async fn set_opt_out(
