@@ -618,7 +618,10 @@ pub async fn holds_are_placed_once_probed_by_one_and_released(h: &dyn DirectoryH
     assert!(d.claim_hold_probe(&acme, at(130), at(250)).await.unwrap());
     assert!(!d.claim_hold_probe(&acme, at(130), at(251)).await.unwrap());
     let probed = d.tenant(&acme).await.unwrap().unwrap().hold.unwrap();
-    assert_eq!((probed.probe_at, probed.since, probed.code), (at(250), at(10), Some(190)));
+    assert_eq!(
+        (probed.probe_at, probed.since, probed.code),
+        (at(250), at(10), Some(190))
+    );
     assert!(d.release_hold(&acme).await.unwrap());
     assert!(!d.release_hold(&acme).await.unwrap(), "released once");
     assert!(!d.claim_hold_probe(&acme, at(250), at(400)).await.unwrap());

@@ -48,7 +48,11 @@ impl PythonReceiver {
         let venv = Command::new(repo().join("scripts/events-venv.sh"))
             .output()
             .expect("running scripts/events-venv.sh");
-        assert!(venv.status.success(), "{}", String::from_utf8_lossy(&venv.stderr));
+        assert!(
+            venv.status.success(),
+            "{}",
+            String::from_utf8_lossy(&venv.stderr)
+        );
         let python = PathBuf::from(String::from_utf8_lossy(&venv.stdout).trim());
         let mut child = Command::new(python)
             .arg(repo().join("scripts/events-receiver.py"))
@@ -236,6 +240,9 @@ async fn the_delivery_binary_signs_each_event_to_its_endpoints_and_queues_retrie
     let whsec = secret.to_whsec();
     let key = whsec.trim_start_matches("whsec_");
     for line in &lines {
-        assert!(!line.to_string().contains(key), "a log line holds the secret: {line}");
+        assert!(
+            !line.to_string().contains(key),
+            "a log line holds the secret: {line}"
+        );
     }
 }

@@ -19,9 +19,8 @@ pub use clock::{ManualClock, SystemClock};
 pub use dynamo::directory::DynamoDirectory;
 pub use dynamo::{DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore, DynamoQuotaLedger};
 pub use eventbridge::EventBridgePublisher;
-pub use secrets::SecretsManagerEndpointSecrets;
-pub use sqs::deliveries::SqsDeliveryQueue;
 pub use graph::{GraphConfig, GraphProvider};
+pub use secrets::SecretsManagerEndpointSecrets;
 #[cfg(feature = "sqlite")]
 pub use sqlite::directory::SqliteDirectory;
 #[cfg(feature = "sqlite")]
@@ -33,3 +32,4 @@ pub use sqlite::queue::SqliteWorkQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::quotas::SqliteQuotaLedger;
 pub use sqs::SqsWorkQueue;
+pub use sqs::deliveries::SqsDeliveryQueue;

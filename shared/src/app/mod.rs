@@ -6,8 +6,8 @@
 //! another's: what two functions share sits here ([`directory_cache`], [`errors`],
 //! [`http`]) or in the domain.
 
-mod deps;
 pub mod delivery;
+mod deps;
 pub mod directory_cache;
 pub mod errors;
 pub mod events;

@@ -161,8 +161,11 @@ pub trait Directory: Send + Sync {
     /// Put `tenant` on hold, unless it already is (the first hold's cause and start
     /// are kept); whether this call placed it. A partial write: nothing else of the
     /// profile changes, and a missing tenant is never created.
-    async fn place_hold(&self, tenant: &TenantId, hold: &TenantHold)
-    -> Result<bool, DirectoryError>;
+    async fn place_hold(
+        &self,
+        tenant: &TenantId,
+        hold: &TenantHold,
+    ) -> Result<bool, DirectoryError>;
 
     /// Claim the next probe of a held tenant: move the hold's `probe_at` from `seen`
     /// to `next`. `true` for the one caller that won; `false` when the hold is gone or

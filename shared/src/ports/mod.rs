@@ -17,8 +17,8 @@ pub mod tokens;
 
 pub use clock::Clock;
 pub use deliveries::{DeliveryQueue, DeliveryQueueError, MAX_JOB_DELAY};
-pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};
 pub use directory::{Directory, DirectoryError, StoredTemplate};
+pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};
 pub use events::{EventLog, EventLogError, EventPage, LoggedEvent, MAX_EVENT_PAGE};
 pub use provider::{Provider, ProviderRequest};
 pub use publisher::{EventPublisher, PublishError};

@@ -470,8 +470,8 @@ impl Directory for DynamoDirectory {
         tenant: &TenantId,
         hold: &TenantHold,
     ) -> Result<bool, DirectoryError> {
-        let value: AttributeValue = serde_dynamo::to_attribute_value(hold)
-            .map_err(|e| backend("encode_hold", e))?;
+        let value: AttributeValue =
+            serde_dynamo::to_attribute_value(hold).map_err(|e| backend("encode_hold", e))?;
         let update = Update::new(
             "SET #hold = :hold",
             Some("attribute_exists(#pk) AND attribute_not_exists(#hold)"),

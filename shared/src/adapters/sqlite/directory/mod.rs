@@ -472,8 +472,8 @@ impl Directory for SqliteDirectory {
         tenant: &TenantId,
         hold: &TenantHold,
     ) -> Result<bool, DirectoryError> {
-        let json = serde_json::to_string(hold)
-            .map_err(|e| corrupt(format!("hold of {tenant}"), e))?;
+        let json =
+            serde_json::to_string(hold).map_err(|e| corrupt(format!("hold of {tenant}"), e))?;
         self.execute(
             "place_hold",
             "UPDATE directory_tenants SET profile = json_set(profile, '$.hold', json(?2))
