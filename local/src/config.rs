@@ -124,6 +124,7 @@ struct SenderSection {
     max_age_ms: Option<u64>,
     concurrency: Option<usize>,
     visibility_timeout_ms: Option<u64>,
+    hold_probe_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -286,6 +287,8 @@ pub struct DevConfig {
     pub verify_token: SecretString,
     /// Records of one batch in flight at once.
     pub send_concurrency: usize,
+    /// Wait between two probes of a held tenant (`[sender] hold_probe_ms`).
+    pub hold_probe_interval: Duration,
     /// How long a received queue message stays hidden (the queue's visibility timeout).
     pub visibility_timeout: Duration,
     /// Time between reconciler runs.
@@ -435,6 +438,10 @@ impl DevConfig {
                     .unwrap_or_else(|| DEMO_VERIFY_TOKEN.to_owned()),
             ),
             send_concurrency: file.sender.concurrency.unwrap_or(10).max(1),
+            hold_probe_interval: file.sender.hold_probe_ms.map_or(
+                wa_shared::app::sender::DEFAULT_HOLD_PROBE_INTERVAL,
+                |ms| Duration::from_millis(ms.max(1)),
+            ),
             visibility_timeout: Duration::from_millis(
                 file.sender.visibility_timeout_ms.unwrap_or(30_000),
             ),

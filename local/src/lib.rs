@@ -39,7 +39,7 @@ use wa_shared::adapters::sqlite::{SqliteDb, SqliteError, SqliteOptions, Synchron
 use wa_shared::adapters::tokens::StaticTokenSource;
 use wa_shared::adapters::{GraphProvider, SqliteEventLog, SqliteMessageStore, SystemClock};
 use wa_shared::app::reconciler::ReconcilerSettings;
-use wa_shared::app::sender::{Pacer, PacingShare, SenderSettings};
+use wa_shared::app::sender::{PacingPolicy, SenderSettings};
 use wa_shared::app::webhook::WebhookSettings;
 use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
 use wa_shared::metrics::{Metrics, MetricsSink};
@@ -303,8 +303,9 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     let settings = LocalSettings {
         sender: SenderSettings {
             concurrency: config.send_concurrency,
-            // One process sends for every worker of a number: it paces the whole rate.
-            pacer: Pacer::new(PacingShare::WholeNumber),
+            // Meta's limits; the schedules are in the SQLite file (`backend.pacing`).
+            pacing: PacingPolicy::default(),
+            hold_probe_interval: config.hold_probe_interval,
         },
         webhook: WebhookSettings {
             app_secrets: vec![config.app_secret.clone()],
@@ -321,6 +322,7 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
     let functions = local::functions(
         &ports,
         backend.quotas.clone(),
+        backend.pacing.clone(),
         Arc::new(GraphProvider::new(&graph)?),
         Arc::new(StaticTokenSource::new(tokens)),
         &settings,

@@ -207,7 +207,8 @@ pub struct LimitsConfig {
     pub pair_rate_enabled: bool,
     /// One message per this many milliseconds to the same recipient (Meta: 6 s).
     pub pair_rate_interval_ms: u64,
-    /// Messages that may go to one recipient in a burst, borrowed from later (Meta: 45).
+    /// Messages that may go to one recipient in a burst within one interval of its
+    /// first, borrowed from later: the pair then waits `burst × interval` (Meta: 45).
     pub pair_rate_burst: u32,
     /// Length of the customer service window opened by an inbound message (Meta: 24 h).
     pub window_seconds: u64,

@@ -2,7 +2,8 @@
 //! `POST /_sandbox/...`): inbound text messages (which open the service window; "STOP"
 //! and "START" are just texts), template status updates (which also change the
 //! sandbox's catalog, so a PAUSED template then fails sends with 132015), template
-//! quality updates and phone number quality updates.
+//! quality updates and phone number quality updates; and, for tests of tenant holds,
+//! an access token that expires for a while (`POST /_sandbox/token_expiry`).
 
 use super::SandboxError;
 use super::state::{Shared, unix_seconds};
@@ -58,6 +59,15 @@ pub struct TemplateQualityChange {
     pub language: String,
     /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
     pub new_quality_score: String,
+}
+
+/// A phone number's access token expires for a while (sends answer 190).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenExpiry {
+    /// The number whose token expires.
+    pub phone_number_id: String,
+    /// For how long, in milliseconds (0: valid again now).
+    pub duration_ms: u64,
 }
 
 /// A phone number's quality or limit changes (`phone_number_quality_update`).
@@ -156,6 +166,35 @@ impl Shared {
             self.post_management(&waba, "message_template_quality_update", value);
         }
         Ok(())
+    }
+
+    /// Expire `phone_number_id`'s access token for `duration`: every send answers 190
+    /// until then (a zero duration makes it valid again at once).
+    pub fn expire_token(&self, e: &TokenExpiry) -> Result<(), SandboxError> {
+        if self.phone(&e.phone_number_id).is_none() {
+            return Err(SandboxError::NotFound(format!(
+                "phone number {}",
+                e.phone_number_id
+            )));
+        }
+        let until = Instant::now() + Duration::from_millis(e.duration_ms);
+        let mut expired = self
+            .expired_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        expired.insert(e.phone_number_id.clone(), until);
+        Ok(())
+    }
+
+    /// Whether `phone_number_id`'s token is expired at `now`.
+    pub fn token_expired(&self, phone_number_id: &str, now: Instant) -> bool {
+        let expired = self
+            .expired_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        expired
+            .get(phone_number_id)
+            .is_some_and(|until| now < *until)
     }
 
     /// Post a phone number quality update.

@@ -12,10 +12,11 @@
 //! | `POST /_sandbox/template_status` | [`TemplateStatusChange`] |
 //! | `POST /_sandbox/template_quality` | [`TemplateQualityChange`] |
 //! | `POST /_sandbox/phone_quality` | [`PhoneQualityChange`] |
+//! | `POST /_sandbox/token_expiry` | [`TokenExpiry`] (sends answer 190 for a while) |
 
 use super::SandboxError;
 use super::control::{
-    InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange,
+    InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange, TokenExpiry,
 };
 use super::meta_error::MetaError;
 use super::process::process_send;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         .route("/_sandbox/template_status", post(template_status))
         .route("/_sandbox/template_quality", post(template_quality))
         .route("/_sandbox/phone_quality", post(phone_quality))
+        .route("/_sandbox/token_expiry", post(token_expiry))
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -217,6 +219,10 @@ async fn template_quality(
             .template_quality(&c)
             .map(|()| json!({"ok": true})),
     )
+}
+
+async fn token_expiry(State(app): State<AppState>, Json(e): Json<TokenExpiry>) -> Response {
+    control(app.shared.expire_token(&e).map(|()| json!({"ok": true})))
 }
 
 async fn phone_quality(State(app): State<AppState>, Json(c): Json<PhoneQualityChange>) -> Response {

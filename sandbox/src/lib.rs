@@ -35,7 +35,9 @@ pub use config::{
     LimitsConfig, PhoneNumberConfig, RecordingConfig, RetryConfig, SandboxConfig, Secret,
     TemplatesSource, WebhookConfig, WindowFailure,
 };
-pub use control::{InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange};
+pub use control::{
+    InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange, TokenExpiry,
+};
 pub use faults::{ErrorFault, FaultConfig, Jitter, LatencyConfig, WebhookFaults};
 pub use recording::{
     RecordedDelivery, RecordedRequest, RequestOutcome, SandboxStats, WebhookStats,
@@ -165,6 +167,11 @@ impl Sandbox {
     /// Post a phone number quality update.
     pub fn phone_quality(&self, change: &PhoneQualityChange) -> Result<(), SandboxError> {
         self.shared.phone_quality(change)
+    }
+
+    /// Expire a number's access token for a while (sends answer 190 until then).
+    pub fn expire_token(&self, expiry: &TokenExpiry) -> Result<(), SandboxError> {
+        self.shared.expire_token(expiry)
     }
 
     /// Serve another phone number from now on; `false` if it is already served.

@@ -2,9 +2,13 @@
 //! pair rate per (number, recipient) (131056), and the 24-hour customer service
 //! window per (number, recipient) opened by inbound messages.
 //!
-//! Both rates are token buckets: a bucket of `capacity` tokens refilled at `rate` per
-//! second; a send takes one token or is refused. The pair rate's bucket holds 45
-//! tokens refilled one per 6 s: Meta's "bursts of 45 borrowed from future quota".
+//! The throughput is a token bucket: a bucket of `capacity` tokens refilled at `rate`
+//! per second; a send takes one token or is refused. The pair rate is Meta's borrowed
+//! burst ([`PairBudget`]): one message per 6 s on average, and up to 45 within 6 s
+//! of a burst's first message, borrowed from future quota, so after a burst of `n` the
+//! recipient takes nothing until `n × 6 s` after the burst began ("a burst of 20 means
+//! a two-minute wait"). A token bucket of 45 would let the 46th message through 6 s
+//! later, which Meta refuses.
 //! Inbound messages do not take throughput tokens here (Meta counts them; a sandbox
 //! that throttled its own simulated inbound would only confuse tests).
 
@@ -47,6 +51,48 @@ impl TokenBucket {
     }
 }
 
+/// Meta's pair rate for one (number, recipient): one message per `interval` on
+/// average; a burst of up to `burst` messages within `interval` of its first starts
+/// only when the pair is rested, and is repaid before the next message.
+#[derive(Debug, Clone)]
+pub struct PairBudget {
+    interval: Duration,
+    burst: u32,
+    rested_at: Instant,
+    burst_start: Instant,
+    burst_sends: u32,
+}
+
+impl PairBudget {
+    /// A rested pair.
+    pub fn new(interval: Duration, burst: u32, now: Instant) -> Self {
+        Self {
+            interval,
+            burst,
+            rested_at: now,
+            burst_start: now,
+            burst_sends: 0,
+        }
+    }
+
+    /// Take one message if the pair is rested (a new burst) or inside a burst that
+    /// has room.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        if now >= self.rested_at {
+            self.burst_start = now;
+            self.burst_sends = 1;
+            self.rested_at = now + self.interval;
+            true
+        } else if now < self.burst_start + self.interval && self.burst_sends < self.burst {
+            self.burst_sends += 1;
+            self.rested_at += self.interval;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Why a send is refused by a limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitHit {
@@ -61,7 +107,7 @@ pub enum LimitHit {
 pub struct Limits {
     config: LimitsConfig,
     throughput: HashMap<String, TokenBucket>,
-    pairs: HashMap<(String, String), TokenBucket>,
+    pairs: HashMap<(String, String), PairBudget>,
     windows: HashMap<(String, String), Instant>,
 }
 
@@ -97,13 +143,13 @@ impl Limits {
             }
         }
         if c.pair_rate_enabled {
-            let rate = 1000.0 / c.pair_rate_interval_ms as f64;
-            let burst = f64::from(c.pair_rate_burst);
-            let bucket = self
+            let interval = Duration::from_millis(c.pair_rate_interval_ms);
+            let burst = c.pair_rate_burst;
+            let budget = self
                 .pairs
                 .entry((phone_number_id.to_owned(), recipient.to_owned()))
-                .or_insert_with(|| TokenBucket::new(burst, rate, now));
-            if !bucket.try_take(now) {
+                .or_insert_with(|| PairBudget::new(interval, burst, now));
+            if !budget.try_take(now) {
                 return Err(LimitHit::PairRate);
             }
         }
@@ -139,24 +185,53 @@ mod tests {
         assert!(b.try_take(t0 + Duration::from_millis(500)));
     }
 
-    #[test]
-    fn the_pair_rate_allows_a_burst_of_45_then_one_per_6_seconds() {
-        let t0 = Instant::now();
-        let mut l = Limits::new(LimitsConfig {
+    fn pair_limits() -> Limits {
+        Limits::new(LimitsConfig {
             throughput_enabled: false,
             ..LimitsConfig::default()
-        });
+        })
+    }
+
+    #[test]
+    fn the_pair_rate_allows_a_burst_of_45_then_waits_the_borrowed_time() {
+        let t0 = Instant::now();
+        let secs = |s| t0 + Duration::from_secs(s);
+        let mut l = pair_limits();
         assert!((0..45).all(|_| l.admit("1", 80.0, "a", t0).is_ok()));
         assert_eq!(l.admit("1", 80.0, "a", t0), Err(LimitHit::PairRate));
         assert!(
             l.admit("1", 80.0, "b", t0).is_ok(),
             "other recipients are not affected"
         );
-        assert_eq!(
-            l.admit("1", 80.0, "a", t0 + Duration::from_secs(5)),
-            Err(LimitHit::PairRate)
-        );
-        assert!(l.admit("1", 80.0, "a", t0 + Duration::from_secs(6)).is_ok());
+        // Borrowed: 45 × 6 s, not one token's 6 s.
+        assert_eq!(l.admit("1", 80.0, "a", secs(6)), Err(LimitHit::PairRate));
+        assert_eq!(l.admit("1", 80.0, "a", secs(269)), Err(LimitHit::PairRate));
+        assert!(l.admit("1", 80.0, "a", secs(270)).is_ok());
+    }
+
+    #[test]
+    fn a_burst_of_20_means_a_two_minute_wait() {
+        let t0 = Instant::now();
+        let secs = |s| t0 + Duration::from_secs(s);
+        let mut l = pair_limits();
+        assert!((0..20).all(|_| l.admit("1", 80.0, "a", t0).is_ok()));
+        // The burst's 6 s are over: no more joining it.
+        assert_eq!(l.admit("1", 80.0, "a", secs(7)), Err(LimitHit::PairRate));
+        assert_eq!(l.admit("1", 80.0, "a", secs(119)), Err(LimitHit::PairRate));
+        assert!(l.admit("1", 80.0, "a", secs(120)).is_ok());
+    }
+
+    #[test]
+    fn one_message_every_6_seconds_always_passes_and_faster_does_not() {
+        let t0 = Instant::now();
+        let secs = |s| t0 + Duration::from_secs(s);
+        let mut l = pair_limits();
+        assert!((0..20).all(|i| l.admit("1", 80.0, "a", secs(6 * i)).is_ok()));
+        let mut l = pair_limits();
+        assert!(l.admit("1", 80.0, "a", secs(0)).is_ok());
+        assert!(l.admit("1", 80.0, "a", secs(5)).is_ok(), "joins the burst");
+        assert_eq!(l.admit("1", 80.0, "a", secs(10)), Err(LimitHit::PairRate));
+        assert!(l.admit("1", 80.0, "a", secs(12)).is_ok());
     }
 
     #[test]

@@ -163,6 +163,13 @@ fn decide(
             "Unsupported post request. Object with ID '{phone_id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
         )).with_status(400));
     };
+    if shared.token_expired(phone_id, now) {
+        // Meta's answer to a token whose session expired (error_subcode 463).
+        return reject(MetaError::new(
+            190,
+            "Error validating access token: Session has expired on Wednesday, 02-Dec-26 07:00:00 PST.",
+        ));
+    }
     match bearer {
         Some(token) if token == phone.access_token.expose() => {}
         Some(_) => {

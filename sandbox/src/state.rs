@@ -37,6 +37,9 @@ pub struct Shared {
     pub core: Mutex<Core>,
     recorder: Mutex<Recorder>,
     webhook_url: RwLock<Option<String>>,
+    /// Phone numbers whose access token is expired until the instant given (sends
+    /// answer 190 until then: [`Shared::expire_token`]).
+    pub expired_tokens: Mutex<HashMap<String, Instant>>,
     /// Feed of the webhook scheduler: each message of the channel is a group of items
     /// that reach the scheduler together (the statuses of one send).
     pub queue: mpsc::UnboundedSender<Vec<Scheduled>>,
@@ -123,6 +126,7 @@ impl Shared {
             core: Mutex::new(core),
             recorder: Mutex::new(Recorder::new(config.recording.clone())),
             webhook_url: RwLock::new(config.webhook.url.clone()),
+            expired_tokens: Mutex::new(HashMap::new()),
             queue,
             http,
             instance,

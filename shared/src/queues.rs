@@ -24,6 +24,10 @@ pub struct SendQueueMessage {
     pub tenant: TenantId,
     /// The message's id.
     pub id: MessageId,
+    /// It carries the next probe of a held tenant (`"probe": true`): while the hold
+    /// lasts it is queued again, not dropped like the tenant's other records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe: bool,
 }
 
 impl SendQueueMessage {
@@ -32,6 +36,15 @@ impl SendQueueMessage {
         Self {
             tenant: message.tenant.clone(),
             id: message.id.clone(),
+            probe: false,
+        }
+    }
+
+    /// The reference to `message` as the carrier of its tenant's next probe.
+    pub fn probe_carrier(message: &Message) -> Self {
+        Self {
+            probe: true,
+            ..Self::of(message)
         }
     }
 

@@ -2,18 +2,19 @@
 //! embedded SQLite file (in memory) or DynamoDB + SQS on moto with fresh tables.
 //! The one place tests set up a backend for the handlers.
 
+use crate::pacing_conformance::OnePacingCallAtATime;
 use crate::quota_conformance::OneQuotaCallAtATime;
 use crate::store_conformance::OneWriteAtATime;
 use std::sync::Arc;
 use wa_shared::adapters::aws::SdkConfig;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
 use wa_shared::adapters::sqlite::SqliteDb;
-use wa_shared::adapters::{DynamoMessageStore, DynamoQuotaLedger, ManualClock};
+use wa_shared::adapters::{DynamoMessageStore, DynamoPacingLedger, DynamoQuotaLedger, ManualClock};
 use wa_shared::app::Ports;
 use wa_shared::config::CommonConfig;
 use wa_shared::domain::LifecyclePolicy;
 use wa_shared::metrics::Metrics;
-use wa_shared::ports::QuotaLedger;
+use wa_shared::ports::{PacingLedger, QuotaLedger};
 use wa_shared::wiring::{aws, local};
 
 /// A test's ports and how to name its queues.
@@ -22,6 +23,8 @@ pub struct TestBackend {
     pub ports: Ports,
     /// Intake's quota ledger on the same backend.
     pub quotas: Arc<dyn QuotaLedger>,
+    /// The sender's pacing ledger on the same backend.
+    pub pacing: Arc<dyn PacingLedger>,
     /// Prefix of the test's queue names (unique on moto, empty on SQLite).
     pub queue_prefix: String,
     /// `sqlite` or `dynamo`, for assertion messages.
@@ -35,6 +38,7 @@ pub async fn sqlite(clock: Arc<ManualClock>, metrics: Metrics) -> TestBackend {
     TestBackend {
         ports: backend.ports(metrics, LifecyclePolicy::default()),
         quotas: backend.quotas.clone(),
+        pacing: backend.pacing.clone(),
         queue_prefix: String::new(),
         name: "sqlite",
     }
@@ -69,6 +73,11 @@ pub async fn moto(
     // The same for the quota ledger's conditional writes.
     let quotas = Arc::new(OneQuotaCallAtATime::new(DynamoQuotaLedger::new(
         sdk,
+        tables.quotas.clone(),
+    )));
+    // And for the pacing ledger's, on the same table.
+    let pacing = Arc::new(OnePacingCallAtATime::new(DynamoPacingLedger::new(
+        sdk,
         tables.quotas,
     )));
     TestBackend {
@@ -77,6 +86,7 @@ pub async fn moto(
             .with_clock(clock)
             .with_metrics(metrics),
         quotas,
+        pacing,
         queue_prefix: format!("{prefix}-"),
         name: "dynamo",
     }

@@ -5,6 +5,7 @@
 //! - [`store_conformance`]: the one `MessageStore` suite every adapter must pass.
 //! - [`event_log_conformance`]: the one `EventLog` suite every adapter must pass.
 //! - [`quota_conformance`]: the one `QuotaLedger` suite every adapter must pass.
+//! - [`pacing_conformance`]: the one `PacingLedger` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 //! - [`backends`]: a test's ports on SQLite or on moto, by the runtimes' wiring.
 //! - [`fixtures`]: builders of shared fixtures (a tenant profile).
@@ -23,6 +24,7 @@ pub mod events;
 pub mod fixtures;
 pub mod lambda_harness;
 pub mod moto;
+pub mod pacing_conformance;
 pub mod queue_conformance;
 pub mod quota_conformance;
 pub mod store_conformance;

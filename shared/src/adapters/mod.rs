@@ -17,7 +17,10 @@ pub mod tokens;
 
 pub use clock::{ManualClock, SystemClock};
 pub use dynamo::directory::DynamoDirectory;
-pub use dynamo::{DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore, DynamoQuotaLedger};
+pub use dynamo::{
+    DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore, DynamoPacingLedger,
+    DynamoQuotaLedger,
+};
 pub use eventbridge::EventBridgePublisher;
 pub use graph::{GraphConfig, GraphProvider};
 pub use secrets::SecretsManagerEndpointSecrets;
@@ -27,6 +30,8 @@ pub use sqlite::directory::SqliteDirectory;
 pub use sqlite::events::SqliteEventLog;
 #[cfg(feature = "sqlite")]
 pub use sqlite::messages::SqliteMessageStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::pacing::SqlitePacingLedger;
 #[cfg(feature = "sqlite")]
 pub use sqlite::queue::SqliteWorkQueue;
 #[cfg(feature = "sqlite")]

@@ -12,7 +12,8 @@ use crate::app::webhook::WebhookSettings;
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, Directory, EventLog, MessageStore, Provider, QuotaLedger, TokenSource, WorkQueue,
+    Clock, Directory, EventLog, MessageStore, PacingLedger, Provider, QuotaLedger, TokenSource,
+    WorkQueue,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +93,9 @@ pub struct SenderDeps {
     pub provider: Arc<dyn Provider>,
     /// Tenants' Graph tokens.
     pub tokens: Arc<dyn TokenSource>,
-    /// Concurrency and pacing.
+    /// The numbers' and recipients' send schedules, shared by every sender instance.
+    pub pacing: Arc<dyn PacingLedger>,
+    /// Concurrency and pacing policy.
     pub settings: SenderSettings,
 }
 

@@ -21,7 +21,7 @@ use crate::adapters::graph::{
     DEFAULT_CONNECT_TIMEOUT, GRAPH_API_VERSION, GRAPH_BASE_URL, GraphConfig,
 };
 use crate::app::intake::{DEFAULT_CACHE_TTL, IntakeSettings};
-use crate::app::sender::{Pacer, PacingShare, SenderSettings};
+use crate::app::sender::SenderSettings;
 use crate::domain::LifecyclePolicy;
 use crate::metrics::NAMESPACE;
 use std::time::Duration;
@@ -189,6 +189,9 @@ pub struct SenderConfig {
     pub concurrency: usize,
     /// `WA_LOOKUP_CACHE_MS` (default 2000; 0 disables).
     pub lookup_cache_ttl: Duration,
+    /// `WA_QUOTAS_TABLE`: the numbers' and recipients' send schedules live there,
+    /// beside intake's quotas (docs/pacing.md).
+    pub quotas_table: String,
 }
 
 impl SenderConfig {
@@ -231,6 +234,7 @@ impl SenderConfig {
             common: CommonConfig::read(&vars)?,
             graph,
             tenant_secret_prefix: vars.required("WA_TENANT_SECRET_PREFIX")?,
+            quotas_table: vars.required("WA_QUOTAS_TABLE")?,
             concurrency: usize::try_from(concurrency).unwrap_or(1),
             lookup_cache_ttl: vars.millis(
                 "WA_LOOKUP_CACHE_MS",
@@ -241,12 +245,12 @@ impl SenderConfig {
         })
     }
 
-    /// The handler's settings (a fresh pacer; on Lambda each concurrent sender takes
-    /// its share of a number's throughput).
+    /// The handler's settings (Meta's limits; the schedules are in the quotas table,
+    /// shared by every concurrent sender).
     pub fn settings(&self) -> SenderSettings {
         SenderSettings {
             concurrency: self.concurrency,
-            pacer: Pacer::new(PacingShare::PerConcurrentSender),
+            ..SenderSettings::default()
         }
     }
 }
@@ -319,6 +323,7 @@ mod tests {
         let mut vars = COMMON.to_vec();
         vars.extend([
             ("WA_TENANT_SECRET_PREFIX", "dev/wa/tenants/"),
+            ("WA_QUOTAS_TABLE", "dev-wa-quotas"),
             ("WA_GRAPH_BASE_URL", "http://127.0.0.1:9"),
             ("WA_GRAPH_TIMEOUT_MS", "300"),
             ("WA_CLAIM_LEASE_MS", "60000"),
@@ -329,6 +334,7 @@ mod tests {
         assert_eq!(config.graph.connect_timeout, Duration::from_millis(150));
         assert_eq!(config.common.lifecycle.lease, Duration::from_secs(60));
         assert_eq!(config.common.lifecycle.max_attempts, 3);
+        assert_eq!(config.quotas_table, "dev-wa-quotas");
         vars.push(("WA_GRAPH_API_VERSION", "25"));
         assert!(SenderConfig::from_lookup(lookup(&vars)).is_err());
     }

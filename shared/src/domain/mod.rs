@@ -11,6 +11,7 @@ pub mod graph;
 pub mod ids;
 pub mod lifecycle;
 pub mod message;
+pub mod pacing;
 pub mod payload;
 pub mod policy;
 pub mod quota;

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod directory;
 pub mod endpoints;
 pub mod events;
+pub mod pacing;
 pub mod provider;
 pub mod publisher;
 pub mod queue;
@@ -20,6 +21,7 @@ pub use deliveries::{DeliveryQueue, DeliveryQueueError, MAX_JOB_DELAY};
 pub use directory::{Directory, DirectoryError, StoredTemplate};
 pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};
 pub use events::{EventLog, EventLogError, EventPage, LoggedEvent, MAX_EVENT_PAGE};
+pub use pacing::{PacingError, PacingLedger, Reservation};
 pub use provider::{Provider, ProviderRequest};
 pub use publisher::{EventPublisher, PublishError};
 pub use queue::{

@@ -9,8 +9,8 @@ use crate::adapters::aws::{SdkConfig, load_sdk_config};
 use crate::adapters::graph::GraphProvider;
 use crate::adapters::tokens::SecretsManagerTokenSource;
 use crate::adapters::{
-    DynamoDirectory, DynamoEventLog, DynamoMessageStore, DynamoQuotaLedger, EventBridgePublisher,
-    SqsWorkQueue, SystemClock,
+    DynamoDirectory, DynamoEventLog, DynamoMessageStore, DynamoPacingLedger, DynamoQuotaLedger,
+    EventBridgePublisher, SqsWorkQueue, SystemClock,
 };
 use crate::adapters::{DynamoEndpointRegistry, SecretsManagerEndpointSecrets, SqsDeliveryQueue};
 use crate::app::delivery::DeliveryDeps;
@@ -47,7 +47,7 @@ pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
 }
 
 /// The sender's deps: Graph at `WA_GRAPH_BASE_URL`, tokens from Secrets Manager
-/// under `WA_TENANT_SECRET_PREFIX`.
+/// under `WA_TENANT_SECRET_PREFIX`, send schedules on `WA_QUOTAS_TABLE`.
 pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
     let sdk = load_sdk_config().await;
     let provider = GraphProvider::new(&config.graph).map_err(|e| ConfigError::Invalid {
@@ -60,6 +60,7 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
         ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
         provider: Arc::new(provider),
         tokens: Arc::new(tokens),
+        pacing: Arc::new(DynamoPacingLedger::new(&sdk, config.quotas_table.clone())),
         settings: config.settings(),
     })
 }

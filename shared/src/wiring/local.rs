@@ -1,24 +1,26 @@
 //! The local wiring: the embedded SQLite backend (store, directory and queues in one
 //! file) and each function's deps over it, for `wa dev` and the tests.
 //!
-//! [`Backend::open`] builds the adapters over one [`SqliteDb`] (the quota ledger too);
+//! [`Backend::open`] builds the adapters over one [`SqliteDb`] (the quota and pacing
+//! ledgers too);
 //! [`Backend::ports`] makes them [`Ports`]; [`intake`], [`sender`], [`webhook`] and
 //! [`reconciler`] build one function's deps from any `Ports` (the tests also pass
 //! DynamoDB ports from [`super::aws::ports`]), and [`functions`] all four for `wa dev`.
 
 use crate::adapters::sqlite::{SqliteDb, SqliteError};
 use crate::adapters::{
-    SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqliteQuotaLedger, SqliteWorkQueue,
+    SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqlitePacingLedger, SqliteQuotaLedger,
+    SqliteWorkQueue,
 };
 use crate::app::reconciler::ReconcilerSettings;
-use crate::app::sender::{Pacer, PacingShare, SenderSettings};
+use crate::app::sender::SenderSettings;
 use crate::app::webhook::WebhookSettings;
 use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, DirectoryError, EventLogError, Provider, QueueError, QuotaError, QuotaLedger,
-    StoreError, TokenSource,
+    Clock, DirectoryError, EventLogError, PacingError, PacingLedger, Provider, QueueError,
+    QuotaError, QuotaLedger, StoreError, TokenSource,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +46,9 @@ pub enum LocalError {
     /// The quota ledger's tables could not be set up.
     #[error("quota ledger: {0}")]
     Quotas(#[from] QuotaError),
+    /// The pacing ledger's table could not be set up.
+    #[error("pacing ledger: {0}")]
+    Pacing(#[from] PacingError),
 }
 
 /// The three SQLite adapters over one file, kept concrete for the runtime's own use
@@ -60,6 +65,8 @@ pub struct Backend {
     pub events: Arc<SqliteEventLog>,
     /// The tenants' intake quota state (intake's only).
     pub quotas: Arc<SqliteQuotaLedger>,
+    /// The numbers' and recipients' send schedules (the sender's only).
+    pub pacing: Arc<SqlitePacingLedger>,
     /// The clock the queue's timers and the ports use.
     pub clock: Arc<dyn Clock>,
 }
@@ -72,6 +79,7 @@ impl Backend {
             directory: Arc::new(SqliteDirectory::new(db.clone()).await?),
             queue: Arc::new(SqliteWorkQueue::new(db.clone(), clock.clone()).await?),
             events: Arc::new(SqliteEventLog::new(db.clone()).await?),
+            pacing: Arc::new(SqlitePacingLedger::new(db.clone()).await?),
             quotas: Arc::new(SqliteQuotaLedger::new(db).await?),
             clock,
         })
@@ -98,7 +106,7 @@ pub struct LocalSettings {
     pub intake_cache_ttl: Duration,
     /// How long the sender caches them for its policy re-check.
     pub sender_cache_ttl: Duration,
-    /// The sender's concurrency and pacer.
+    /// The sender's concurrency and pacing policy.
     pub sender: SenderSettings,
     /// Secrets, inbox and body limit of the webhook.
     pub webhook: WebhookSettings,
@@ -107,15 +115,12 @@ pub struct LocalSettings {
 }
 
 impl Default for LocalSettings {
-    /// The Lambdas' defaults, but one process paces each number's whole rate.
+    /// The Lambdas' defaults.
     fn default() -> Self {
         Self {
             intake_cache_ttl: crate::app::intake::DEFAULT_CACHE_TTL,
             sender_cache_ttl: crate::app::sender::DEFAULT_CACHE_TTL,
-            sender: SenderSettings {
-                pacer: Pacer::new(PacingShare::WholeNumber),
-                ..SenderSettings::default()
-            },
+            sender: SenderSettings::default(),
             webhook: WebhookSettings::default(),
             reconciler: ReconcilerSettings::default(),
         }
@@ -131,9 +136,10 @@ pub fn intake(ports: &Ports, quotas: Arc<dyn QuotaLedger>, settings: &LocalSetti
     }
 }
 
-/// The sender over `ports`, sending through `provider` with `tokens`.
+/// The sender over `ports`, pacing in `pacing`, sending through `provider` with `tokens`.
 pub fn sender(
     ports: &Ports,
+    pacing: Arc<dyn PacingLedger>,
     provider: Arc<dyn Provider>,
     tokens: Arc<dyn TokenSource>,
     settings: &LocalSettings,
@@ -142,6 +148,7 @@ pub fn sender(
         ports: ports.with_directory_cache(settings.sender_cache_ttl),
         provider,
         tokens,
+        pacing,
         settings: settings.sender.clone(),
     }
 }
@@ -175,17 +182,19 @@ pub struct Functions {
     pub reconciler: ReconcilerDeps,
 }
 
-/// All four functions over `ports` (intake's quotas in `quotas`).
+/// All four functions over `ports` (intake's quotas in `quotas`, the sender's
+/// schedules in `pacing`).
 pub fn functions(
     ports: &Ports,
     quotas: Arc<dyn QuotaLedger>,
+    pacing: Arc<dyn PacingLedger>,
     provider: Arc<dyn Provider>,
     tokens: Arc<dyn TokenSource>,
     settings: &LocalSettings,
 ) -> Functions {
     Functions {
         intake: intake(ports, quotas, settings),
-        sender: sender(ports, provider, tokens, settings),
+        sender: sender(ports, pacing, provider, tokens, settings),
         webhook: webhook(ports, settings),
         reconciler: reconciler(ports, settings),
     }

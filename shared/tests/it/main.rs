@@ -11,6 +11,7 @@ mod event_log_conformance;
 mod events_path;
 mod golden_payloads;
 mod graph_client;
+mod pacing_conformance;
 mod queue_conformance;
 mod quota_conformance;
 mod send_path;

@@ -2,7 +2,8 @@
 //!
 //! `add` provisions everything a tenant needs and is idempotent (see [`add`]);
 //! `suspend`/`resume` flip the profile's status, which intake and the sender
-//! read (suspended tenants' messages are suppressed); `list` shows the profiles;
+//! read (suspended tenants' messages are suppressed); `resume` also ends a hold
+//! (the sender's, after a tenant-class failure) and enqueues the waiting messages; `list` shows the profiles;
 //! `endpoints` manages the tenants' signed HTTP event endpoints on AWS ([`endpoints`]).
 
 pub mod add;
@@ -44,7 +45,8 @@ pub enum TenantsCommand {
     List(ListArgs),
     /// Stop a tenant: intake and the sender suppress its messages until `resume`.
     Suspend(StatusArgs),
-    /// Let a suspended tenant send again.
+    /// Let a suspended tenant send again, and end its hold (after a tenant-class failure
+    /// such as an expired token): its waiting messages are enqueued again.
     Resume(StatusArgs),
     /// A tenant's signed HTTP event endpoints on AWS: add, list, remove (wa dev's are in wa.toml).
     Endpoints(endpoints::EndpointsArgs),
@@ -208,7 +210,16 @@ pub async fn list_tenants(
     for t in &tenants {
         table.row(vec![
             t.id.to_string(),
-            status_name(t.status).to_owned(),
+            match &t.hold {
+                Some(h) => format!(
+                    "{} (on hold since {}: {}{})",
+                    status_name(t.status),
+                    h.since.to_rfc3339(),
+                    h.code.map(|c| format!("{c} ")).unwrap_or_default(),
+                    h.reason
+                ),
+                None => status_name(t.status).to_owned(),
+            },
             t.phone_number_id.to_string(),
             t.waba_id.clone(),
             t.max_concurrency.to_string(),
@@ -246,17 +257,55 @@ async fn set_status(
         .await?
         .with_context(|| format!("no tenant {tenant} on {}", backend.describe()))?;
     let name = status_name(status);
-    if profile.status == status {
+    // `resume` also ends a hold (a tenant-class failure such as an expired token).
+    let hold = profile
+        .hold
+        .clone()
+        .filter(|_| status == TenantStatus::Active);
+    if profile.status == status && hold.is_none() {
         writeln!(out, "tenant {tenant} is already {name}: nothing to change")?;
         return Ok(());
     }
     if args.dry_run {
-        writeln!(out, "dry run: tenant {tenant} would become {name}")?;
+        if profile.status != status {
+            writeln!(out, "dry run: tenant {tenant} would become {name}")?;
+        }
+        if let Some(h) = &hold {
+            writeln!(
+                out,
+                "dry run: tenant {tenant}'s hold ({}, since {}) would end and its waiting messages be enqueued again",
+                h.reason,
+                h.since.to_rfc3339()
+            )?;
+        }
         return Ok(());
     }
-    profile.status = status;
-    profile.updated_at = super::now();
-    directory.put_tenant(&profile).await?;
-    writeln!(out, "tenant {tenant} is now {name}")?;
+    if profile.status != status {
+        profile.status = status;
+        profile.updated_at = super::now();
+        directory.put_tenant(&profile).await?;
+        writeln!(out, "tenant {tenant} is now {name}")?;
+    }
+    if let Some(h) = hold
+        && directory.release_hold(&tenant).await?
+    {
+        let queue = wa_shared::ports::QueueRef::new(profile.queue.clone());
+        let store = backend.store()?;
+        let enqueued = wa_shared::app::sender::resume_with(
+            store.as_ref(),
+            backend.queue().as_ref(),
+            &tenant,
+            &queue,
+            "",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("enqueuing the waiting messages failed: {e}"))?;
+        writeln!(
+            out,
+            "tenant {tenant}'s hold ({}, since {}) ended; {enqueued} waiting message(s) enqueued again",
+            h.reason,
+            h.since.to_rfc3339()
+        )?;
+    }
     Ok(())
 }

@@ -9,11 +9,13 @@ pub mod directory;
 pub mod endpoints;
 pub mod events;
 pub mod messages;
+pub mod pacing;
 pub mod quotas;
 pub mod schema;
 
 pub use endpoints::DynamoEndpointRegistry;
 pub use events::DynamoEventLog;
 pub use messages::DynamoMessageStore;
+pub use pacing::DynamoPacingLedger;
 pub use quotas::DynamoQuotaLedger;
 pub use schema::{TableNames, create_tables};

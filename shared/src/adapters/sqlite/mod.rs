@@ -10,6 +10,7 @@ pub mod directory;
 pub mod events;
 pub mod messages;
 pub mod overview;
+pub mod pacing;
 pub mod queue;
 pub mod quotas;
 

@@ -9,13 +9,16 @@
 //!
 //! - `record`: one record, from the claim to the Graph call.
 //! - `outcome`: recording what came of it (retry delay, failure, suppression).
-//! - [`pacing`]: per-phone-number spacing and throttle backoff.
+//! - [`pacing`]: the number's and the recipient's send slots, taken before the claim
+//!   from the ledger every sender shares, and the holds after a throttle.
 
+pub mod hold;
 mod outcome;
 pub mod pacing;
 mod record;
 
-pub use pacing::{Pacer, PacingShare};
+pub use hold::{DEFAULT_HOLD_PROBE_INTERVAL, resume_with};
+pub use pacing::PacingPolicy;
 
 use crate::app::SenderDeps;
 pub use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
@@ -30,22 +33,25 @@ use tracing::{Instrument, error, info_span};
 /// (short: a paused template must stop sends soon).
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(2);
 
-/// The sender's settings and pacer. Its retry budget is the lifecycle policy's
-/// (`max_attempts`, `max_age`), which the reconciler shares.
+/// The sender's settings and pacing policy. Its retry budget is the lifecycle
+/// policy's (`max_attempts`, `max_age`), which the reconciler shares.
 #[derive(Debug, Clone)]
 pub struct SenderSettings {
     /// Records of one batch processed at once.
     pub concurrency: usize,
-    /// Per-phone-number pacing, shared by every invocation of this process.
-    pub pacer: Pacer,
+    /// Meta's limits the sender paces to (the schedules are in `SenderDeps::pacing`).
+    pub pacing: PacingPolicy,
+    /// Wait between two probes (one real send) of a held tenant.
+    pub hold_probe_interval: std::time::Duration,
 }
 
 impl Default for SenderSettings {
-    /// 10 records at once, per-sender pacing.
+    /// 10 records at once, Meta's limits.
     fn default() -> Self {
         Self {
             concurrency: 10,
-            pacer: Pacer::new(PacingShare::PerConcurrentSender),
+            pacing: PacingPolicy::default(),
+            hold_probe_interval: hold::DEFAULT_HOLD_PROBE_INTERVAL,
         }
     }
 }

@@ -12,6 +12,9 @@ use crate::ports::{QueueRef, Recorded, record_event};
 use std::time::Duration;
 use tracing::{error, info, warn};
 
+/// Longest delay of a newly sent queue message (SQS: 15 minutes).
+const MAX_SEND_DELAY: Duration = Duration::from_secs(900);
+
 /// Waits between the tries of one outcome write: four tries within about half a
 /// second, a small part of the sender's 30 s timeout, enough to ride out a throttled
 /// or briefly unreachable store.
@@ -27,13 +30,15 @@ impl Send<'_> {
         let settings = &self.deps.ports.lifecycle;
         let age_ms = now.millis_since(self.message.created_at);
         let max_age_ms = i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX);
+        // Attempts that failed with a tenant class (the tenant's hold, not the
+        // message's fault) do not count toward the budget, this one included.
+        let tenant_attempts = super::hold::tenant_failed_attempts(self)
+            + u32::from(last.is_some_and(|f| f.class == FailureClass::Tenant));
+        let counted = self.attempt().saturating_sub(tenant_attempts);
         let (over, title) = match last {
             // Before sending: only an attempt past the budget (a reconciler requeue).
-            None => (self.attempt() > settings.max_attempts, "retry budget spent"),
-            Some(_) => (
-                self.attempt() >= settings.max_attempts,
-                "retry budget spent",
-            ),
+            None => (counted > settings.max_attempts, "retry budget spent"),
+            Some(_) => (counted >= settings.max_attempts, "retry budget spent"),
         };
         let title = if age_ms > max_age_ms {
             "message is older than the maximum age"
@@ -62,11 +67,17 @@ impl Send<'_> {
             return self.fail(exhausted).await;
         }
         let jitter = jitter();
-        let delay = classification
-            .and_then(|c| c.retry_delay(self.attempt(), jitter))
-            .or_else(|| failure.class.retry_delay(self.attempt(), jitter))
-            .unwrap_or(Duration::ZERO)
-            .min(MAX_VISIBILITY_TIMEOUT);
+        let held = failure.class == FailureClass::Tenant;
+        let delay = if held {
+            // The tenant is on hold: this message comes back for the next probe.
+            self.deps.settings.hold_probe_interval.min(MAX_SEND_DELAY)
+        } else {
+            classification
+                .and_then(|c| c.retry_delay(self.attempt(), jitter))
+                .or_else(|| failure.class.retry_delay(self.attempt(), jitter))
+                .unwrap_or(Duration::ZERO)
+                .min(MAX_VISIBILITY_TIMEOUT)
+        };
         let not_before = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
         info!(class = %failure.class, delay_ms = delay.as_millis() as u64, "retry scheduled");
         let class = failure.class;
@@ -91,6 +102,19 @@ impl Send<'_> {
                 ("Class", class.as_str()),
             ],
         );
+        if held {
+            // A fresh queue message, not the same record made invisible: a record
+            // received again and again would end in the DLQ while the hold lasts. It
+            // carries the next probe; the held tenant's other records are dropped.
+            let queue = QueueRef::new(profile.queue.clone());
+            let body = crate::queues::SendQueueMessage::probe_carrier(self.message).to_body();
+            match self.deps.ports.queue.send(&queue, &body, delay).await {
+                Ok(_) => return Again::No,
+                Err(e) => {
+                    warn!(error = %ErrorChain(&e), "could not queue the held message again; its record comes back instead");
+                }
+            }
+        }
         if let Some(receipt) = &self.receipt {
             let queue = QueueRef::new(profile.queue.clone());
             if let Err(e) = self

@@ -1,7 +1,9 @@
 //! One SQS record: claim, re-check policy, re-validate, build, send, classify, record
 //! (DESIGN §5 steps 1–4).
 
+use super::hold::{self, Gate};
 use super::outcome::sender_failure;
+use super::pacing;
 use crate::app::SenderDeps;
 use crate::app::errors::ErrorChain;
 use crate::domain::graph::{CallbackData, Classification, SendOutcome};
@@ -37,6 +39,35 @@ pub(super) async fn process(deps: &SenderDeps, record: &SqsMessage) -> Again {
     span.record("message_id", tracing::field::display(&reference.id));
 
     let now = deps.ports.clock.now();
+    let gate = match hold::gate(deps, &reference.tenant, now).await {
+        Ok(g) => g,
+        Err(e) => {
+            error!(error = %ErrorChain(&e), "reading the tenant's hold failed");
+            return Again::Yes;
+        }
+    };
+    if gate == Gate::Held {
+        // No claim, no attempt spent: the message stays `queued` in the store, and is
+        // enqueued again when the hold ends (or by the reconciler's sweep). The probe's
+        // carrier, early or beaten to the probe, is queued again for the next one.
+        deps.ports
+            .metrics
+            .count("TenantOnHold", &[("Tenant", reference.tenant.as_str())]);
+        if reference.probe {
+            return hold::requeue_carrier(deps, &reference, now).await;
+        }
+        info!("tenant on hold: record dropped, the message waits in the store");
+        return Again::No;
+    }
+    if let pacing::BeforeClaim::Skip(again) = pacing::before_claim(deps, record, &reference).await {
+        if gate == Gate::Probe {
+            // The probe waits for pacing: give it back, so the deferred copy (or any
+            // other record) can probe as soon as it is due.
+            hold::give_back_probe(deps, &reference.tenant, now).await;
+        }
+        return again;
+    }
+    let now = deps.ports.clock.now();
     let claimed = deps
         .ports
         .store
@@ -61,6 +92,7 @@ pub(super) async fn process(deps: &SenderDeps, record: &SqsMessage) -> Again {
         deps,
         message: &message,
         receipt: record.receipt_handle.as_deref().map(ReceiptHandle::new),
+        probe: gate == Gate::Probe,
     };
     match send.run(now).await {
         Ok(again) => again,
@@ -93,6 +125,8 @@ pub(super) struct Send<'a> {
     pub(super) deps: &'a SenderDeps,
     pub(super) message: &'a Message,
     pub(super) receipt: Option<ReceiptHandle>,
+    /// This send probes a held tenant (its outcome releases or keeps the hold).
+    pub(super) probe: bool,
 }
 
 impl Send<'_> {
@@ -217,17 +251,11 @@ impl Send<'_> {
                     "the tenant's Graph token is unavailable",
                 );
                 failure.detail = Some(e.to_string());
+                self.hold_tenant(&failure).await;
                 return Ok(self.retry(profile, failure, None).await);
             }
         };
-        deps.settings
-            .pacer
-            .pace(
-                &profile.phone_number_id,
-                profile.throughput_mps,
-                profile.max_concurrency,
-            )
-            .await;
+        // The number's and the recipient's slots were taken before the claim.
         if !self.dispatch().await? {
             info!("claim lost before the Graph call; not sending");
             return Ok(Again::No);
@@ -240,6 +268,12 @@ impl Send<'_> {
                 body: &payload,
             })
             .await;
+        let tenant_failure =
+            matches!(&outcome, SendOutcome::Failed(c) if c.class == FailureClass::Tenant);
+        if self.probe && !tenant_failure {
+            // Graph answered something that is not the tenant's fault: the hold is over.
+            self.release_after_probe(profile).await;
+        }
         Ok(match outcome {
             SendOutcome::Accepted(accepted) => {
                 let now = deps.ports.clock.now();
@@ -327,8 +361,11 @@ impl Send<'_> {
                 Again::No
             }
             class if class.is_retryable() => {
+                if class == FailureClass::Tenant {
+                    self.hold_tenant(&failure).await;
+                }
                 if class == FailureClass::Throttled {
-                    self.deps.settings.pacer.throttled(&profile.phone_number_id);
+                    pacing::throttled(self.deps, profile, &self.message.to, c.code).await;
                 }
                 self.retry(profile, failure, Some(c)).await
             }

@@ -3,8 +3,11 @@
 
 // Test code: a failed expectation is a failed test.
 
+mod holds;
 mod intake;
 mod moto;
+mod pacing;
+mod pacing_load;
 mod quotas;
 mod sandbox;
 mod sender;

@@ -12,7 +12,6 @@ use wa_sandbox::{
     TemplatesSource,
 };
 use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
-use wa_shared::app::sender::{Pacer, PacingShare};
 use wa_shared::domain::graph::SendOutcome;
 use wa_shared::domain::{FailureClass, MessageState, TenantId};
 use wa_shared::ports::Provider;
@@ -231,8 +230,7 @@ async fn pacing_keeps_a_full_batch_load_under_the_sandbox_throughput_limit() {
     let meta = RunningSandbox::start(sandbox_config(catalog(), FaultConfig::default(), limits))
         .await
         .unwrap();
-    let mut p = Pipeline::new(graph(&meta, Duration::from_secs(5))).await;
-    p.functions.sender.settings.pacer = Pacer::new(PacingShare::WholeNumber);
+    let p = Pipeline::new(graph(&meta, Duration::from_secs(5))).await;
     let tenant = TenantId::parse("demo").unwrap();
     let mut profile = p.directory.tenant(&tenant).await.unwrap().unwrap();
     // Pace a little under the limit, as an operator configures it.

@@ -340,7 +340,7 @@ async fn a_throttled_answer_is_retried_after_a_longer_delay() {
 }
 
 #[tokio::test]
-async fn an_unresolvable_token_is_a_tenant_failure_retried_later() {
+async fn an_unresolvable_token_holds_the_tenant_and_its_message_carries_the_next_probe() {
     let (p, graph) = pipeline().await;
     let mut profile = p.directory.tenant(&demo()).await.unwrap().unwrap();
     profile.token_ref = "env:WA_SEND_PATH_TEST_NO_SUCH_TOKEN".into();
@@ -351,11 +351,18 @@ async fn an_unresolvable_token_is_a_tenant_failure_retried_later() {
             .status_code,
         202
     );
-    assert_eq!(p.send(p.receive().await).await.len(), 1);
+    // The record is done with: a fresh, delayed queue message carries the hold's
+    // next probe (a record received again and again would end in the DLQ).
+    assert!(p.send(p.receive().await).await.is_empty());
     assert!(graph.calls().is_empty());
     let m = p.stored(&fixture_id()).await;
     assert_eq!(m.state, MessageState::Queued);
     assert_eq!(m.failure.unwrap().class, FailureClass::Tenant);
+    let hold = p.directory.tenant(&demo()).await.unwrap().unwrap().hold;
+    assert_eq!(hold.map(|h| h.code), Some(None), "held, with no Graph code");
+    assert!(p.receive().await.records.is_empty());
+    p.clock.advance(Duration::from_secs(121));
+    assert_eq!(p.receive().await.records.len(), 1);
 }
 
 #[tokio::test]

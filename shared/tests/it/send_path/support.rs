@@ -232,6 +232,7 @@ impl Pipeline {
         let TestBackend {
             ports,
             quotas,
+            pacing,
             queue_prefix,
             ..
         } = backend;
@@ -271,6 +272,7 @@ impl Pipeline {
         let functions = local::functions(
             &ports,
             quotas.clone(),
+            pacing,
             provider,
             Arc::new(tokens),
             &LocalSettings::default(),

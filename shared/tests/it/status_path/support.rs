@@ -91,6 +91,7 @@ impl World {
         let TestBackend {
             ports,
             quotas,
+            pacing,
             queue_prefix,
             name,
         } = backend.open(clock.clone(), metrics).await;
@@ -148,6 +149,7 @@ impl World {
         let functions = local::functions(
             &ports,
             quotas,
+            pacing,
             Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
             Arc::new(NoTokens),
             &settings,
