@@ -319,9 +319,11 @@ async fn apply(
     }
     let queue = queue.with_context(|| format!("queue {} does not exist", plan.queue_name))?;
 
+    let mut token_updated = false;
     if let Some((aws, observed)) = &plan.aws {
         if plan.secret.as_ref().is_some_and(Step::changes) {
             aws.apply_secret(observed, token).await?;
+            token_updated = token.is_some();
         }
         if plan.mapping.as_ref().is_some_and(Step::changes) {
             aws.apply_mapping(observed, queue.as_str(), plan.max_concurrency)
@@ -366,6 +368,26 @@ async fn apply(
             .put_tenant(&wanted)
             .await
             .context("writing the tenant profile")?;
+    }
+    // A new token ends a hold (an expired token is the usual cause): the waiting
+    // messages are enqueued again rather than waiting for the next probe.
+    if token_updated
+        && plan.current.as_ref().is_some_and(|c| c.hold.is_some())
+        && directory.release_hold(&plan.tenant).await?
+    {
+        let enqueued = wa_shared::app::sender::resume_with(
+            backend.store()?.as_ref(),
+            backend.queue().as_ref(),
+            &plan.tenant,
+            &queue,
+            "",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("enqueuing the held messages failed: {e}"))?;
+        eprintln!(
+            "tenant {}'s hold ended with the new token; {enqueued} waiting message(s) enqueued again",
+            plan.tenant
+        );
     }
     Ok(key)
 }

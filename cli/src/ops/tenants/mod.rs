@@ -125,6 +125,10 @@ pub struct AddArgs {
     /// Sends whose answer was lost [new: fail].
     #[arg(long, value_enum)]
     pub on_ambiguous: Option<Ambiguous>,
+    /// Send MARKETING templates through Meta's Marketing Messages API
+    /// (/marketing_messages) [new: false].
+    #[arg(long, value_name = "BOOL")]
+    pub marketing_messages_api: Option<bool>,
     /// SQLite only: where wa dev finds the Graph token, e.g. env:VAR [new: dev:sandbox].
     #[arg(long)]
     pub token_ref: Option<String>,

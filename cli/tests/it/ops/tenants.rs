@@ -223,3 +223,96 @@ async fn suspend_on_aws_and_list_on_both_backends() {
         assert_eq!(profiles[0].status, TenantStatus::Suspended);
     }
 }
+
+/// `wa tenants resume` ends a hold (the sender's, after a tenant-class failure) and
+/// enqueues the tenant's waiting messages, on both backends.
+async fn resume_ends_a_hold(backend: &Backend) {
+    use wa_shared::domain::MessageId;
+    use wa_shared::domain::tenant::TenantHold;
+    use wa_testkit::store_conformance::{at, queued_with_id};
+    backend.add_tenant("acme", &[]);
+    let profile = backend.directory.tenant(&acme()).await.unwrap().unwrap();
+    let queue = QueueRef::new(profile.queue.clone());
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let m = queued_with_id("acme", MessageId::generate(), at(i));
+        backend.store.create_if_absent(&m).await.unwrap();
+        ids.push(m.id.to_string());
+    }
+    let hold = TenantHold {
+        code: Some(190),
+        reason: "access token expired".into(),
+        detail: None,
+        since: at(5),
+        probe_at: at(125),
+    };
+    assert!(backend.directory.place_hold(&acme(), &hold).await.unwrap());
+    let table = wa(&backend.cmd(&["tenants", "list"])).ok();
+    assert!(
+        table.contains("on hold since") && table.contains("190 access token expired"),
+        "{table}"
+    );
+    let out = wa(&backend.cmd(&["tenants", "resume", "acme", "--dry-run"])).ok();
+    assert!(out.contains("hold (access token expired"), "{out}");
+    assert!(
+        backend
+            .directory
+            .tenant(&acme())
+            .await
+            .unwrap()
+            .unwrap()
+            .hold
+            .is_some()
+    );
+    let out = wa(&backend.cmd(&["tenants", "resume", "acme"])).ok();
+    assert!(
+        out.contains("hold") && out.contains("3 waiting message(s) enqueued again"),
+        "{out}"
+    );
+    assert!(
+        backend
+            .directory
+            .tenant(&acme())
+            .await
+            .unwrap()
+            .unwrap()
+            .hold
+            .is_none()
+    );
+    let received = backend
+        .queue
+        .receive(
+            &queue,
+            10,
+            std::time::Duration::from_secs(30),
+            std::time::Duration::from_secs(1),
+        )
+        .await
+        .unwrap();
+    let mut enqueued: Vec<String> = received
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.body).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    enqueued.sort();
+    ids.sort();
+    assert_eq!(enqueued, ids);
+    let out = wa(&backend.cmd(&["tenants", "resume", "acme"])).ok();
+    assert!(out.contains("already active"), "{out}");
+}
+
+#[tokio::test]
+async fn resume_ends_a_hold_and_enqueues_the_waiting_messages_on_sqlite() {
+    resume_ends_a_hold(&Backend::sqlite().await).await;
+}
+
+#[tokio::test]
+async fn resume_ends_a_hold_and_enqueues_the_waiting_messages_on_aws() {
+    if let Some(backend) = Backend::moto().await {
+        resume_ends_a_hold(&backend).await;
+    }
+}
