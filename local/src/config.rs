@@ -207,6 +207,8 @@ struct TenantSection {
     #[serde(default)]
     on_ambiguous: OnAmbiguous,
     #[serde(default)]
+    marketing_messages_api: bool,
+    #[serde(default)]
     templates: Option<PathBuf>,
     #[serde(default)]
     opt_out_keywords: Option<Vec<String>>,
@@ -257,6 +259,8 @@ pub struct DevTenant {
     pub formatting: FormattingPolicy,
     /// What happens to a send whose answer was lost.
     pub on_ambiguous: OnAmbiguous,
+    /// Send MARKETING templates through `/marketing_messages` (Marketing Messages API).
+    pub marketing_messages_api: bool,
     /// Its templates, in Meta's JSON.
     pub templates: TemplateCatalog,
     /// Opt-out keywords of inbound messages.
@@ -324,6 +328,7 @@ impl DevConfig {
                 intake_quota: None,
                 formatting: FormattingPolicy::Strict,
                 on_ambiguous: OnAmbiguous::Fail,
+                marketing_messages_api: false,
                 templates: None,
                 opt_out_keywords: None,
                 opt_in_keywords: None,
@@ -438,10 +443,12 @@ impl DevConfig {
                     .unwrap_or_else(|| DEMO_VERIFY_TOKEN.to_owned()),
             ),
             send_concurrency: file.sender.concurrency.unwrap_or(10).max(1),
-            hold_probe_interval: file.sender.hold_probe_ms.map_or(
-                wa_shared::app::sender::DEFAULT_HOLD_PROBE_INTERVAL,
-                |ms| Duration::from_millis(ms.max(1)),
-            ),
+            hold_probe_interval: file
+                .sender
+                .hold_probe_ms
+                .map_or(wa_shared::app::sender::DEFAULT_HOLD_PROBE_INTERVAL, |ms| {
+                    Duration::from_millis(ms.max(1))
+                }),
             visibility_timeout: Duration::from_millis(
                 file.sender.visibility_timeout_ms.unwrap_or(30_000),
             ),
@@ -748,6 +755,7 @@ fn tenant(
         intake_quota,
         formatting: t.formatting,
         on_ambiguous: t.on_ambiguous,
+        marketing_messages_api: t.marketing_messages_api,
         templates,
         opt_out_keywords: t.opt_out_keywords.unwrap_or_else(default_opt_out_keywords),
         opt_in_keywords: t.opt_in_keywords.unwrap_or_else(default_opt_in_keywords),
@@ -827,8 +835,15 @@ mod tests {
         assert_eq!(t.max_concurrency, 2);
         assert_eq!(t.throughput_mps, 80);
         assert_eq!(t.intake_quota, IntakeQuota::default());
+        assert!(!t.marketing_messages_api);
         assert_eq!(c.reconcile_every, Duration::from_secs(60));
         assert!(!c.synchronous_full);
+    }
+
+    #[test]
+    fn a_tenant_can_send_marketing_through_the_marketing_messages_api() {
+        let c = parse(&format!("{ONE_TENANT}marketing_messages_api = true\n")).unwrap();
+        assert!(c.tenants[0].marketing_messages_api);
     }
 
     #[test]

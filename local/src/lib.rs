@@ -332,6 +332,7 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         .merge(status_page::router_with_events(
             store.clone(),
             deliveries.clone(),
+            directory.clone(),
         ))
         .fallback(gateway::not_found);
     let mut server_stop = stopped.clone();
@@ -461,12 +462,17 @@ fn profile_for(
         phone_quality: None,
         account_event: None,
         hold: None,
+        phone_quality_at: None,
+        account_event_at: None,
+        marketing_messages_api: t.marketing_messages_api,
         updated_at: now,
     };
     if let Some(old) = existing {
         profile.status = old.status;
         profile.phone_quality = old.phone_quality.clone();
         profile.account_event = old.account_event.clone();
+        profile.phone_quality_at = old.phone_quality_at;
+        profile.account_event_at = old.account_event_at;
         // A hold survives a restart, unless the token changed (a token update ends it).
         if old.token_ref == profile.token_ref {
             profile.hold = old.hold.clone();

@@ -4,6 +4,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `POST /{version}/{phone_number_id}/messages` | a send, answered like Meta |
+//! | `POST /{version}/{phone_number_id}/marketing_messages` | a send through the Marketing Messages API: the same body, answered and recorded exactly like `/messages` (the recorded path tells them apart) |
 //! | `GET /{version}/{waba_id}/message_templates` | the catalog, cursor-paged |
 //! | `GET /_sandbox/stats` | [`SandboxStats`](super::SandboxStats) |
 //! | `GET /_sandbox/requests` | recorded requests (`?limit=N`: the newest N) |
@@ -47,6 +48,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/{version}/{id}/messages", post(send))
+        .route("/{version}/{id}/marketing_messages", post(send_marketing))
         .route("/{version}/{id}/message_templates", get(templates))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/requests", get(requests))
@@ -82,11 +84,33 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !is_version(&version) {
+    send_at(app, &version, &id, "messages", &headers, &body).await
+}
+
+/// The Marketing Messages API: Meta takes the `/messages` body here, and so do we.
+async fn send_marketing(
+    State(app): State<AppState>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    send_at(app, &version, &id, "marketing_messages", &headers, &body).await
+}
+
+/// A send posted to `/{version}/{id}/{endpoint}`.
+async fn send_at(
+    app: AppState,
+    version: &str,
+    id: &str,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
+    if !is_version(version) {
         return unknown_path().await;
     }
-    let path = format!("/{version}/{id}/messages");
-    let answer = process_send(&app.shared, &path, &id, bearer(&headers), &body);
+    let path = format!("/{version}/{id}/{endpoint}");
+    let answer = process_send(&app.shared, &path, id, bearer(headers), body);
     if !answer.latency.is_zero() {
         tokio::time::sleep(answer.latency).await;
     }

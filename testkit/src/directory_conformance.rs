@@ -632,6 +632,77 @@ pub async fn holds_are_placed_once_probed_by_one_and_released(h: &dyn DirectoryH
     assert!(d.tenant(&ghost).await.unwrap().is_none());
 }
 
+/// Account signals are ordered partial writes: an older one never replaces a newer
+/// one, an equal time applies again, and nothing else of the profile changes (a
+/// concurrent suspension is never undone).
+pub async fn account_signals_apply_in_meta_time_order_and_touch_nothing_else(
+    h: &dyn DirectoryHarness,
+) {
+    use wa_shared::ports::AccountSignal;
+    let d = h.directory();
+    let acme = tenant("acme");
+    let mut before = profile("acme", "1000001", "2000001");
+    d.put_tenant(&before).await.unwrap();
+    // An operator suspends meanwhile (written after the webhook read nothing).
+    before.status = TenantStatus::Suspended;
+    d.put_tenant(&before).await.unwrap();
+    let q = AccountSignal::PhoneQuality;
+    assert!(
+        d.set_account_signal(&acme, q, "FLAGGED TIER_250", at(20))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.set_account_signal(&acme, q, "UPGRADE TIER_2K", at(10))
+            .await
+            .unwrap(),
+        "older"
+    );
+    assert!(
+        d.set_account_signal(&acme, q, "FLAGGED TIER_250", at(20))
+            .await
+            .unwrap(),
+        "same time"
+    );
+    let a = AccountSignal::AccountEvent;
+    assert!(
+        d.set_account_signal(&acme, a, "ACCOUNT_RESTRICTION", at(15))
+            .await
+            .unwrap()
+    );
+    let after = d.tenant(&acme).await.unwrap().unwrap();
+    assert_eq!(after.phone_quality.as_deref(), Some("FLAGGED TIER_250"));
+    assert_eq!(after.phone_quality_at, Some(at(20)));
+    assert_eq!(after.account_event.as_deref(), Some("ACCOUNT_RESTRICTION"));
+    assert_eq!(after.account_event_at, Some(at(15)));
+    assert_eq!(
+        after.status,
+        TenantStatus::Suspended,
+        "the suspension stays"
+    );
+    assert_eq!(
+        TenantProfile {
+            phone_quality: None,
+            phone_quality_at: None,
+            account_event: None,
+            account_event_at: None,
+            ..after
+        },
+        before
+    );
+    assert!(
+        d.set_account_signal(&acme, q, "UPGRADE TIER_2K", at(30))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.set_account_signal(&tenant("ghost"), q, "FLAGGED", at(1))
+            .await
+            .unwrap()
+    );
+    assert!(d.tenant(&tenant("ghost")).await.unwrap().is_none());
+}
+
 /// One `#[tokio::test]` per conformance case. `$harness` is an expression giving a
 /// future of `Option<impl DirectoryHarness>` (`None`: skip, e.g. moto not running).
 #[macro_export]
@@ -657,6 +728,7 @@ macro_rules! directory_conformance_tests {
             tenants_do_not_see_each_others_templates_or_contacts,
             concurrent_inbound_records_end_at_the_latest,
             holds_are_placed_once_probed_by_one_and_released,
+            account_signals_apply_in_meta_time_order_and_touch_nothing_else,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -38,6 +38,9 @@ pub fn tenant(id: &str) -> TenantProfileBuilder {
         phone_quality: None,
         account_event: None,
         hold: None,
+        phone_quality_at: None,
+        account_event_at: None,
+        marketing_messages_api: false,
         updated_at: Timestamp::from_secs(1_749_427_200),
     })
 }

@@ -238,9 +238,9 @@ pub async fn every_answer_is_the_domain_rules(h: &dyn PacingHarness) {
         now = now.plus_millis([0, 0, 0, 5, 20, 60, 150, 700][(seed >> 8) as usize % 8]);
         let horizon = Duration::from_millis([0, 30, 100, 1000][(seed >> 16) as usize % 4]);
         let (key, rule) = &keys[k];
-        if (seed >> 24) % 13 == 0 {
+        if (seed >> 24).is_multiple_of(13) {
             let until = now.plus_millis(((seed >> 32) % 400) as i64);
-            let slow = ((seed >> 40) % 2 == 0).then(|| now.plus_millis(500));
+            let slow = (seed >> 40).is_multiple_of(2).then(|| now.plus_millis(500));
             l.hold(key, rule, until, slow).await.unwrap();
             if let Some(next) = rule.hold(states[k].as_ref(), micros_of(until), slow.map(micros_of))
             {

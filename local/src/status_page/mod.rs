@@ -17,6 +17,7 @@
 mod endpoints;
 mod html;
 mod tables;
+mod tenants;
 mod timeline;
 
 use axum::Router;
@@ -28,8 +29,9 @@ use std::sync::Arc;
 use wa_shared::adapters::SqliteMessageStore;
 use wa_shared::adapters::SystemClock;
 use wa_shared::adapters::sqlite::overview::Overview;
+use wa_shared::domain::tenant::TenantProfile;
 use wa_shared::domain::{Message, MessageId, TenantId};
-use wa_shared::ports::{Clock, MessageStore, StoreError};
+use wa_shared::ports::{Clock, Directory, DirectoryError, MessageStore, StoreError};
 
 use crate::events::{DeliveryError, DeliveryStore, EndpointHealth};
 
@@ -42,14 +44,21 @@ pub fn router(store: Arc<SqliteMessageStore>) -> Router {
     routes(PageState {
         store,
         deliveries: None,
+        directory: None,
     })
 }
 
-/// [`router`], with the event endpoints' health table read from `deliveries`.
-pub fn router_with_events(store: Arc<SqliteMessageStore>, deliveries: DeliveryStore) -> Router {
+/// [`router`], with the event endpoints' health table read from `deliveries` and the
+/// tenants' state (holds, number quality, account events) from `directory`.
+pub fn router_with_events(
+    store: Arc<SqliteMessageStore>,
+    deliveries: DeliveryStore,
+    directory: Arc<dyn Directory>,
+) -> Router {
     routes(PageState {
         store,
         deliveries: Some(deliveries),
+        directory: Some(directory),
     })
 }
 
@@ -65,6 +74,7 @@ fn routes(state: PageState) -> Router {
 struct PageState {
     store: Arc<SqliteMessageStore>,
     deliveries: Option<DeliveryStore>,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// Why a page could not be rendered (the visitor only sees a generic 500).
@@ -74,6 +84,8 @@ enum PageError {
     Store(#[from] StoreError),
     #[error("reading the event deliveries failed")]
     Deliveries(#[from] DeliveryError),
+    #[error("reading the tenants failed")]
+    Directory(#[from] DirectoryError),
     #[error("rendering the page failed")]
     Render(#[from] std::fmt::Error),
 }
@@ -131,11 +143,18 @@ async fn build(
         Some(d) => d.health(None).await?,
         None => Vec::new(),
     };
+    let tenants = match &state.directory {
+        Some(d) => d.list_tenants().await?,
+        None => Vec::new(),
+    };
     let status = match selected {
         Selected::Missing { .. } => StatusCode::NOT_FOUND,
         Selected::Nothing | Selected::Found(_) => StatusCode::OK,
     };
-    Ok((status, render(&overview, &selected, &endpoints, host)?))
+    Ok((
+        status,
+        render(&overview, &selected, &endpoints, &tenants, host)?,
+    ))
 }
 
 /// The overview, and the selected message when the URL names one.
@@ -162,6 +181,7 @@ fn render(
     overview: &Overview,
     selected: &Selected,
     endpoints: &[EndpointHealth],
+    tenants: &[TenantProfile],
     host: &str,
 ) -> Result<String, PageError> {
     let mut out = String::with_capacity(32 * 1024);
@@ -183,6 +203,7 @@ fn render(
             tables::counts(out, &overview.counts)?;
             tables::latest(out, &overview.latest, message)?;
         }
+        tenants::tenants(out, tenants)?;
         endpoints::endpoints(out, endpoints)
     })?;
     Ok(out)

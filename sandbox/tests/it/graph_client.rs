@@ -11,7 +11,7 @@ use wa_sandbox::{
     TemplatesSource, WindowFailure,
 };
 use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
-use wa_shared::domain::graph::SendOutcome;
+use wa_shared::domain::graph::{SendEndpoint, SendOutcome};
 use wa_shared::domain::{FailureClass, PhoneNumberId};
 use wa_shared::ports::{Provider, ProviderRequest};
 
@@ -68,6 +68,7 @@ async fn send_once(
     provider(sandbox, timeout)
         .send(ProviderRequest {
             phone_number_id: &phone,
+            endpoint: SendEndpoint::Messages,
             token: &token,
             body,
         })
@@ -235,6 +236,7 @@ async fn a_closed_port_is_transient() {
     let outcome = provider
         .send(ProviderRequest {
             phone_number_id: &phone,
+            endpoint: SendEndpoint::Messages,
             token: &token,
             body: &body,
         })

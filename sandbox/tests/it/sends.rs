@@ -328,3 +328,38 @@ async fn a_phone_number_added_while_serving_takes_sends_with_the_configured_temp
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["messages"][0]["message_status"], "accepted");
 }
+
+#[tokio::test]
+async fn the_marketing_messages_api_takes_the_same_body_and_records_its_path() {
+    let sandbox = start(config()).await;
+    let url = format!(
+        "{}/{VERSION}/{PHONE}/marketing_messages",
+        sandbox.base_url()
+    );
+    let response = client()
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&order_shipped("+14155550123", Some(&callback(1))))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["messages"][0]["message_status"], "accepted");
+    let (status, body) = send(&client(), &sandbox, &order_shipped("+14155550123", None)).await;
+    assert_eq!(status, 200, "{body}");
+    let paths: Vec<String> = sandbox
+        .sandbox
+        .requests()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            format!("/{VERSION}/{PHONE}/marketing_messages"),
+            format!("/{VERSION}/{PHONE}/messages"),
+        ]
+    );
+}

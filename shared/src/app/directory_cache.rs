@@ -279,6 +279,21 @@ impl Directory for DirectoryCache {
         self.directory.set_opt_out(tenant, who, opted_out, at).await
     }
 
+    async fn set_account_signal(
+        &self,
+        tenant: &TenantId,
+        signal: crate::ports::AccountSignal,
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let written = self
+            .directory
+            .set_account_signal(tenant, signal, value, at)
+            .await;
+        self.inner.tenants.remove(tenant);
+        written
+    }
+
     // Hold writes drop this container's cached profile, so it sees its own write at
     // once (other containers within the TTL).
     async fn place_hold(

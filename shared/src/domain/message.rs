@@ -244,11 +244,14 @@ pub enum SuppressionReason {
     /// A MARKETING template to a contact who stopped marketing messages from us
     /// (Meta's `user_preferences` webhook, or an earlier 131050).
     MarketingOptedOut,
+    /// A MARKETING template while the sending number's quality is low (`FLAGGED`
+    /// or `RED`): marketing is held until Meta reports a better quality.
+    NumberQualityLow,
 }
 
 impl SuppressionReason {
     /// Every reason, for tables and tests.
-    pub const ALL: [SuppressionReason; 7] = [
+    pub const ALL: [SuppressionReason; 8] = [
         Self::OptedOut,
         Self::WindowClosed,
         Self::TemplatePaused,
@@ -256,6 +259,7 @@ impl SuppressionReason {
         Self::TemplateNotApproved,
         Self::TenantSuspended,
         Self::MarketingOptedOut,
+        Self::NumberQualityLow,
     ];
 
     /// The snake_case name used in storage, APIs and metrics.
@@ -268,6 +272,7 @@ impl SuppressionReason {
             Self::TemplateNotApproved => "template_not_approved",
             Self::TenantSuspended => "tenant_suspended",
             Self::MarketingOptedOut => "marketing_opted_out",
+            Self::NumberQualityLow => "number_quality_low",
         }
     }
 }

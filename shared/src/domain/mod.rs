@@ -3,6 +3,7 @@
 //! Everything here is deterministic given its inputs, so it is unit- and
 //! property-tested without any adapter.
 
+pub mod account_state;
 pub mod canonical;
 pub mod endpoints;
 pub mod events;

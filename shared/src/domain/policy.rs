@@ -20,6 +20,20 @@ pub fn tenant_refusal(profile: &TenantProfile) -> Option<Suppression> {
         .then(|| suppression(SuppressionReason::TenantSuspended, None))
 }
 
+/// A MARKETING template while the tenant's number quality is low (the account-state
+/// table, [`crate::domain::account_state`]): held until the quality recovers.
+pub fn marketing_refusal(profile: &TenantProfile, is_marketing: bool) -> Option<Suppression> {
+    (is_marketing && crate::domain::account_state::marketing_held(profile)).then(|| {
+        suppression(
+            SuppressionReason::NumberQualityLow,
+            profile
+                .phone_quality
+                .as_ref()
+                .map(|q| format!("phone number quality: {q}")),
+        )
+    })
+}
+
 /// A template Meta paused or disabled. These are facts that change under a
 /// caller's feet, so intake suppresses them rather than answering 422; other
 /// unapproved statuses (pending, rejected) are the caller's mistake and fail

@@ -74,11 +74,22 @@ pub struct TenantProfile {
     /// Last account event Meta reported (`account_update`, e.g. a restriction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account_event: Option<String>,
+    /// Meta's time of the stored `phone_quality` (an older update never replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_quality_at: Option<Timestamp>,
+    /// Meta's time of the stored `account_event`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_event_at: Option<Timestamp>,
     /// Sending is held after a tenant-class failure (expired token, restricted
     /// account, ...): its messages wait without spending attempts until a probe
     /// succeeds, the token is updated or an operator resumes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold: Option<TenantHold>,
+    /// Send MARKETING templates through Meta's Marketing Messages API
+    /// (`POST /{phone_number_id}/marketing_messages`, same body) instead of `/messages`;
+    /// other categories and text always use `/messages` (absent in older profiles: off).
+    #[serde(default)]
+    pub marketing_messages_api: bool,
     /// When the profile last changed.
     pub updated_at: Timestamp,
 }
@@ -216,6 +227,9 @@ mod tests {
             phone_quality: None,
             account_event: None,
             hold: None,
+            phone_quality_at: None,
+            account_event_at: None,
+            marketing_messages_api: false,
             updated_at: Timestamp::from_millis(0),
         }
     }
@@ -263,5 +277,9 @@ mod tests {
         assert_eq!(p.on_ambiguous, OnAmbiguous::Fail);
         assert_eq!(p.opt_out_keywords, default_opt_out_keywords());
         assert_eq!(p.intake_quota, IntakeQuota::default());
+        assert!(
+            !p.marketing_messages_api,
+            "older profiles send through /messages"
+        );
     }
 }

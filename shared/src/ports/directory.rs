@@ -40,6 +40,25 @@ pub struct StoredTemplate {
     pub updated_at: Timestamp,
 }
 
+/// Which account signal of a profile [`Directory::set_account_signal`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSignal {
+    /// `phone_quality` / `phone_quality_at` (`phone_number_quality_update`).
+    PhoneQuality,
+    /// `account_event` / `account_event_at` (`account_update`).
+    AccountEvent,
+}
+
+impl AccountSignal {
+    /// The profile fields it writes: the value's, then its time's.
+    pub const fn fields(self) -> (&'static str, &'static str) {
+        match self {
+            AccountSignal::PhoneQuality => ("phone_quality", "phone_quality_at"),
+            AccountSignal::AccountEvent => ("account_event", "account_event_at"),
+        }
+    }
+}
+
 /// Tenants, API keys, routing, templates and contacts.
 #[async_trait]
 pub trait Directory: Send + Sync {
@@ -157,6 +176,19 @@ pub trait Directory: Send + Sync {
         opted_out: bool,
         at: Timestamp,
     ) -> Result<(), DirectoryError>;
+
+    /// Store an account signal of `tenant` (its phone quality or its last account
+    /// event) as of Meta's time `at`: a partial write of that field and its time only,
+    /// applied when no newer one is stored (an equal time applies too: a redelivery
+    /// writes the same value). Whether it was applied. A missing tenant is not created,
+    /// and nothing else of the profile (status, hold, ...) can be undone by it.
+    async fn set_account_signal(
+        &self,
+        tenant: &TenantId,
+        signal: AccountSignal,
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError>;
 
     /// Put `tenant` on hold, unless it already is (the first hold's cause and start
     /// are kept); whether this call placed it. A partial write: nothing else of the

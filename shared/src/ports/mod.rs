@@ -18,7 +18,7 @@ pub mod tokens;
 
 pub use clock::Clock;
 pub use deliveries::{DeliveryQueue, DeliveryQueueError, MAX_JOB_DELAY};
-pub use directory::{Directory, DirectoryError, StoredTemplate};
+pub use directory::{AccountSignal, Directory, DirectoryError, StoredTemplate};
 pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};
 pub use events::{EventLog, EventLogError, EventPage, LoggedEvent, MAX_EVENT_PAGE};
 pub use pacing::{PacingError, PacingLedger, Reservation};

@@ -5,7 +5,7 @@
 //! failures and Graph answers are handled by the same `match`.
 
 use crate::domain::PhoneNumberId;
-use crate::domain::graph::SendOutcome;
+use crate::domain::graph::{SendEndpoint, SendOutcome};
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -18,6 +18,8 @@ use std::fmt;
 pub struct ProviderRequest<'a> {
     /// The business phone number's id, the `{PHONE_NUMBER_ID}` of the send URL.
     pub phone_number_id: &'a PhoneNumberId,
+    /// `/messages`, or `/marketing_messages` (Marketing Messages API, same body).
+    pub endpoint: SendEndpoint,
     /// The tenant's Graph access token, sent as `Authorization: Bearer …`.
     pub token: &'a SecretString,
     /// The Graph request body, sent unchanged (built by the payload builder).
@@ -30,6 +32,7 @@ impl fmt::Debug for ProviderRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProviderRequest")
             .field("phone_number_id", self.phone_number_id)
+            .field("endpoint", &self.endpoint)
             .field("token", &"[REDACTED]")
             .field("body", &"[…]")
             .finish()

@@ -209,6 +209,8 @@ pub async fn list_tenants(
         "CONCURRENCY",
         "MPS",
         "INTAKE QUOTA",
+        "NUMBER QUALITY",
+        "ACCOUNT",
         "QUEUE",
     ]);
     for t in &tenants {
@@ -229,6 +231,14 @@ pub async fn list_tenants(
             t.max_concurrency.to_string(),
             t.throughput_mps.to_string(),
             t.intake_quota.to_string(),
+            match &t.phone_quality {
+                Some(q) if wa_shared::domain::account_state::marketing_held(t) => {
+                    format!("{q} (marketing held)")
+                }
+                Some(q) => q.clone(),
+                None => "-".to_owned(),
+            },
+            t.account_event.clone().unwrap_or_else(|| "-".to_owned()),
             t.queue.clone(),
         ]);
     }

@@ -44,6 +44,8 @@ pub struct ProfileFlags {
     pub formatting: Option<FormattingPolicy>,
     /// `--on-ambiguous`.
     pub on_ambiguous: Option<OnAmbiguous>,
+    /// `--marketing-messages-api`.
+    pub marketing_messages_api: Option<bool>,
 }
 
 impl ProfileFlags {
@@ -70,6 +72,7 @@ impl ProfileFlags {
             messages_per_day: args.messages_per_day.map(|n| (n > 0).then_some(n)),
             formatting: args.formatting.map(Into::into),
             on_ambiguous: args.on_ambiguous.map(Into::into),
+            marketing_messages_api: args.marketing_messages_api,
         })
     }
 }
@@ -108,6 +111,9 @@ pub fn wanted_profile(
         p.intake_quota = flags.intake_quota(p.intake_quota);
         p.formatting = flags.formatting.unwrap_or(p.formatting);
         p.on_ambiguous = flags.on_ambiguous.unwrap_or(p.on_ambiguous);
+        p.marketing_messages_api = flags
+            .marketing_messages_api
+            .unwrap_or(p.marketing_messages_api);
         p.queue = queue;
         p.token_ref = token_ref;
         return Ok(p);
@@ -132,6 +138,9 @@ pub fn wanted_profile(
         phone_quality: None,
         account_event: None,
         hold: None,
+        phone_quality_at: None,
+        account_event_at: None,
+        marketing_messages_api: flags.marketing_messages_api.unwrap_or(false),
         updated_at: now,
     })
 }
@@ -167,6 +176,11 @@ pub fn profile_diffs(have: &TenantProfile, want: &TenantProfile) -> Vec<String> 
             "on_ambiguous",
             name(&have.on_ambiguous),
             name(&want.on_ambiguous),
+        ),
+        diff(
+            "marketing_messages_api",
+            have.marketing_messages_api,
+            want.marketing_messages_api,
         ),
     ]
     .into_iter()
@@ -281,6 +295,7 @@ mod tests {
         assert_eq!(p.throughput_mps, DEFAULT_THROUGHPUT_MPS);
         assert_eq!(p.formatting, FormattingPolicy::Strict);
         assert_eq!(p.on_ambiguous, OnAmbiguous::Fail);
+        assert!(!p.marketing_messages_api, "/messages unless asked");
         assert_eq!(
             (p.queue.as_str(), p.token_ref.as_str()),
             ("send-acme", "dev:sandbox")
@@ -319,6 +334,7 @@ mod tests {
         let more = ProfileFlags {
             max_concurrency: Some(12),
             formatting: Some(FormattingPolicy::Sanitize),
+            marketing_messages_api: Some(true),
             ..ProfileFlags::default()
         };
         assert_eq!(current.intake_quota, IntakeQuota::default());
@@ -334,7 +350,11 @@ mod tests {
         assert_eq!(changed.status, TenantStatus::Suspended, "add never resumes");
         assert_eq!(
             profile_diffs(&current, &changed),
-            ["max_concurrency: 9 -> 12", "formatting: strict -> sanitize"]
+            [
+                "max_concurrency: 9 -> 12",
+                "formatting: strict -> sanitize",
+                "marketing_messages_api: false -> true"
+            ]
         );
     }
 

@@ -1,5 +1,6 @@
 //! `GraphProvider`: the [`Provider`] port over Meta's Graph API (reference §1),
-//! `POST {base}/{version}/{phone_number_id}/messages` with the tenant's token.
+//! `POST {base}/{version}/{phone_number_id}/messages` with the tenant's token (or
+//! `/marketing_messages`, the Marketing Messages API, when the request says so).
 //!
 //! - [`config`] — base URL, pinned API version, timeouts; checked once.
 //! - [`transport`] — failures without a Graph answer, mapped to failure classes.
@@ -18,7 +19,7 @@ pub use config::{
 pub use transport::MAX_REPLY_BYTES;
 
 use crate::domain::PhoneNumberId;
-use crate::domain::graph::{SendOutcome, read_send_reply};
+use crate::domain::graph::{SendEndpoint, SendOutcome, read_send_reply};
 use crate::ports::provider::{Provider, ProviderRequest};
 use async_trait::async_trait;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
@@ -71,10 +72,17 @@ impl GraphProvider {
     /// The send URL for one business phone number. Ids are digits only, so
     /// nothing needs escaping.
     pub fn messages_url(&self, phone_number_id: &PhoneNumberId) -> String {
+        self.send_url(phone_number_id, SendEndpoint::Messages)
+    }
+
+    /// The URL of `endpoint` (`/messages` or `/marketing_messages`) for one business
+    /// phone number.
+    pub fn send_url(&self, phone_number_id: &PhoneNumberId, endpoint: SendEndpoint) -> String {
         format!(
-            "{}{}/messages",
+            "{}{}/{}",
             self.messages_prefix,
-            phone_number_id.as_str()
+            phone_number_id.as_str(),
+            endpoint.path()
         )
     }
 }
@@ -88,7 +96,7 @@ impl Provider for GraphProvider {
         };
         let sent = self
             .client
-            .post(self.messages_url(request.phone_number_id))
+            .post(self.send_url(request.phone_number_id, request.endpoint))
             .header(AUTHORIZATION, authorization)
             .json(request.body)
             .send()
@@ -150,6 +158,20 @@ mod tests {
         assert_eq!(
             provider.messages_url(&id),
             "https://graph.facebook.com/v25.0/106540352242922/messages"
+        );
+    }
+
+    #[test]
+    fn the_marketing_messages_api_url_differs_only_in_its_last_segment() {
+        let provider = GraphProvider::new(&GraphConfig::default()).unwrap();
+        let id = PhoneNumberId::parse("106540352242922").unwrap();
+        assert_eq!(
+            provider.send_url(&id, SendEndpoint::MarketingMessages),
+            "https://graph.facebook.com/v25.0/106540352242922/marketing_messages"
+        );
+        assert_eq!(
+            provider.send_url(&id, SendEndpoint::Messages),
+            provider.messages_url(&id)
         );
     }
 

@@ -107,7 +107,9 @@ impl SqlitePacingLedger {
 
     /// Whether this write should also remove rows idle for longer than the keep.
     fn sweep_due(&self) -> bool {
-        self.writes.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0
+        self.writes
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
     }
 }
 

@@ -75,7 +75,10 @@ pub(super) async fn submit(
         request: stored_request,
         request_hash: request_hash.clone(),
     };
-    let refusal = match policy::tenant_refusal(tenant).or(template_refusal) {
+    let refusal = match policy::tenant_refusal(tenant)
+        .or(template_refusal)
+        .or_else(|| policy::marketing_refusal(tenant, is_marketing))
+    {
         Some(s) => Some(s),
         None => {
             let contact = deps

@@ -13,6 +13,7 @@
 //!   from the ledger every sender shares, and the holds after a throttle.
 
 pub mod hold;
+mod marketing_limit;
 mod outcome;
 pub mod pacing;
 mod record;

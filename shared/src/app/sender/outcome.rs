@@ -1,6 +1,7 @@
 //! Recording what became of a send: retry (with its delay), failure, suppression,
 //! and the exhaustion of the retry budget or the message's age.
 
+use super::marketing_limit;
 use super::record::{Again, Send};
 use crate::app::errors::ErrorChain;
 use crate::domain::graph::Classification;
@@ -34,7 +35,12 @@ impl Send<'_> {
         // message's fault) do not count toward the budget, this one included.
         let tenant_attempts = super::hold::tenant_failed_attempts(self)
             + u32::from(last.is_some_and(|f| f.class == FailureClass::Tenant));
-        let counted = self.attempt().saturating_sub(tenant_attempts);
+        // Nor do the attempts the per-user marketing limit (131049) sent back.
+        let limited_attempts = marketing_limit::limited_attempts(self.message)
+            + u32::from(last.is_some_and(marketing_limit::is_limit));
+        let counted = self
+            .attempt()
+            .saturating_sub(tenant_attempts.saturating_add(limited_attempts));
         let (over, title) = match last {
             // Before sending: only an attempt past the budget (a reconciler requeue).
             None => (counted > settings.max_attempts, "retry budget spent"),
@@ -68,17 +74,27 @@ impl Send<'_> {
         }
         let jitter = jitter();
         let held = failure.class == FailureClass::Tenant;
+        // Meta's per-user marketing limit: at least 24 h, longer than SQS can hide a
+        // record; the reconciler's sweep brings the message back (`marketing_limit`).
+        let limited = marketing_limit::is_limit(&failure);
         let delay = if held {
             // The tenant is on hold: this message comes back for the next probe.
             self.deps.settings.hold_probe_interval.min(MAX_SEND_DELAY)
         } else {
-            classification
+            let backoff = classification
                 .and_then(|c| c.retry_delay(self.attempt(), jitter))
                 .or_else(|| failure.class.retry_delay(self.attempt(), jitter))
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_VISIBILITY_TIMEOUT)
+                .unwrap_or(Duration::ZERO);
+            if limited {
+                backoff.max(marketing_limit::LIMIT_WAIT)
+            } else {
+                backoff.min(MAX_VISIBILITY_TIMEOUT)
+            }
         };
         let not_before = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        if limited && let Some(exhausted) = self.limit_outlives(not_before, &failure) {
+            return self.fail(exhausted).await;
+        }
         info!(class = %failure.class, delay_ms = delay.as_millis() as u64, "retry scheduled");
         let class = failure.class;
         let event = EventKind::RetryScheduled {
@@ -102,6 +118,11 @@ impl Send<'_> {
                 ("Class", class.as_str()),
             ],
         );
+        if limited {
+            // Deleted: a record hidden again and again would reach the DLQ. The sweep
+            // enqueues the message `queued_grace` after `not_before`.
+            return Again::No;
+        }
         if held {
             // A fresh queue message, not the same record made invisible: a record
             // received again and again would end in the DLQ while the hold lasts. It

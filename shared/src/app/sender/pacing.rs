@@ -150,11 +150,8 @@ pub(super) async fn before_claim(
     let pair_slot = match take_slot(deps, &pair, &policy.pair_rule(), policy.max_pair_wait).await {
         Slot::At(slot) => slot,
         Slot::Later(ready_at) => {
-            let again = defer(deps, record, &profile, ready_at, policy.max_pair_wait).await;
-            info!(
-                waiting_for = "recipient",
-                "pair rate: deferred without a claim"
-            );
+            let wait = policy.max_pair_wait;
+            let again = defer(deps, record, &profile, ready_at, wait, "recipient").await;
             return BeforeClaim::Skip(again);
         }
     };
@@ -164,11 +161,8 @@ pub(super) async fn before_claim(
     {
         Slot::At(slot) => slot,
         Slot::Later(ready_at) => {
-            let again = defer(deps, record, &profile, ready_at, policy.max_number_wait).await;
-            info!(
-                waiting_for = "number",
-                "throughput: deferred without a claim"
-            );
+            let wait = policy.max_number_wait;
+            let again = defer(deps, record, &profile, ready_at, wait, "number").await;
             return BeforeClaim::Skip(again);
         }
     };
@@ -192,25 +186,22 @@ pub(super) async fn throttled(
     let policy = &deps.settings.pacing;
     let now = deps.ports.clock.now();
     let number = profile.phone_number_id.clone();
-    let (key, rule, until, slow_until) = match code {
+    let (held, key, rule, until, slow_until) = match code {
         Some(PER_USER_MARKETING_CAP) => return,
         Some(PAIR_RATE_HIT) => (
+            "recipient",
             PaceKey::Pair(number, to.clone()),
             policy.pair_rule(),
             after(now, policy.pair_penalty),
             None,
         ),
         _ => (
+            "number",
             PaceKey::Number(number),
             policy.number_rule(profile.throughput_mps),
             after(now, policy.throttle_pause),
             Some(after(now, policy.throttle_slowdown)),
         ),
-    };
-    let held = if slow_until.is_some() {
-        "number"
-    } else {
-        "recipient"
     };
     match deps.pacing.hold(&key, &rule, until, slow_until).await {
         Ok(()) => info!(held, ?code, "throttled: held in the pacing ledger"),
@@ -263,23 +254,29 @@ pub(super) fn deferral_delay(
 
 /// Put a delayed copy of `record` on the tenant's queue and let the record be deleted
 /// (`No`); if the copy cannot be sent, delay the record itself (`Yes`, one receive).
+/// `waiting_for` names the slot that is too far away (`recipient`, `number`).
 async fn defer(
     deps: &SenderDeps,
     record: &SqsMessage,
     profile: &TenantProfile,
     ready_at: Timestamp,
     horizon: Duration,
+    waiting_for: &'static str,
 ) -> Again {
     let delay = deferral_delay(deps.ports.clock.now(), ready_at, horizon, jitter());
     let queue = QueueRef::new(profile.queue.clone());
     let body = record.body.as_deref().unwrap_or_default();
     match deps.ports.queue.send(&queue, body, delay).await {
         Ok(_) => {
-            info!(delay_ms = delay.as_millis() as u64, "delayed copy queued");
+            info!(
+                waiting_for,
+                delay_ms = delay.as_millis() as u64,
+                "send slot too far away: a delayed copy waits on the queue, unclaimed"
+            );
             Again::No
         }
         Err(e) => {
-            warn!(error = %ErrorChain(&e), "could not queue a delayed copy; delaying the record");
+            warn!(waiting_for, error = %ErrorChain(&e), "could not queue a delayed copy; delaying the record");
             if let Some(receipt) = record.receipt_handle.as_deref().map(ReceiptHandle::new)
                 && let Err(e) = deps
                     .ports

@@ -2,11 +2,12 @@
 //! (DESIGN §5 steps 1–4).
 
 use super::hold::{self, Gate};
+use super::marketing_limit;
 use super::outcome::sender_failure;
 use super::pacing;
 use crate::app::SenderDeps;
 use crate::app::errors::ErrorChain;
-use crate::domain::graph::{CallbackData, Classification, SendOutcome};
+use crate::domain::graph::{CallbackData, Classification, SendEndpoint, SendOutcome};
 use crate::domain::lifecycle::{EventKind, Guard, LifecycleEvent};
 use crate::domain::payload::build_payload;
 use crate::domain::policy;
@@ -94,6 +95,14 @@ pub(super) async fn process(deps: &SenderDeps, record: &SqsMessage) -> Again {
         receipt: record.receipt_handle.as_deref().map(ReceiptHandle::new),
         probe: gate == Gate::Probe,
     };
+    if let Some(until) = marketing_limit::waiting_until(&message, now) {
+        // Still within Meta's 24 h after a 131049: no Graph call (a retry now would
+        // extend the block); the attempt is not counted.
+        if gate == Gate::Probe {
+            hold::give_back_probe(deps, &reference.tenant, now).await;
+        }
+        return send.wait_out_limit(until).await;
+    }
     match send.run(now).await {
         Ok(again) => again,
         Err(e) => {
@@ -181,7 +190,12 @@ impl Send<'_> {
                 return Ok(self.fail(failure).await);
             }
         };
-        self.send(&profile, &validated).await
+        let is_marketing = match (&self.message.template_name, &self.message.template_language) {
+            (Some(name), Some(language)) => policy::is_marketing(catalog.get(name, language)),
+            _ => false,
+        };
+        let endpoint = SendEndpoint::for_send(&profile, is_marketing);
+        self.send(&profile, &validated, endpoint).await
     }
 
     /// Tenant, template, then recipient: the same order as intake.
@@ -199,6 +213,9 @@ impl Send<'_> {
             (&self.message.template_name, &self.message.template_language)
         {
             is_marketing = policy::is_marketing(catalog.get(name, language));
+            if let Some(s) = policy::marketing_refusal(profile, is_marketing) {
+                return Ok(Some(s));
+            }
             let refusal = match catalog.get(name, language) {
                 Some(template) => policy::not_sendable(template),
                 None => Some(Suppression {
@@ -230,6 +247,7 @@ impl Send<'_> {
         &mut self,
         profile: &TenantProfile,
         validated: &ValidatedRequest,
+        endpoint: SendEndpoint,
     ) -> Result<Again, Aborted> {
         let deps = self.deps;
         let callback = CallbackData::new(self.tenant().clone(), self.message.id.clone()).encode();
@@ -264,6 +282,7 @@ impl Send<'_> {
             .provider
             .send(ProviderRequest {
                 phone_number_id: &profile.phone_number_id,
+                endpoint,
                 token: &token,
                 body: &payload,
             })

@@ -8,6 +8,7 @@
 //! - [`codes`] — the error-code table, one constant.
 //! - [`classify`](mod@classify) — code first, then the HTTP status as a fallback.
 //! - [`callback`] — `wa1:<tenant>:<message_id>`.
+//! - [`endpoint`] — `/messages` or the Marketing Messages API's `/marketing_messages`.
 //!
 //! Nothing here sees tokens; error texts that reach logs or storage are cut to a
 //! short [`excerpt`] so a large or hostile body is never echoed whole.
@@ -15,12 +16,14 @@
 pub mod callback;
 pub mod classify;
 pub mod codes;
+pub mod endpoint;
 pub mod error;
 pub mod response;
 
 pub use callback::{CallbackData, CallbackDataError};
 pub use classify::{Classification, classify};
 pub use codes::{CODE_CLASSES, CodeRule, rule_for};
+pub use endpoint::SendEndpoint;
 pub use error::{GraphError, GraphErrorData, ReplyParseError};
 pub use response::{SendAccepted, SendContact, SendOutcome, read_send_reply};
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use wa_shared::adapters::graph::{GraphConfig, GraphConfigError, GraphProvider, MAX_REPLY_BYTES};
-use wa_shared::domain::graph::{Classification, SendOutcome};
+use wa_shared::domain::graph::{Classification, SendEndpoint, SendOutcome};
 use wa_shared::domain::{FailureClass, PhoneNumberId};
 use wa_shared::ports::provider::{Provider, ProviderRequest};
 
@@ -52,6 +52,7 @@ async fn send_to(base_url: String, body: &Value) -> (SendOutcome, String) {
     let id = PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap();
     let request = ProviderRequest {
         phone_number_id: &id,
+        endpoint: SendEndpoint::Messages,
         token: &token,
         body,
     };
@@ -111,6 +112,30 @@ async fn the_request_carries_version_phone_number_id_bearer_and_the_body_unchang
     );
     assert_eq!(request.header("content-type"), Some("application/json"));
     // Byte for byte: serde_json keeps key order, so nothing was re-ordered or re-encoded.
+    assert_eq!(request.body, serde_json::to_vec(&template_body()).unwrap());
+}
+
+#[tokio::test]
+async fn a_marketing_messages_api_send_posts_the_same_body_to_marketing_messages() {
+    let body = include_bytes!("../../../src/domain/graph/testdata/success-template-accepted.json");
+    let server = TestServer::start(Behaviour::Reply(200, "application/json", body.to_vec())).await;
+    let provider = GraphProvider::new(&config(server.base_url())).unwrap();
+    let token = SecretString::from(TOKEN);
+    let id = PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap();
+    let outcome = provider
+        .send(ProviderRequest {
+            phone_number_id: &id,
+            endpoint: SendEndpoint::MarketingMessages,
+            token: &token,
+            body: &template_body(),
+        })
+        .await;
+    assert!(matches!(outcome, SendOutcome::Accepted(_)), "{outcome:?}");
+    let request = server.only_request();
+    assert_eq!(
+        request.request_line,
+        format!("POST /v25.0/{PHONE_NUMBER_ID}/marketing_messages HTTP/1.1")
+    );
     assert_eq!(request.body, serde_json::to_vec(&template_body()).unwrap());
 }
 
@@ -313,6 +338,7 @@ async fn an_unusable_token_fails_the_tenant_without_a_request() {
     let outcome = provider
         .send(ProviderRequest {
             phone_number_id: &id,
+            endpoint: SendEndpoint::Messages,
             token: &token,
             body: &template_body(),
         })
@@ -336,6 +362,7 @@ async fn the_provider_works_behind_an_arc_dyn_port() {
         provider
             .send(ProviderRequest {
                 phone_number_id: &id,
+                endpoint: SendEndpoint::Messages,
                 token: &token,
                 body: &body,
             })
@@ -355,6 +382,7 @@ fn no_debug_or_display_output_contains_the_token() {
     let body = template_body();
     let request = ProviderRequest {
         phone_number_id: &id,
+        endpoint: SendEndpoint::Messages,
         token: &token,
         body: &body,
     };

@@ -5,6 +5,7 @@
 
 mod holds;
 mod intake;
+mod marketing_limit;
 mod moto;
 mod pacing;
 mod pacing_load;

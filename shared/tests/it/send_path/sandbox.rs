@@ -13,7 +13,7 @@ use wa_sandbox::{
 };
 use wa_shared::adapters::graph::{GraphConfig, GraphProvider};
 use wa_shared::domain::graph::SendOutcome;
-use wa_shared::domain::{FailureClass, MessageState, TenantId};
+use wa_shared::domain::{FailureClass, MessageId, MessageState, TenantId};
 use wa_shared::ports::Provider;
 use wa_shared::ports::provider::ProviderRequest;
 
@@ -257,4 +257,69 @@ async fn pacing_keeps_a_full_batch_load_under_the_sandbox_throughput_limit() {
         .await
         .unwrap();
     assert_eq!(accepted.items.len(), 60);
+}
+
+/// Queue `template` (no parameters) to `to` through intake.
+async fn queue_plain(p: &Pipeline, to: &str, template: &str, key: &str) -> MessageId {
+    let body = json!({"to": to, "template": {"name": template, "language": "en_US"}});
+    let req = with_header(
+        with_body(request("intake/send-template.json"), &body),
+        "idempotency-key",
+        Some(key),
+    );
+    let resp = p.intake(req).await;
+    assert_eq!(resp.status_code, 202, "{}", body_text(&resp));
+    MessageId::parse(
+        crate::send_path::support::body(&resp)["id"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Which path of the sandbox each message was posted to.
+fn endpoint_of(meta: &RunningSandbox, id: &MessageId) -> Vec<String> {
+    meta.sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.callback_data
+                .as_deref()
+                .is_some_and(|c| c.ends_with(id.as_str()))
+        })
+        .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn marketing_templates_go_to_the_marketing_messages_api_only_when_the_tenant_chose_it() {
+    let limits = LimitsConfig {
+        pair_rate_enabled: false,
+        ..LimitsConfig::default()
+    };
+    let meta = RunningSandbox::start(sandbox_config(catalog(), FaultConfig::default(), limits))
+        .await
+        .unwrap();
+    let p = Pipeline::new(graph(&meta, Duration::from_secs(5))).await;
+    let off_marketing = queue_plain(&p, ANA, "welcome_offer", "off-marketing").await;
+    let off_utility = queue(&p, BRUNO, "en_US", "off-utility").await;
+    assert!(p.send(p.receive().await).await.is_empty());
+
+    let tenant = TenantId::parse("demo").unwrap();
+    let mut profile = p.directory.tenant(&tenant).await.unwrap().unwrap();
+    profile.marketing_messages_api = true;
+    p.directory.put_tenant(&profile).await.unwrap();
+    // Past the sender's directory cache.
+    p.clock.advance(Duration::from_secs(10));
+    let on_marketing = queue_plain(&p, CARLA, "welcome_offer", "on-marketing").await;
+    let on_utility = queue(&p, DIEGO, "en_US", "on-utility").await;
+    assert!(p.send(p.receive().await).await.is_empty());
+
+    for id in [&off_marketing, &off_utility, &on_marketing, &on_utility] {
+        assert_eq!(p.stored(id).await.state, MessageState::Accepted, "{id}");
+    }
+    assert_eq!(endpoint_of(&meta, &off_marketing), ["messages"]);
+    assert_eq!(endpoint_of(&meta, &off_utility), ["messages"]);
+    assert_eq!(endpoint_of(&meta, &on_marketing), ["marketing_messages"]);
+    assert_eq!(endpoint_of(&meta, &on_utility), ["messages"]);
 }

@@ -14,6 +14,7 @@ on_every_backend!(
     a_completed_category_change_is_stored_and_its_notice_is_not,
     stop_then_a_send_to_that_contact_is_suppressed_by_intake,
     a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake,
+    quality_and_account_updates_shape_sending_as_the_table_says,
 );
 
 /// An `order_shipped` request to `to`.
@@ -400,4 +401,58 @@ async fn a_131050_by_webhook_records_the_marketing_stop(w: World) {
         .message(&MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M1").unwrap())
         .await;
     assert_eq!(m.state, MessageState::Failed);
+}
+
+/// The account-state table (`domain::account_state`) through the real webhook and
+/// intake: a FLAGGED number holds marketing (MARKETING templates suppressed with
+/// `number_quality_low`, UTILITY still queued) until a better quality arrives; an
+/// older update changes nothing; an account restriction holds the tenant and alarms.
+async fn quality_and_account_updates_shape_sending_as_the_table_says(w: World) {
+    let ana = "+16505551234";
+    let quality = |event: &str, time: i64| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&event_file("meta/phone-quality-update.json")).unwrap();
+        v["entry"][0]["time"] = json!(time);
+        v["entry"][0]["changes"][0]["value"]["event"] = json!(event);
+        v.to_string()
+    };
+    let resp = w.post(&quality("FLAGGED", 1_750_200_000)).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    // Intake caches profiles for a few seconds per container.
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
+    assert_eq!(
+        w.metric(
+            "AccountAlert",
+            &[("Tenant", w.tenant.as_str()), ("Signal", "FLAGGED")]
+        ),
+        1.0
+    );
+    let marketing = accepted_by_intake(&w, "q-m1", &spring_sale(ana)).await;
+    assert_eq!(
+        marketing["status"], "suppressed",
+        "{marketing} on {}",
+        w.backend
+    );
+    assert_eq!(marketing["suppression"]["reason"], "number_quality_low");
+    let utility = accepted_by_intake(&w, "q-u1", &order_shipped(ana)).await;
+    assert_eq!(utility["status"], "queued", "{utility}");
+    // An older UPGRADE (replayed late) does not end the hold; a newer one does.
+    w.post(&quality("UPGRADE", 1_750_100_000)).await;
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
+    let still = accepted_by_intake(&w, "q-m2", &spring_sale(ana)).await;
+    assert_eq!(still["status"], "suppressed", "{still}");
+    w.post(&quality("UPGRADE", 1_750_300_000)).await;
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
+    let again = accepted_by_intake(&w, "q-m3", &spring_sale(ana)).await;
+    assert_eq!(again["status"], "queued", "{again}");
+
+    let resp = w
+        .post(&event_file("meta/account-update-restriction.json"))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    let p = w.profile().await;
+    let hold = p.hold.expect("an account restriction holds the tenant");
+    assert_eq!(hold.reason, "account_update ACCOUNT_RESTRICTION");
+    assert!(w.metric("TenantHeld", &[("Tenant", w.tenant.as_str())]) >= 1.0);
+    assert_eq!(p.account_event.as_deref(), Some("ACCOUNT_RESTRICTION"));
 }

@@ -280,6 +280,9 @@ mod tests {
             phone_quality: Some("GREEN".into()),
             account_event: None,
             hold: None,
+            phone_quality_at: None,
+            account_event_at: None,
+            marketing_messages_api: false,
             updated_at: Timestamp::from_millis(7),
         };
         let item = profile_item(&profile).unwrap();

@@ -465,6 +465,26 @@ impl Directory for DynamoDirectory {
             .map(|_| ())
     }
 
+    async fn set_account_signal(
+        &self,
+        tenant: &TenantId,
+        signal: crate::ports::AccountSignal,
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let (field, time) = signal.fields();
+        let update = Update::new(
+            "SET #value = :value, #time = :at",
+            Some("attribute_exists(#pk) AND (attribute_not_exists(#time) OR #time <= :at)"),
+        )
+        .alias("#value", field)
+        .alias("#time", time)
+        .name("pk")
+        .value(":value", AttributeValue::S(value.to_owned()))
+        .value(":at", number(at));
+        self.update(&Key::profile(tenant), update).await
+    }
+
     async fn place_hold(
         &self,
         tenant: &TenantId,

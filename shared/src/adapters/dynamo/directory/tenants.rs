@@ -232,6 +232,9 @@ mod tests {
             phone_quality: None,
             account_event: None,
             hold: None,
+            phone_quality_at: None,
+            account_event_at: None,
+            marketing_messages_api: false,
             updated_at: Timestamp::from_millis(0),
         }
     }

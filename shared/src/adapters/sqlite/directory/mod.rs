@@ -466,6 +466,36 @@ impl Directory for SqliteDirectory {
         .map(|_| ())
     }
 
+    async fn set_account_signal(
+        &self,
+        tenant: &TenantId,
+        signal: crate::ports::AccountSignal,
+        value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let sql = match signal {
+            crate::ports::AccountSignal::PhoneQuality => {
+                "UPDATE directory_tenants
+                 SET profile = json_set(profile, '$.phone_quality', ?2, '$.phone_quality_at', ?3)
+                 WHERE tenant = ?1 AND (json_extract(profile, '$.phone_quality_at') IS NULL
+                     OR json_extract(profile, '$.phone_quality_at') <= ?3)"
+            }
+            crate::ports::AccountSignal::AccountEvent => {
+                "UPDATE directory_tenants
+                 SET profile = json_set(profile, '$.account_event', ?2, '$.account_event_at', ?3)
+                 WHERE tenant = ?1 AND (json_extract(profile, '$.account_event_at') IS NULL
+                     OR json_extract(profile, '$.account_event_at') <= ?3)"
+            }
+        };
+        self.execute(
+            "set_account_signal",
+            sql,
+            vec![text(tenant.as_str()), text(value), millis(at)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
     // Holds are partial writes of the profile's JSON: nothing else of it changes.
     async fn place_hold(
         &self,

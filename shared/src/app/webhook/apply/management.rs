@@ -2,13 +2,17 @@
 //! intake and the sender refuse a paused or disabled template before anything is sent.
 
 use super::{ApplyError, Context};
+use crate::app::sender::DEFAULT_HOLD_PROBE_INTERVAL;
+use crate::domain::account_state::{self, AccountAction};
 use crate::domain::events::template_status_changed;
 use crate::domain::template::{TemplateCategory, TemplateStatus};
+use crate::domain::tenant::TenantHold;
 use crate::domain::webhook::{
     AccountUpdate, PhoneNumberQualityUpdate, TemplateCategoryUpdate, TemplateQualityUpdate,
     TemplateStatusUpdate,
 };
 use crate::domain::{TenantId, Timestamp};
+use crate::ports::AccountSignal;
 use tracing::{info, warn};
 
 pub(super) async fn template_status(
@@ -138,9 +142,16 @@ pub(super) async fn phone_quality(
         Some(tier) => format!("{} {tier}", update.event),
         None => update.event.clone(),
     };
-    update_profile(ctx, &update.waba_id, update.time, |p| {
-        p.phone_quality = Some(value)
-    })
+    let action = account_state::quality_action(&update.event);
+    account_signal(
+        ctx,
+        &update.waba_id,
+        update.time,
+        AccountSignal::PhoneQuality,
+        &value,
+        action,
+        None,
+    )
     .await
 }
 
@@ -148,35 +159,84 @@ pub(super) async fn account_update(
     ctx: &mut Context<'_>,
     update: &AccountUpdate,
 ) -> Result<(), ApplyError> {
-    let event = update.event.clone();
-    update_profile(ctx, &update.waba_id, update.time, |p| {
-        p.account_event = Some(event)
-    })
+    let action = account_state::account_action(&update.event);
+    let detail = update
+        .ban_info
+        .as_ref()
+        .or(update.violation_info.as_ref())
+        .map(|v| v.to_string())
+        .or_else(|| {
+            (!update.restrictions.is_empty()).then(|| format!("{:?}", update.restrictions))
+        });
+    account_signal(
+        ctx,
+        &update.waba_id,
+        update.time,
+        AccountSignal::AccountEvent,
+        &update.event,
+        action,
+        detail,
+    )
     .await
 }
 
-/// Read-modify-write of the tenant profile. Management changes are rare (minutes or days
-/// apart), so the last write winning is acceptable here.
-async fn update_profile(
+/// Store an account signal of the WABA's tenant (an ordered partial write: an older
+/// update changes nothing, and it cannot undo a concurrent `wa tenants suspend`), then
+/// act on it as the account-state table says: alarm, and hold the tenant.
+async fn account_signal(
     ctx: &mut Context<'_>,
     waba_id: &str,
     time: Option<Timestamp>,
-    change: impl FnOnce(&mut crate::domain::tenant::TenantProfile),
+    signal: AccountSignal,
+    value: &str,
+    action: AccountAction,
+    detail: Option<String>,
 ) -> Result<(), ApplyError> {
     let Some(tenant) = ctx.tenant_by_waba(waba_id).await? else {
         return Ok(());
     };
-    let Some(mut profile) = ctx.profile(&tenant).await? else {
-        warn!(tenant = %tenant, "tenant routed by WABA has no profile; update not stored");
+    let at = at_or_now(ctx, time);
+    let directory = &ctx.deps.ports.directory;
+    if !directory
+        .set_account_signal(&tenant, signal, value, at)
+        .await?
+    {
+        info!(tenant = %tenant, value, "account signal older than the stored one (or no profile): ignored");
         ctx.report.ignored += 1;
         return Ok(());
-    };
-    change(&mut profile);
-    profile.updated_at = at_or_now(ctx, time).max(profile.updated_at);
-    ctx.deps.ports.directory.put_tenant(&profile).await?;
-    info!(tenant = %tenant, phone_quality = ?profile.phone_quality, account_event = ?profile.account_event, "tenant profile updated from webhook");
+    }
+    info!(tenant = %tenant, ?signal, value, "account signal stored");
+    ctx.forget_profile(&tenant);
     ctx.report.directory_updates += 1;
-    ctx.remember_profile(profile);
+    if action.alarm {
+        warn!(tenant = %tenant, ?signal, value, hold_marketing = action.hold_marketing,
+            hold_tenant = action.hold_tenant, "account signal needs an operator");
+        ctx.deps.ports.metrics.count(
+            "AccountAlert",
+            &[
+                ("Tenant", tenant.as_str()),
+                ("Signal", value.split_whitespace().next().unwrap_or(value)),
+            ],
+        );
+    }
+    if action.hold_tenant {
+        let now = ctx.deps.ports.clock.now();
+        let interval = i64::try_from(DEFAULT_HOLD_PROBE_INTERVAL.as_millis()).unwrap_or(i64::MAX);
+        let hold = TenantHold {
+            code: None,
+            reason: format!("account_update {value}"),
+            detail,
+            since: now,
+            probe_at: now.plus_millis(interval),
+        };
+        if directory.place_hold(&tenant, &hold).await? {
+            warn!(tenant = %tenant, value, "tenant put on hold by an account update");
+            ctx.deps
+                .ports
+                .metrics
+                .count("TenantHeld", &[("Tenant", tenant.as_str())]);
+        }
+    }
     Ok(())
 }
 

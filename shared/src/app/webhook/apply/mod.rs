@@ -158,9 +158,9 @@ impl Context<'_> {
         Ok(self.profiles.get(tenant).cloned().flatten())
     }
 
-    /// Forget a cached profile after writing it.
-    pub(super) fn remember_profile(&mut self, profile: TenantProfile) {
-        self.profiles.insert(profile.id.clone(), Some(profile));
+    /// Forget a cached profile after a partial write of it (the next read fetches it).
+    pub(super) fn forget_profile(&mut self, tenant: &TenantId) {
+        self.profiles.remove(tenant);
     }
 
     fn unrouted(&mut self, why: &str, id: &str) -> Option<TenantId> {
