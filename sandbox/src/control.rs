@@ -61,6 +61,51 @@ pub struct TemplateQualityChange {
     pub new_quality_score: String,
 }
 
+/// A user stops (or resumes) marketing messages from one business number (Meta's
+/// `user_preferences` webhook); while stopped, MARKETING templates to them fail by
+/// webhook with 131050.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPreference {
+    /// The business number.
+    pub phone_number_id: String,
+    /// The user (digits).
+    pub wa_id: String,
+    /// `stop` or `resume`.
+    pub value: String,
+    /// Post the `user_preferences` webhook (default); `false` only changes what later
+    /// sends get (a pipeline that missed the webhook then learns it from a 131050).
+    #[serde(default = "yes")]
+    pub notify: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A user reaches Meta's per-user marketing cap (or leaves it): MARKETING templates to
+/// them fail by webhook with 131049 meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarketingCap {
+    /// The user (digits).
+    pub wa_id: String,
+    /// Whether they are capped.
+    pub capped: bool,
+}
+
+/// A template's category changes (the completed `template_category_update`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateCategoryChange {
+    /// The WABA; every WABA holding the template when absent.
+    #[serde(default)]
+    pub waba_id: Option<String>,
+    /// Template name.
+    pub name: String,
+    /// Exact locale.
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub new_category: String,
+}
+
 /// A phone number's access token expires for a while (sends answer 190).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenExpiry {
@@ -164,6 +209,113 @@ impl Shared {
                 "message_template_language": c.language,
             });
             self.post_management(&waba, "message_template_quality_update", value);
+        }
+        Ok(())
+    }
+
+    /// Record a user's marketing stop or resume, and post `user_preferences`.
+    pub fn user_preference(&self, u: &UserPreference) -> Result<(), SandboxError> {
+        let phone = self
+            .phone(&u.phone_number_id)
+            .ok_or_else(|| SandboxError::NotFound(format!("phone number {}", u.phone_number_id)))?;
+        let stop = match u.value.as_str() {
+            "stop" => true,
+            "resume" => false,
+            other => {
+                return Err(SandboxError::Invalid(format!(
+                    "value {other:?}: stop or resume"
+                )));
+            }
+        };
+        {
+            let mut stops = self
+                .marketing_stops
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let key = (u.phone_number_id.clone(), u.wa_id.clone());
+            if stop {
+                stops.insert(key);
+            } else {
+                stops.remove(&key);
+            }
+        }
+        if u.notify {
+            let now = unix_seconds(Duration::ZERO);
+            let detail = if stop {
+                "User requested to stop marketing messages"
+            } else {
+                "User requested to resume marketing messages"
+            };
+            let value = json!({
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": phone.display_phone_number,
+                             "phone_number_id": u.phone_number_id},
+                "contacts": [{"profile": {"name": "Sandbox User"}, "wa_id": u.wa_id}],
+                "user_preferences": [{"wa_id": u.wa_id, "detail": detail,
+                    "category": "marketing_messages", "value": u.value, "timestamp": now}],
+            });
+            self.post_management(&phone.waba_id, "user_preferences", value);
+        }
+        Ok(())
+    }
+
+    /// Cap (or uncap) a user's marketing messages (131049).
+    pub fn marketing_cap(&self, c: &MarketingCap) {
+        let mut capped = self
+            .marketing_capped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if c.capped {
+            capped.insert(c.wa_id.clone());
+        } else {
+            capped.remove(&c.wa_id);
+        }
+    }
+
+    /// Which marketing failure a MARKETING template from `phone_number_id` to `wa_id`
+    /// gets: 131050 (the user stopped marketing from this number), 131049 (capped).
+    pub fn marketing_failure(&self, phone_number_id: &str, wa_id: &str) -> Option<i64> {
+        let stopped = self
+            .marketing_stops
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(phone_number_id.to_owned(), wa_id.to_owned()));
+        if stopped {
+            return Some(131050);
+        }
+        let capped = self
+            .marketing_capped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(wa_id);
+        capped.then_some(131049)
+    }
+
+    /// Change a template's category in the catalog(s) and post the completed
+    /// `template_category_update`.
+    pub fn template_category(&self, c: &TemplateCategoryChange) -> Result<(), SandboxError> {
+        let new: wa_shared::domain::template::TemplateCategory =
+            serde_json::from_value(json!(c.new_category.to_ascii_uppercase()))
+                .map_err(|_| SandboxError::Invalid(format!("category {:?}", c.new_category)))?;
+        let mut previous = Vec::new();
+        let touched = self.update_templates(c.waba_id.as_deref(), &c.name, &c.language, |t| {
+            previous.push(
+                t.category
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
+            );
+            t.category = Some(new.clone());
+        })?;
+        for ((waba, id, category), previous) in touched.into_iter().zip(previous) {
+            let value = json!({
+                "message_template_id": id,
+                "message_template_name": c.name,
+                "message_template_language": c.language,
+                "previous_category": previous,
+                "new_category": category,
+            });
+            self.post_management(&waba, "template_category_update", value);
         }
         Ok(())
     }

@@ -14,10 +14,14 @@
 //! | `POST /_sandbox/template_quality` | [`TemplateQualityChange`] |
 //! | `POST /_sandbox/phone_quality` | [`PhoneQualityChange`] |
 //! | `POST /_sandbox/token_expiry` | [`TokenExpiry`] (sends answer 190 for a while) |
+//! | `POST /_sandbox/user_preferences` | [`UserPreference`] (`user_preferences`; later MARKETING sends fail with 131050) |
+//! | `POST /_sandbox/marketing_cap` | [`MarketingCap`] (MARKETING sends to the user fail with 131049) |
+//! | `POST /_sandbox/template_category` | [`TemplateCategoryChange`] (completed `template_category_update`) |
 
 use super::SandboxError;
 use super::control::{
-    InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange, TokenExpiry,
+    InboundText, MarketingCap, PhoneQualityChange, TemplateCategoryChange, TemplateQualityChange,
+    TemplateStatusChange, TokenExpiry, UserPreference,
 };
 use super::meta_error::MetaError;
 use super::process::process_send;
@@ -58,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .route("/_sandbox/template_quality", post(template_quality))
         .route("/_sandbox/phone_quality", post(phone_quality))
         .route("/_sandbox/token_expiry", post(token_expiry))
+        .route("/_sandbox/user_preferences", post(user_preferences))
+        .route("/_sandbox/marketing_cap", post(marketing_cap))
+        .route("/_sandbox/template_category", post(template_category))
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -241,6 +248,26 @@ async fn template_quality(
     control(
         app.shared
             .template_quality(&c)
+            .map(|()| json!({"ok": true})),
+    )
+}
+
+async fn user_preferences(State(app): State<AppState>, Json(u): Json<UserPreference>) -> Response {
+    control(app.shared.user_preference(&u).map(|()| json!({"ok": true})))
+}
+
+async fn marketing_cap(State(app): State<AppState>, Json(c): Json<MarketingCap>) -> Response {
+    app.shared.marketing_cap(&c);
+    control(Ok(json!({"ok": true})))
+}
+
+async fn template_category(
+    State(app): State<AppState>,
+    Json(c): Json<TemplateCategoryChange>,
+) -> Response {
+    control(
+        app.shared
+            .template_category(&c)
             .map(|()| json!({"ok": true})),
     )
 }

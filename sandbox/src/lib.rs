@@ -36,7 +36,8 @@ pub use config::{
     TemplatesSource, WebhookConfig, WindowFailure,
 };
 pub use control::{
-    InboundText, PhoneQualityChange, TemplateQualityChange, TemplateStatusChange, TokenExpiry,
+    InboundText, MarketingCap, PhoneQualityChange, TemplateCategoryChange, TemplateQualityChange,
+    TemplateStatusChange, TokenExpiry, UserPreference,
 };
 pub use faults::{ErrorFault, FaultConfig, Jitter, LatencyConfig, WebhookFaults};
 pub use recording::{
@@ -167,6 +168,21 @@ impl Sandbox {
     /// Post a phone number quality update.
     pub fn phone_quality(&self, change: &PhoneQualityChange) -> Result<(), SandboxError> {
         self.shared.phone_quality(change)
+    }
+
+    /// A user stops or resumes marketing from a number (`user_preferences`, 131050).
+    pub fn user_preference(&self, u: &UserPreference) -> Result<(), SandboxError> {
+        self.shared.user_preference(u)
+    }
+
+    /// Cap or uncap a user's marketing messages (131049).
+    pub fn marketing_cap(&self, c: &MarketingCap) {
+        self.shared.marketing_cap(c);
+    }
+
+    /// Change a template's category (completed `template_category_update`).
+    pub fn template_category(&self, c: &TemplateCategoryChange) -> Result<(), SandboxError> {
+        self.shared.template_category(c)
     }
 
     /// Expire a number's access token for a while (sends answer 190 until then).

@@ -99,6 +99,12 @@ pub mod details {
     pub const WINDOW: &str = "Message failed to send because more than 24 hours have passed since the customer last replied to this number.";
     /// 131026.
     pub const UNDELIVERABLE: &str = "Message Undeliverable.";
+    /// 131050.
+    pub const MARKETING_STOPPED: &str =
+        "The user has chosen to stop receiving marketing messages from this business.";
+    /// 131049.
+    pub const MARKETING_CAP: &str =
+        "In order to maintain a healthy ecosystem engagement, the message failed to be delivered.";
     /// 131000 and injected 5xx.
     pub const UNKNOWN: &str = "Something went wrong. Please try again later.";
 }

@@ -293,8 +293,30 @@ fn schedule_statuses(
         .wa_id
         .as_ref()
         .is_some_and(|d| shared.failing.contains(d));
+    let marketing = template_category.is_some_and(|c| c.eq_ignore_ascii_case("marketing"));
+    let marketing_failure = if marketing {
+        message
+            .recipient
+            .wa_id
+            .as_ref()
+            .and_then(|d| shared.marketing_failure(&phone.id, d))
+    } else {
+        None
+    };
     let failure = if undeliverable {
         Some((131026, "Message undeliverable", details::UNDELIVERABLE))
+    } else if marketing_failure == Some(131050) {
+        Some((
+            131050,
+            "Unable to deliver the message. This recipient has chosen to stop receiving marketing messages on WhatsApp from your business",
+            details::MARKETING_STOPPED,
+        ))
+    } else if marketing_failure == Some(131049) {
+        Some((
+            131049,
+            "This message was not delivered to maintain healthy ecosystem engagement.",
+            details::MARKETING_CAP,
+        ))
     } else if window_closed {
         Some((131047, "Re-engagement message", details::WINDOW))
     } else {

@@ -40,6 +40,10 @@ pub struct Shared {
     /// Phone numbers whose access token is expired until the instant given (sends
     /// answer 190 until then: [`Shared::expire_token`]).
     pub expired_tokens: Mutex<HashMap<String, Instant>>,
+    /// `(phone number id, wa_id)` pairs whose user stopped marketing (131050).
+    pub marketing_stops: Mutex<HashSet<(String, String)>>,
+    /// Users at Meta's per-user marketing cap (131049).
+    pub marketing_capped: Mutex<HashSet<String>>,
     /// Feed of the webhook scheduler: each message of the channel is a group of items
     /// that reach the scheduler together (the statuses of one send).
     pub queue: mpsc::UnboundedSender<Vec<Scheduled>>,
@@ -127,6 +131,8 @@ impl Shared {
             recorder: Mutex::new(Recorder::new(config.recording.clone())),
             webhook_url: RwLock::new(config.webhook.url.clone()),
             expired_tokens: Mutex::new(HashMap::new()),
+            marketing_stops: Mutex::new(HashSet::new()),
+            marketing_capped: Mutex::new(HashSet::new()),
             queue,
             http,
             instance,

@@ -432,6 +432,35 @@ pub async fn marketing_preference_follows_the_order_of_time(h: &dyn DirectoryHar
     assert!(c.marketing_opted_out && c.last_inbound_at.is_none() && !c.opted_out);
 }
 
+/// A marketing limit (131049) is kept at its latest end, created for a contact never
+/// seen, and leaves the contact's other facts alone.
+pub async fn marketing_limit_only_moves_later(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = tenant("acme");
+    let ana = PhoneNumber::parse("+14155550123").unwrap();
+    d.record_inbound(&acme, &ana, at(1)).await.unwrap();
+    d.set_marketing_limit(&acme, &ana, at(100)).await.unwrap();
+    let c = d.contact(&acme, &ana).await.unwrap();
+    assert_eq!(c.marketing_limited_until, Some(at(100)));
+    assert_eq!(c.last_inbound_at, Some(at(1)));
+    assert!(!c.marketing_opted_out && !c.opted_out);
+    // An earlier end never shortens it; a later one extends it.
+    d.set_marketing_limit(&acme, &ana, at(50)).await.unwrap();
+    let c = d.contact(&acme, &ana).await.unwrap();
+    assert_eq!(c.marketing_limited_until, Some(at(100)));
+    d.set_marketing_limit(&acme, &ana, at(200)).await.unwrap();
+    let c = d.contact(&acme, &ana).await.unwrap();
+    assert_eq!(c.marketing_limited_until, Some(at(200)));
+    // A contact never seen before, and another tenant's contact untouched.
+    let ben = PhoneNumber::parse("+14155550124").unwrap();
+    d.set_marketing_limit(&acme, &ben, at(30)).await.unwrap();
+    let c = d.contact(&acme, &ben).await.unwrap();
+    assert_eq!(c.marketing_limited_until, Some(at(30)));
+    assert!(c.last_inbound_at.is_none() && !c.opted_out);
+    let other = d.contact(&tenant("beta"), &ana).await.unwrap();
+    assert_eq!(other.marketing_limited_until, None);
+}
+
 /// Updates about a template we do not have return false and create nothing.
 pub async fn updates_of_an_unknown_template_return_false(h: &dyn DirectoryHarness) {
     let d = h.directory();
@@ -721,6 +750,7 @@ macro_rules! directory_conformance_tests {
             template_updates_apply_only_when_newer,
             category_change_is_kept_until_the_next_sync,
             marketing_preference_follows_the_order_of_time,
+            marketing_limit_only_moves_later,
             quality_update_is_kept_across_a_resync,
             contact_defaults_when_nothing_is_stored,
             record_inbound_only_moves_forward,

@@ -5,4 +5,5 @@
 
 mod events;
 mod holds;
+mod marketing;
 mod status_page;

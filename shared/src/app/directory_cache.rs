@@ -269,6 +269,15 @@ impl Directory for DirectoryCache {
             .await
     }
 
+    async fn set_marketing_limit(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        until: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        self.directory.set_marketing_limit(tenant, who, until).await
+    }
+
     async fn set_opt_out(
         &self,
         tenant: &TenantId,

@@ -175,6 +175,10 @@ pub struct Contact {
     /// When the marketing preference was last changed (Meta's time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub marketing_changed_at: Option<Timestamp>,
+    /// Until when Meta's per-user marketing limit (a 131049) holds MARKETING templates
+    /// to this contact: they wait `queued` until then, other templates go out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marketing_limited_until: Option<Timestamp>,
 }
 
 /// The customer-service window: free-form text is allowed 24 h after the last inbound.

@@ -177,6 +177,16 @@ pub trait Directory: Send + Sync {
         at: Timestamp,
     ) -> Result<(), DirectoryError>;
 
+    /// Hold `who`'s MARKETING templates of `tenant` until `until` (Meta's per-user
+    /// marketing limit, 131049): a partial write of that field only, which never moves
+    /// a stored later `until` back. Creates the contact when absent.
+    async fn set_marketing_limit(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        until: Timestamp,
+    ) -> Result<(), DirectoryError>;
+
     /// Store an account signal of `tenant` (its phone quality or its last account
     /// event) as of Meta's time `at`: a partial write of that field and its time only,
     /// applied when no newer one is stored (an equal time applies too: a redelivery

@@ -9,6 +9,11 @@
 //! `not_before`. When that would pass the message's `max_age`, the message is
 //! `exhausted` at once, with the 131049 as its reason.
 //!
+//! The limit is per user: the recipient's contact is marked
+//! (`Contact::marketing_limited_until`, the same `not_before`), and every other
+//! MARKETING template to them waits the same way (utility and authentication
+//! templates still go out), so no send extends the block.
+//!
 //! A record that reaches the sender before the wait is over (a hold's release
 //! enqueues every `queued` message, an SQS duplicate, `wa tenants resume`) claims the
 //! message and finds the wait in its history: it schedules the same retry again,
@@ -16,11 +21,12 @@
 //! not count toward `max_attempts`: only the message's age ends it.
 
 use super::record::{Again, Send};
+use crate::app::errors::ErrorChain;
 use crate::domain::lifecycle::EventKind;
-use crate::domain::{Failure, FailureClass, Message, Timestamp};
+use crate::domain::{Failure, FailureClass, FailureSource, Message, Timestamp};
 use serde_json::Value;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Meta's code for the per-user marketing limit.
 pub(super) const PER_USER_MARKETING_LIMIT: i64 = 131049;
@@ -86,8 +92,58 @@ impl Send<'_> {
             title: "the per-user marketing limit's 24 h wait would pass the message's maximum age"
                 .to_owned(),
             detail: Some(format!("last failure: {} ({})", last.title, last.class)),
-            source: crate::domain::FailureSource::Sender,
+            source: FailureSource::Sender,
         })
+    }
+
+    /// Mark the recipient's contact: its MARKETING templates wait until `until`. Best
+    /// effort: without the mark, the next one may earn its own 131049.
+    pub(super) async fn limit_recipient(&self, until: Timestamp) {
+        if let Err(e) = self
+            .deps
+            .ports
+            .directory
+            .set_marketing_limit(self.tenant(), &self.message.to, until)
+            .await
+        {
+            warn!(error = %ErrorChain(&e), "could not hold the recipient's marketing after a 131049");
+        }
+    }
+
+    /// Until when the recipient's MARKETING templates wait (a 131049 earlier), if
+    /// that is after `now`.
+    pub(super) async fn recipient_limited_until(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<Timestamp>, crate::ports::DirectoryError> {
+        let contact = self
+            .deps
+            .ports
+            .directory
+            .contact(self.tenant(), &self.message.to)
+            .await?;
+        Ok(contact.marketing_limited_until.filter(|until| *until > now))
+    }
+
+    /// A MARKETING template to a recipient under the limit until `until`: wait like
+    /// the message that earned the 131049 (or exhausted, if that passes the max age).
+    pub(super) async fn wait_for_recipient(&mut self, until: Timestamp) -> Again {
+        let failure = match &self.message.failure {
+            Some(f) if is_limit(f) => f.clone(),
+            _ => Failure {
+                class: FailureClass::Throttled,
+                code: Some(PER_USER_MARKETING_LIMIT),
+                title: "per-user marketing limit".to_owned(),
+                detail: Some(format!(
+                    "the recipient's marketing is held after a 131049 until {until}"
+                )),
+                source: FailureSource::Sender,
+            },
+        };
+        if let Some(exhausted) = self.limit_outlives(until, &failure) {
+            return self.fail(exhausted).await;
+        }
+        self.reschedule(until, failure).await
     }
 
     /// This claim came before the message's 131049 wait is over: put it back to
@@ -98,6 +154,11 @@ impl Send<'_> {
             return Again::No;
         };
         info!(not_before = %until, "per-user marketing limit: claimed before the wait is over; queued again");
+        self.reschedule(until, failure).await
+    }
+
+    /// Back to `queued` until `until` with `failure`, without a Graph call.
+    async fn reschedule(&mut self, until: Timestamp, failure: Failure) -> Again {
         let event = EventKind::RetryScheduled {
             attempt: self.attempt(),
             failure,

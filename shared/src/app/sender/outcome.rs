@@ -92,8 +92,12 @@ impl Send<'_> {
             }
         };
         let not_before = now.plus_millis(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-        if limited && let Some(exhausted) = self.limit_outlives(not_before, &failure) {
-            return self.fail(exhausted).await;
+        if limited {
+            // The recipient's other MARKETING templates wait too.
+            self.limit_recipient(not_before).await;
+            if let Some(exhausted) = self.limit_outlives(not_before, &failure) {
+                return self.fail(exhausted).await;
+            }
         }
         info!(class = %failure.class, delay_ms = delay.as_millis() as u64, "retry scheduled");
         let class = failure.class;

@@ -194,6 +194,15 @@ impl Send<'_> {
             (Some(name), Some(language)) => policy::is_marketing(catalog.get(name, language)),
             _ => false,
         };
+        if is_marketing
+            && let Some(until) = self
+                .recipient_limited_until(now)
+                .await
+                .map_err(|e| aborted("contact", &e))?
+        {
+            // Meta's per-user marketing limit (131049) holds this recipient.
+            return Ok(self.wait_for_recipient(until).await);
+        }
         let endpoint = SendEndpoint::for_send(&profile, is_marketing);
         self.send(&profile, &validated, endpoint).await
     }

@@ -129,3 +129,56 @@ async fn a_131049_retry_is_exhausted_when_only_a_part_of_the_wait_fits_the_max_a
     let f = p.stored(&id).await.failure.unwrap();
     assert_eq!((f.class, f.code), (FailureClass::Exhausted, Some(131049)));
 }
+
+#[tokio::test]
+async fn a_131049_holds_the_recipients_other_marketing_templates_but_not_their_utility_ones() {
+    let graph = Arc::new(ScriptedProvider::default());
+    let mut p = Pipeline::new(graph.clone()).await;
+    for lifecycle in [
+        &mut p.functions.sender.ports.lifecycle,
+        &mut p.functions.reconciler.ports.lifecycle,
+    ] {
+        lifecycle.max_age = 72 * HOUR;
+    }
+    let grace = p.functions.reconciler.ports.lifecycle.queued_grace;
+    let first = queue_spring_sale(&p, "cap-a").await;
+    graph.script(ANA, marketing_cap());
+    assert!(p.send(p.receive().await).await.is_empty());
+    let refused_at = p.clock_now();
+    let contact = p
+        .directory
+        .contact(
+            &wa_shared::domain::TenantId::parse("demo").unwrap(),
+            &wa_shared::domain::PhoneNumber::parse(ANA).unwrap(),
+        )
+        .await
+        .unwrap();
+    let until = contact
+        .marketing_limited_until
+        .expect("the recipient is held");
+    assert!(until.millis_since(refused_at) >= 24 * 3_600_000);
+
+    p.clock.advance(HOUR);
+    let second = queue_spring_sale(&p, "cap-b").await;
+    let utility = p.queue_template(ANA, "utility-1").await;
+    assert!(p.send(p.receive().await).await.is_empty());
+    assert_eq!(p.stored(&utility).await.state, MessageState::Accepted);
+    let m = p.stored(&second).await;
+    assert_eq!(m.state, MessageState::Queued);
+    let f = m.failure.unwrap();
+    assert_eq!((f.class, f.code), (FailureClass::Throttled, Some(131049)));
+    assert_eq!(
+        graph.calls().len(),
+        2,
+        "the second marketing template was sent"
+    );
+
+    // Both marketing templates go once the wait (and the sweep's grace) is over.
+    p.clock
+        .set(until.plus_millis(grace.as_millis() as i64 + 1_000));
+    assert_eq!(reconcile(&p).await, 2);
+    assert!(p.send(p.receive().await).await.is_empty());
+    assert_eq!(p.stored(&first).await.state, MessageState::Accepted);
+    assert_eq!(p.stored(&second).await.state, MessageState::Accepted);
+    assert_eq!(graph.calls().len(), 4);
+}

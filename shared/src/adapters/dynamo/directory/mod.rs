@@ -465,6 +465,24 @@ impl Directory for DynamoDirectory {
             .map(|_| ())
     }
 
+    async fn set_marketing_limit(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        until: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        // Never moves a later hold back (a failed condition is that, not an error).
+        let update = Update::new(
+            "SET #marketing_limited_until = :until",
+            Some("attribute_not_exists(#marketing_limited_until) OR #marketing_limited_until < :until"),
+        )
+        .name("marketing_limited_until")
+        .value(":until", number(until));
+        self.update(&Key::contact(tenant, who), update)
+            .await
+            .map(|_| ())
+    }
+
     async fn set_account_signal(
         &self,
         tenant: &TenantId,

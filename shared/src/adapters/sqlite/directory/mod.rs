@@ -407,12 +407,13 @@ impl Directory for SqliteDirectory {
             .map_err(|e| backend("contact", e))?;
         Ok(row.map_or_else(
             Contact::default,
-            |(last, opted_out, changed, marketing_opted_out, marketing_changed)| Contact {
+            |(last, opted_out, changed, marketing_opted_out, marketing_changed, limited)| Contact {
                 last_inbound_at: last.map(Timestamp::from_millis),
                 opted_out,
                 opt_changed_at: changed.map(Timestamp::from_millis),
                 marketing_opted_out,
                 marketing_changed_at: marketing_changed.map(Timestamp::from_millis),
+                marketing_limited_until: limited.map(Timestamp::from_millis),
             },
         ))
     }
@@ -461,6 +462,27 @@ impl Directory for SqliteDirectory {
                 millis(at),
                 rusqlite::types::Value::Integer(i64::from(opted_out)),
             ],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn set_marketing_limit(
+        &self,
+        tenant: &TenantId,
+        who: &PhoneNumber,
+        until: Timestamp,
+    ) -> Result<(), DirectoryError> {
+        // Never moves a later hold back.
+        self.execute(
+            "set_marketing_limit",
+            "INSERT INTO directory_contacts (tenant, phone, opted_out, marketing_limited_until_ms)
+             VALUES (?1, ?2, 0, ?3)
+             ON CONFLICT (tenant, phone) DO UPDATE SET
+                 marketing_limited_until_ms = excluded.marketing_limited_until_ms
+             WHERE marketing_limited_until_ms IS NULL
+                OR marketing_limited_until_ms < excluded.marketing_limited_until_ms",
+            vec![text(tenant.as_str()), text(who.as_str()), millis(until)],
         )
         .await
         .map(|_| ())

@@ -68,6 +68,13 @@ pub(super) static MIGRATIONS: &[Migration] = &[
         ALTER TABLE directory_contacts ADD COLUMN marketing_changed_at_ms INTEGER;
     ",
     },
+    // Meta's per-user marketing limit (131049): the contact's marketing waits until then.
+    Migration {
+        id: "directory/0005_contact_marketing_limit",
+        sql: "
+        ALTER TABLE directory_contacts ADD COLUMN marketing_limited_until_ms INTEGER;
+    ",
+    },
 ];
 
 /// Kinds of routing rows.
@@ -79,7 +86,14 @@ pub(super) const WABA: &str = "waba";
 pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64, Option<String>);
 
 /// A contact row: last inbound, opted out, opt change time.
-pub(super) type ContactRow = (Option<i64>, bool, Option<i64>, bool, Option<i64>);
+pub(super) type ContactRow = (
+    Option<i64>,
+    bool,
+    Option<i64>,
+    bool,
+    Option<i64>,
+    Option<i64>,
+);
 
 pub(super) fn route(
     conn: &rusqlite::Connection,
@@ -163,10 +177,19 @@ pub(super) fn contact_row(
     Ok(conn
         .query_row(
             "SELECT last_inbound_at_ms, opted_out, opt_changed_at_ms, marketing_opted_out,
-                    marketing_changed_at_ms
+                    marketing_changed_at_ms, marketing_limited_until_ms
              FROM directory_contacts WHERE tenant = ?1 AND phone = ?2",
             params![tenant, phone],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?)
 }

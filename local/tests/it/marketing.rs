@@ -1,0 +1,189 @@
+//! Marketing rules through the built `wa dev` and its sandbox, driven by the
+//! sandbox's Meta-side controls: a `user_preferences` stop, a stop the pipeline only
+//! learns from a 131050, a template re-categorized as MARKETING, and a user at the
+//! per-user marketing cap (131049).
+
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use wa_local::{DevConfig, DevServer};
+use wa_sandbox::{MarketingCap, TemplateCategoryChange, UserPreference};
+
+const KEY: &str = "key_marketing";
+const PHONE: &str = "1000001";
+
+async fn start(dir: &std::path::Path) -> DevServer {
+    let path = dir.join("wa.toml");
+    let text = format!(
+        r#"data = "dev.sqlite"
+
+[sandbox]
+seed = 5
+
+[sandbox.webhook]
+sent_after_ms = 20
+delivered_after_ms = 40
+read_after_ms = 60
+
+[[tenants]]
+id = "acme"
+api_keys = ["{KEY}"]
+phone_number_id = "{PHONE}"
+waba_id = "2000{PHONE}"
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    let config = DevConfig::from_file_with_env(&path, &|_| None).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    wa_local::start(config, listener).await.unwrap()
+}
+
+struct Api {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Api {
+    async fn send(&self, key: &str, to: &str, template: &str) -> Value {
+        let template = match template {
+            "welcome_offer" => json!({"name": "welcome_offer", "language": "en_US"}),
+            _ => json!({"name": "order_shipped", "language": "en_US", "body": ["Ana", "#1234"],
+                "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}),
+        };
+        let resp = self
+            .http
+            .post(format!("{}/v1/messages", self.url))
+            .bearer_auth(KEY)
+            .header("idempotency-key", key)
+            .json(&json!({"to": to, "template": template}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202);
+        resp.json().await.unwrap()
+    }
+
+    async fn get(&self, id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/messages/{id}", self.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Wait until the message has a failure with `code` (or is done otherwise).
+    async fn failure_code(&self, id: &str) -> Option<i64> {
+        let start = Instant::now();
+        loop {
+            let m = self.get(id).await;
+            if let Some(code) = m["failure"]["code"].as_i64() {
+                return Some(code);
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                panic!("no failure on {m}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Send MARKETING `welcome_offer` until intake suppresses it with `reason` (the
+    /// webhook that teaches it may still be on its way).
+    async fn suppressed_eventually(&self, key: &str, to: &str, template: &str, reason: &str) {
+        let start = Instant::now();
+        for n in 0.. {
+            let m = self.send(&format!("{key}-{n}"), to, template).await;
+            if m["status"] == "suppressed" {
+                assert_eq!(m["suppression"]["reason"], reason, "{m}");
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "never suppressed: {m}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metas_marketing_signals_from_the_sandbox_shape_what_wa_dev_sends() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path()).await;
+    let sandbox = dev.sandbox().unwrap().clone();
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: dev.url(),
+    };
+
+    // A user_preferences stop: the next MARKETING template is suppressed, UTILITY is not.
+    sandbox
+        .user_preference(&UserPreference {
+            phone_number_id: PHONE.into(),
+            wa_id: "14155550301".into(),
+            value: "stop".into(),
+            notify: true,
+        })
+        .unwrap();
+    api.suppressed_eventually(
+        "ana-m",
+        "+14155550301",
+        "welcome_offer",
+        "marketing_opted_out",
+    )
+    .await;
+    let utility = api.send("ana-u", "+14155550301", "order_shipped").await;
+    assert_eq!(utility["status"], "queued", "{utility}");
+
+    // A stop wa dev never heard of: the send fails by webhook with 131050, which
+    // records it, so the next MARKETING template is suppressed before sending.
+    sandbox
+        .user_preference(&UserPreference {
+            phone_number_id: PHONE.into(),
+            wa_id: "14155550302".into(),
+            value: "stop".into(),
+            notify: false,
+        })
+        .unwrap();
+    let first = api.send("bruno-m", "+14155550302", "welcome_offer").await;
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(api.failure_code(id).await, Some(131050));
+    api.suppressed_eventually(
+        "bruno-m2",
+        "+14155550302",
+        "welcome_offer",
+        "marketing_opted_out",
+    )
+    .await;
+
+    // order_shipped becomes MARKETING (the completed category change): now it is
+    // suppressed for the stopped user too.
+    sandbox
+        .template_category(&TemplateCategoryChange {
+            waba_id: None,
+            name: "order_shipped".into(),
+            language: "en_US".into(),
+            new_category: "MARKETING".into(),
+        })
+        .unwrap();
+    api.suppressed_eventually(
+        "ana-u2",
+        "+14155550301",
+        "order_shipped",
+        "marketing_opted_out",
+    )
+    .await;
+
+    // A user at the per-user marketing cap: the send fails by webhook with 131049.
+    sandbox.marketing_cap(&MarketingCap {
+        wa_id: "14155550303".into(),
+        capped: true,
+    });
+    let capped = api.send("carla-m", "+14155550303", "welcome_offer").await;
+    let id = capped["id"].as_str().unwrap();
+    assert_eq!(api.failure_code(id).await, Some(131049));
+    dev.stop().await;
+}
