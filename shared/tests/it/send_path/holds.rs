@@ -116,7 +116,6 @@ async fn run(mut p: Pipeline, graph: Arc<TokenSwitch>, real_queue_time: bool, pr
             tokio::time::sleep(PROBE).await;
         }
         drain(&p, patience).await;
-        let m = p.stored(&first[0]).await;
         assert_eq!(
             graph.calls.load(Ordering::SeqCst),
             1 + probe,
