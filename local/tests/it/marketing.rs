@@ -185,5 +185,23 @@ async fn metas_marketing_signals_from_the_sandbox_shape_what_wa_dev_sends() {
     let capped = api.send("carla-m", "+14155550303", "welcome_offer").await;
     let id = capped["id"].as_str().unwrap();
     assert_eq!(api.failure_code(id).await, Some(131049));
+    // The limit holds Carla's next MARKETING template for 24 h, longer than wa dev's
+    // default max age: it is exhausted with the 131049 and never reaches Graph, even
+    // once the sandbox would take it.
+    sandbox.marketing_cap(&MarketingCap {
+        wa_id: "14155550303".into(),
+        capped: false,
+    });
+    let next = api.send("carla-m2", "+14155550303", "welcome_offer").await;
+    let next_id = next["id"].as_str().unwrap();
+    assert_eq!(api.failure_code(next_id).await, Some(131049));
+    let held = api.get(next_id).await;
+    assert_eq!(held["failure"]["class"], "exhausted", "{held}");
+    let sent_to_graph = sandbox.requests().iter().any(|r| {
+        r.callback_data
+            .as_deref()
+            .is_some_and(|c| c.ends_with(next_id))
+    });
+    assert!(!sent_to_graph, "the held marketing template was sent");
     dev.stop().await;
 }

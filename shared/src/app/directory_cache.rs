@@ -150,6 +150,21 @@ impl Directory for DirectoryCache {
         Ok(found)
     }
 
+    async fn tenant_uncached(
+        &self,
+        id: &TenantId,
+    ) -> Result<Option<TenantProfile>, DirectoryError> {
+        let now = self.clock.now();
+        let found = self.directory.tenant_uncached(id).await?;
+        match (&found, self.expiry(now)) {
+            (Some(profile), Some(expires)) => {
+                self.inner.tenants.put(id.clone(), profile.clone(), expires);
+            }
+            _ => self.inner.tenants.remove(id),
+        }
+        Ok(found)
+    }
+
     async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError> {
         self.directory.list_tenants().await
     }

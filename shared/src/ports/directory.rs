@@ -80,6 +80,15 @@ pub trait Directory: Send + Sync {
     /// A tenant's profile.
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError>;
 
+    /// A tenant's profile as stored now, bypassing any cache in front of the directory
+    /// (the sender reads a hold this way before it drops a record because of it).
+    async fn tenant_uncached(
+        &self,
+        id: &TenantId,
+    ) -> Result<Option<TenantProfile>, DirectoryError> {
+        self.tenant(id).await
+    }
+
     /// Every tenant, sorted by id (operators' `wa tenants list`; a scan, not for hot paths).
     async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError>;
 

@@ -55,10 +55,22 @@ pub(super) async fn gate(
     tenant: &TenantId,
     now: Timestamp,
 ) -> Result<Gate, crate::ports::DirectoryError> {
-    let Some(hold) = deps
+    if deps
         .ports
         .directory
         .tenant(tenant)
+        .await?
+        .and_then(|p| p.hold)
+        .is_none()
+    {
+        return Ok(Gate::Open);
+    }
+    // Held by the cached profile: read it as stored before dropping anything (another
+    // container may have released the hold and enqueued these messages a moment ago).
+    let Some(hold) = deps
+        .ports
+        .directory
+        .tenant_uncached(tenant)
         .await?
         .and_then(|p| p.hold)
     else {

@@ -10,6 +10,7 @@ use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
 
 on_every_backend!(
     a_131050_by_webhook_records_the_marketing_stop,
+    a_131049_by_webhook_holds_the_recipients_marketing_for_24_hours,
     a_marketing_stop_suppresses_marketing_templates_only_until_resumed,
     a_completed_category_change_is_stored_and_its_notice_is_not,
     stop_then_a_send_to_that_contact_is_suppressed_by_intake,
@@ -401,6 +402,35 @@ async fn a_131050_by_webhook_records_the_marketing_stop(w: World) {
         .message(&MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M1").unwrap())
         .await;
     assert_eq!(m.state, MessageState::Failed);
+}
+
+/// A `failed` status with 131049 (Meta's per-user marketing limit) holds the
+/// recipient's other MARKETING templates for 24 h from Meta's time; the message itself
+/// stays failed (a provider failure is terminal in the lifecycle).
+async fn a_131049_by_webhook_holds_the_recipients_marketing_for_24_hours(w: World) {
+    w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M2", "wamid.M2")
+        .await;
+    let body = statuses_body(vec![json!({
+        "id": "wamid.M2", "status": "failed", "timestamp": "1750030300",
+        "recipient_id": "16505551234",
+        "errors": [{"code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement."}]
+    })]);
+    let resp = w.post(&body).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let who = PhoneNumber::parse(RECIPIENT).unwrap();
+    let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    assert_eq!(
+        contact.marketing_limited_until,
+        Some(Timestamp::from_secs(1_750_030_300 + 24 * 3600)),
+        "on {}",
+        w.backend
+    );
+    assert!(!contact.marketing_opted_out);
+    let m = w
+        .message(&MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M2").unwrap())
+        .await;
+    assert_eq!(m.state, MessageState::Failed);
+    assert_eq!(m.failure.unwrap().code, Some(131049));
 }
 
 /// The account-state table (`domain::account_state`) through the real webhook and

@@ -67,6 +67,24 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
             .set_marketing_opt_out(&tenant, &who, true, at)
             .await?;
     }
+    // A 131049 by webhook: Meta's per-user marketing limit. The recipient's other
+    // MARKETING templates wait out its 24 h in the sender; this message stays failed.
+    if kind == ProviderStatusKind::Failed
+        && status
+            .errors
+            .iter()
+            .any(|e| e.code == Some(PER_USER_MARKETING_LIMIT))
+        && let Some(who) = recipient(status)
+    {
+        let wait = rule_for(PER_USER_MARKETING_LIMIT)
+            .and_then(|rule| rule.min_delay)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let until = status.timestamp.unwrap_or(now).plus_millis(wait);
+        deps.ports
+            .directory
+            .set_marketing_limit(&tenant, &who, until)
+            .await?;
+    }
     let recorded = record_event(
         &*deps.ports.store,
         &tenant,
@@ -101,6 +119,15 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         Recorded::NotFound => unknown(ctx, status),
     }
     Ok(())
+}
+
+/// Meta's per-user marketing limit ("healthy ecosystem").
+const PER_USER_MARKETING_LIMIT: i64 = 131049;
+
+/// The status's recipient (`recipient_id`, digits) as a phone number.
+fn recipient(status: &StatusUpdate) -> Option<crate::domain::PhoneNumber> {
+    let digits = status.recipient_id.as_deref()?;
+    crate::domain::PhoneNumber::parse(&format!("+{digits}")).ok()
 }
 
 fn provider_kind(status: &DeliveryStatus) -> Option<ProviderStatusKind> {
