@@ -213,6 +213,24 @@ impl Message {
     pub fn has_seen(&self, fingerprint: &str) -> bool {
         self.history.contains_key(fingerprint)
     }
+
+    /// Attempts that count toward the retry budget: every attempt but those that ended
+    /// in a retry because of the tenant (a `tenant`-class failure: its hold) or of
+    /// Meta's per-user marketing limit (131049), which are not the message's fault.
+    pub fn counted_attempts(&self) -> u32 {
+        let uncounted = self
+            .history
+            .values()
+            .filter(|e| e.event == "sender.retry_scheduled")
+            .filter_map(|e| e.detail.as_ref()?.get("failure"))
+            .filter(|f| {
+                f.get("class").and_then(|c| c.as_str()) == Some("tenant")
+                    || f.get("code").and_then(serde_json::Value::as_i64) == Some(131_049)
+            })
+            .count();
+        self.attempt
+            .saturating_sub(u32::try_from(uncounted).unwrap_or(u32::MAX))
+    }
 }
 
 /// Why our policy refused a message, with an optional human-readable detail.
@@ -354,6 +372,45 @@ mod tests {
         assert_eq!(m.sweep_at, Some(now.plus_millis(policy.queued_grace_ms())));
         assert_eq!(m.expires_at, 1_750_000_000 + 90 * 86_400);
         assert_eq!(m.history["intake.queued"].outcome, HistoryOutcome::Advanced);
+    }
+
+    #[test]
+    fn attempts_sent_back_by_a_hold_or_the_marketing_limit_do_not_count() {
+        let policy = LifecyclePolicy::default();
+        let now = Timestamp::from_secs(1_750_000_000);
+        let mut m = Message::new_queued(new_message(), now, &policy);
+        m.attempt = 5;
+        let retry = |n: u32, failure: Value| HistoryEntry {
+            at: now,
+            event: "sender.retry_scheduled".into(),
+            state_after: MessageState::Queued,
+            outcome: HistoryOutcome::Advanced,
+            detail: Some(json!({"attempt": n, "failure": failure})),
+        };
+        m.history.insert(
+            "sender.retry_scheduled#1".into(),
+            retry(
+                1,
+                json!({"class": "tenant", "code": 190, "title": "t", "source": "graph"}),
+            ),
+        );
+        m.history.insert(
+            "sender.retry_scheduled#2".into(),
+            retry(
+                2,
+                json!({"class": "throttled", "code": 131049, "title": "t", "source": "graph"}),
+            ),
+        );
+        m.history.insert(
+            "sender.retry_scheduled#3".into(),
+            retry(
+                3,
+                json!({"class": "transient", "code": 131000, "title": "t", "source": "graph"}),
+            ),
+        );
+        assert_eq!(m.counted_attempts(), 3);
+        m.attempt = 1;
+        assert_eq!(m.counted_attempts(), 0, "never below zero");
     }
 
     #[test]

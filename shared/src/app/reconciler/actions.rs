@@ -141,7 +141,8 @@ impl<'d> Sweep<'d> {
                 .count("Ambiguous", &[("Tenant", message.tenant.as_str())]);
             return Ok(Some(Action::DispatchLapsed));
         }
-        if attempt >= self.deps.ports.lifecycle.max_attempts {
+        // Attempts a tenant hold or the marketing limit sent back do not count.
+        if message.counted_attempts() >= self.deps.ports.lifecycle.max_attempts {
             let kind = EventKind::Exhausted {
                 attempt,
                 failure: exhausted_failure(attempt),

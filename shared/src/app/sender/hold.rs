@@ -25,7 +25,7 @@ use super::record::Send;
 use crate::app::SenderDeps;
 use crate::app::errors::ErrorChain;
 use crate::domain::tenant::{TenantHold, TenantProfile};
-use crate::domain::{Failure, FailureClass, MessageState, TenantId, Timestamp};
+use crate::domain::{Failure, MessageState, TenantId, Timestamp};
 use crate::ports::QueueRef;
 use crate::queues::SendQueueMessage;
 use std::time::Duration;
@@ -154,25 +154,6 @@ pub(super) async fn requeue_carrier(
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// How many of `message`'s failed attempts failed with a tenant class (they do not
-/// count toward the retry budget).
-pub(super) fn tenant_failed_attempts(send: &Send<'_>) -> u32 {
-    let count = send
-        .message
-        .history
-        .values()
-        .filter(|e| e.event == "sender.retry_scheduled")
-        .filter(|e| {
-            e.detail
-                .as_ref()
-                .and_then(|d| d.pointer("/failure/class"))
-                .and_then(|c| c.as_str())
-                == Some(FailureClass::Tenant.as_str())
-        })
-        .count();
-    u32::try_from(count).unwrap_or(u32::MAX)
 }
 
 impl Send<'_> {

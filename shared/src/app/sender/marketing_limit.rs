@@ -64,18 +64,6 @@ pub(super) fn waiting_until(message: &Message, now: Timestamp) -> Option<Timesta
     (not_before > now).then_some(not_before)
 }
 
-/// How many of `message`'s attempts ended in a retry because of the limit (the refused
-/// send and every early claim); they do not count toward the retry budget.
-pub(super) fn limited_attempts(message: &Message) -> u32 {
-    let count = message
-        .history
-        .values()
-        .filter(|e| e.event == RETRY_EVENT)
-        .filter(|e| retry_failure_code(e.detail.as_ref()) == Some(PER_USER_MARKETING_LIMIT))
-        .count();
-    u32::try_from(count).unwrap_or(u32::MAX)
-}
-
 impl Send<'_> {
     /// The exhaustion of a message whose retry after a 131049 (`not_before`, then up
     /// to `queued_grace` until the sweep enqueues it) would come after its max age.

@@ -31,16 +31,14 @@ impl Send<'_> {
         let settings = &self.deps.ports.lifecycle;
         let age_ms = now.millis_since(self.message.created_at);
         let max_age_ms = i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX);
-        // Attempts that failed with a tenant class (the tenant's hold, not the
-        // message's fault) do not count toward the budget, this one included.
-        let tenant_attempts = super::hold::tenant_failed_attempts(self)
-            + u32::from(last.is_some_and(|f| f.class == FailureClass::Tenant));
-        // Nor do the attempts the per-user marketing limit (131049) sent back.
-        let limited_attempts = marketing_limit::limited_attempts(self.message)
-            + u32::from(last.is_some_and(marketing_limit::is_limit));
+        // Attempts that failed with a tenant class (the tenant's hold) or the per-user
+        // marketing limit (131049) do not count toward the budget, this one included.
+        let this_one_uncounted =
+            last.is_some_and(|f| f.class == FailureClass::Tenant || marketing_limit::is_limit(f));
         let counted = self
-            .attempt()
-            .saturating_sub(tenant_attempts.saturating_add(limited_attempts));
+            .message
+            .counted_attempts()
+            .saturating_sub(u32::from(this_one_uncounted));
         let (over, title) = match last {
             // Before sending: only an attempt past the budget (a reconciler requeue).
             None => (counted > settings.max_attempts, "retry budget spent"),
