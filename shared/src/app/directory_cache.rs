@@ -318,6 +318,17 @@ impl Directory for DirectoryCache {
         written
     }
 
+    async fn set_tenant_status(
+        &self,
+        tenant: &TenantId,
+        status: crate::domain::tenant::TenantStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let written = self.directory.set_tenant_status(tenant, status, at).await;
+        self.inner.tenants.remove(tenant);
+        written
+    }
+
     // Hold writes drop this container's cached profile, so it sees its own write at
     // once (other containers within the TTL).
     async fn place_hold(

@@ -2,7 +2,7 @@
 //! (DESIGN §2, §8; items in docs/data-model.md).
 
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
+use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile, TenantStatus};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -206,6 +206,16 @@ pub trait Directory: Send + Sync {
         tenant: &TenantId,
         signal: AccountSignal,
         value: &str,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError>;
+
+    /// Set `tenant`'s status (an operator's suspend or resume) as a partial write:
+    /// nothing else of the profile changes, so a concurrent hold or account signal is
+    /// never undone. Whether the tenant exists.
+    async fn set_tenant_status(
+        &self,
+        tenant: &TenantId,
+        status: TenantStatus,
         at: Timestamp,
     ) -> Result<bool, DirectoryError>;
 

@@ -295,9 +295,11 @@ async fn set_status(
         return Ok(());
     }
     if profile.status != status {
+        // A partial write: a hold placed meanwhile by the sender is kept.
+        directory
+            .set_tenant_status(&tenant, status, super::now())
+            .await?;
         profile.status = status;
-        profile.updated_at = super::now();
-        directory.put_tenant(&profile).await?;
         writeln!(out, "tenant {tenant} is now {name}")?;
     }
     if let Some(h) = hold

@@ -503,6 +503,26 @@ impl Directory for DynamoDirectory {
         self.update(&Key::profile(tenant), update).await
     }
 
+    async fn set_tenant_status(
+        &self,
+        tenant: &TenantId,
+        status: crate::domain::tenant::TenantStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let value: AttributeValue =
+            serde_dynamo::to_attribute_value(status).map_err(|e| backend("encode_status", e))?;
+        let update = Update::new(
+            "SET #status = :status, #updated_at = :at",
+            Some("attribute_exists(#pk)"),
+        )
+        .name("status")
+        .name("updated_at")
+        .name("pk")
+        .value(":status", value)
+        .value(":at", number(at));
+        self.update(&Key::profile(tenant), update).await
+    }
+
     async fn place_hold(
         &self,
         tenant: &TenantId,

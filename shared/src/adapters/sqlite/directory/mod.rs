@@ -518,6 +518,27 @@ impl Directory for SqliteDirectory {
         .map(|n| n == 1)
     }
 
+    async fn set_tenant_status(
+        &self,
+        tenant: &TenantId,
+        status: crate::domain::tenant::TenantStatus,
+        at: Timestamp,
+    ) -> Result<bool, DirectoryError> {
+        let status = match status {
+            crate::domain::tenant::TenantStatus::Active => "active",
+            crate::domain::tenant::TenantStatus::Suspended => "suspended",
+        };
+        self.execute(
+            "set_tenant_status",
+            "UPDATE directory_tenants
+             SET profile = json_set(profile, '$.status', ?2, '$.updated_at', ?3)
+             WHERE tenant = ?1",
+            vec![text(tenant.as_str()), text(status), millis(at)],
+        )
+        .await
+        .map(|n| n == 1)
+    }
+
     // Holds are partial writes of the profile's JSON: nothing else of it changes.
     async fn place_hold(
         &self,
