@@ -225,15 +225,22 @@ async fn the_delivery_binary_signs_each_event_to_its_endpoints_and_queues_retrie
     assert_eq!(lines[1]["verified"], true);
     assert_eq!(lines[1]["id"], "evt_msg_01M8TGC9JR5ZFKMP9AXJ8P3M63_5");
 
-    // EMF lines on stdout, per tenant and endpoint; no line holds the secret.
-    let lines = function.json_lines();
-    let sum = |name: &str| -> f64 {
+    // EMF lines on stdout, per tenant and endpoint; no line holds the secret. The
+    // harness reads stdout on its own thread: wait for the last line to be read.
+    let sum_of = |lines: &[Value], name: &str| -> f64 {
         lines
             .iter()
             .filter(|l| l["Tenant"] == "demo")
             .filter_map(|l| l[name].as_f64())
             .sum()
     };
+    let started = Instant::now();
+    let mut lines = function.json_lines();
+    while sum_of(&lines, "EventsDelivered") < 2.0 && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        lines = function.json_lines();
+    }
+    let sum = |name: &str| sum_of(&lines, name);
     assert_eq!(sum("EventsDelivered"), 2.0);
     assert_eq!(sum("EventsDeliveryFailed"), 1.0);
     assert_eq!(sum("EventsDeliveryRetried"), 1.0);
