@@ -66,6 +66,47 @@ pub async fn sdk_config_or_skip() -> Option<SdkConfig> {
     Some(load_sdk_config().await)
 }
 
+/// Create the bus `bus` and a rule on it (`source: wa.pipeline`, as the stage's
+/// consumers match) whose one target is the SQS queue at `queue_url`: what the SAM
+/// template builds for the `deliveries` queue, and what tests read events back from.
+pub async fn route_bus_to_queue(sdk: &SdkConfig, bus: &str, queue_url: &str) {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    events.create_event_bus().name(bus).send().await.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let rule = format!("{bus}-all");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["wa.pipeline"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let target = aws_sdk_eventbridge::types::Target::builder()
+        .id("consumer")
+        .arn(arn)
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,10 +20,7 @@ fn sample(name: &str) -> Value {
 
 /// A bus whose one rule (`source: wa.pipeline`) feeds an SQS queue; the queue's URL.
 async fn bus_with_consumer(sdk: &wa_shared::adapters::aws::SdkConfig, bus: &str) -> String {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    events.create_event_bus().name(bus).send().await.unwrap();
-    let url = sqs
+    let url = aws_sdk_sqs::Client::new(sdk)
         .create_queue()
         .queue_name(format!("{bus}-consumer"))
         .send()
@@ -32,38 +29,7 @@ async fn bus_with_consumer(sdk: &wa_shared::adapters::aws::SdkConfig, bus: &str)
         .queue_url()
         .unwrap()
         .to_owned();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name(format!("{bus}-all"))
-        .event_bus_name(bus)
-        .event_pattern(json!({"source": ["wa.pipeline"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{bus}-all"))
-        .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("consumer")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    moto::route_bus_to_queue(sdk, bus, &url).await;
     url
 }
 

@@ -190,7 +190,7 @@ impl Stage {
             .unwrap()
             .to_owned();
         let bus = format!("{prefix}-bus");
-        route_bus_to_queue(&sdk, &bus, &queue_url).await;
+        moto::route_bus_to_queue(&sdk, &bus, &queue_url).await;
         let registry = Arc::new(DynamoEndpointRegistry::new(&sdk, tables.directory.clone()));
         let secrets = Arc::new(SecretsManagerEndpointSecrets::new(
             &sdk,
@@ -267,7 +267,7 @@ impl Stage {
                 .queue_url(&self.queue_url)
                 .max_number_of_messages(10)
                 .wait_time_seconds(1)
-                .visibility_timeout(5)
+                .visibility_timeout(30)
                 .send()
                 .await
                 .unwrap();
@@ -309,44 +309,6 @@ impl Stage {
     fn metric(&self, name: &str) -> f64 {
         total(&self.metric_lines.lock().unwrap(), name, &[])
     }
-}
-
-async fn route_bus_to_queue(sdk: &SdkConfig, bus: &str, queue_url: &str) {
-    let events = aws_sdk_eventbridge::Client::new(sdk);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    events.create_event_bus().name(bus).send().await.unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name(format!("{bus}-deliveries"))
-        .event_bus_name(bus)
-        .event_pattern(json!({"source": ["wa.pipeline"]}).to_string())
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule(format!("{bus}-deliveries"))
-        .event_bus_name(bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("deliveries")
-                .arn(arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
 }
 
 /// Tests' settings: loopback allowed, a day of retries in about ten seconds (each
