@@ -86,8 +86,8 @@ pub async fn tenant_is_found_by_api_key_phone_number_and_waba(h: &dyn DirectoryH
         Some(acme.id.clone())
     );
     assert_eq!(
-        d.tenant_by_waba_id("102290129340398").await.unwrap(),
-        Some(acme.id.clone())
+        d.tenants_by_waba_id("102290129340398").await.unwrap(),
+        [acme.id.clone()]
     );
 }
 
@@ -107,7 +107,7 @@ pub async fn unknown_lookups_find_nothing(h: &dyn DirectoryHarness) {
         d.tenant_by_phone_number_id(&phone_id("999")).await.unwrap(),
         None
     );
-    assert_eq!(d.tenant_by_waba_id("999").await.unwrap(), None);
+    assert!(d.tenants_by_waba_id("999").await.unwrap().is_empty());
     assert_eq!(d.template(&acme, "missing", "en").await.unwrap(), None);
     assert!(
         d.templates_named(&acme, "missing")
@@ -160,14 +160,14 @@ pub async fn put_tenant_replaces_the_profile_and_moves_its_routing(h: &dyn Direc
         d.tenant_by_phone_number_id(&phone_id("10")).await.unwrap(),
         None
     );
-    assert_eq!(d.tenant_by_waba_id("11").await.unwrap(), None);
+    assert!(d.tenants_by_waba_id("11").await.unwrap().is_empty());
     assert_eq!(
         d.tenant_by_phone_number_id(&phone_id("20")).await.unwrap(),
         Some(after.id.clone())
     );
     assert_eq!(
-        d.tenant_by_waba_id("21").await.unwrap(),
-        Some(after.id.clone())
+        d.tenants_by_waba_id("21").await.unwrap(),
+        [after.id.clone()]
     );
     assert_eq!(d.list_tenants().await.unwrap(), [after]);
 }
@@ -193,6 +193,53 @@ pub async fn a_moved_phone_number_stays_with_its_new_owner(h: &dyn DirectoryHarn
         d.tenant_by_phone_number_id(&phone_id("12")).await.unwrap(),
         Some(tenant("acme"))
     );
+}
+
+/// A tenant with several numbers is routed by each; a number it drops stops routing
+/// to it; tenants sharing a WABA are each listed for it, and one leaving the WABA
+/// leaves the other in place.
+pub async fn several_numbers_and_a_shared_waba_route_to_each_tenant(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let acme = TenantProfile {
+        other_phone_number_ids: vec![phone_id("12"), phone_id("13")],
+        ..profile("acme", "10", "11")
+    };
+    d.put_tenant(&acme).await.unwrap();
+    let beta = profile("beta", "20", "11");
+    d.put_tenant(&beta).await.unwrap();
+    assert_eq!(d.tenant(&acme.id).await.unwrap(), Some(acme.clone()));
+    for number in ["10", "12", "13"] {
+        assert_eq!(
+            d.tenant_by_phone_number_id(&phone_id(number))
+                .await
+                .unwrap(),
+            Some(acme.id.clone()),
+            "number {number}"
+        );
+    }
+    assert_eq!(
+        d.tenants_by_waba_id("11").await.unwrap(),
+        [acme.id.clone(), beta.id.clone()]
+    );
+    // acme drops 13 and takes 14; beta moves to its own WABA.
+    let acme_after = TenantProfile {
+        other_phone_number_ids: vec![phone_id("12"), phone_id("14")],
+        updated_at: at(60),
+        ..acme.clone()
+    };
+    d.put_tenant(&acme_after).await.unwrap();
+    d.put_tenant(&profile("beta", "20", "31")).await.unwrap();
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("13")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        d.tenant_by_phone_number_id(&phone_id("14")).await.unwrap(),
+        Some(acme.id.clone())
+    );
+    assert_eq!(d.tenants_by_waba_id("11").await.unwrap(), [acme.id.clone()]);
+    assert_eq!(d.tenants_by_waba_id("31").await.unwrap(), [beta.id]);
+    assert_eq!(d.tenant(&acme.id).await.unwrap(), Some(acme_after));
 }
 
 /// A template is found by its exact locale only (`en` is not `en_US`) and round-trips.
@@ -743,6 +790,7 @@ macro_rules! directory_conformance_tests {
             list_tenants_returns_every_profile,
             put_tenant_replaces_the_profile_and_moves_its_routing,
             a_moved_phone_number_stays_with_its_new_owner,
+            several_numbers_and_a_shared_waba_route_to_each_tenant,
             template_is_found_by_exact_locale,
             templates_named_lists_every_language,
             status_update_is_visible_on_the_next_get,

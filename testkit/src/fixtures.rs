@@ -25,6 +25,7 @@ pub fn tenant(id: &str) -> TenantProfileBuilder {
         id: TenantId::parse(id).unwrap(),
         status: TenantStatus::Active,
         phone_number_id: PhoneNumberId::parse(PHONE_NUMBER_ID).unwrap(),
+        other_phone_number_ids: Vec::new(),
         waba_id: WABA_ID.into(),
         queue: format!("send-{id}"),
         token_ref: "env:UNUSED".into(),
@@ -46,6 +47,15 @@ pub fn tenant(id: &str) -> TenantProfileBuilder {
 }
 
 impl TenantProfileBuilder {
+    /// Also owns these business phone number ids (a send may choose one as `from`).
+    pub fn other_phone_number_ids(mut self, ids: &[&str]) -> Self {
+        self.0.other_phone_number_ids = ids
+            .iter()
+            .map(|i| PhoneNumberId::parse(i).unwrap())
+            .collect();
+        self
+    }
+
     /// Sends from this business phone number id.
     pub fn phone_number_id(mut self, id: &str) -> Self {
         self.0.phone_number_id = PhoneNumberId::parse(id).unwrap();

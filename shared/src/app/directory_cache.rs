@@ -134,8 +134,8 @@ impl Directory for DirectoryCache {
         self.directory.tenant_by_phone_number_id(id).await
     }
 
-    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError> {
-        self.directory.tenant_by_waba_id(waba_id).await
+    async fn tenants_by_waba_id(&self, waba_id: &str) -> Result<Vec<TenantId>, DirectoryError> {
+        self.directory.tenants_by_waba_id(waba_id).await
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError> {

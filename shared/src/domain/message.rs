@@ -13,7 +13,7 @@
 //!   only counted in `history_dropped`, while the state still moves.
 
 use super::failure::Failure;
-use super::ids::{MessageId, PhoneNumber, TenantId, Wamid};
+use super::ids::{MessageId, PhoneNumber, PhoneNumberId, TenantId, Wamid};
 use super::lifecycle::LifecyclePolicy;
 use super::state::MessageState;
 use super::time::Timestamp;
@@ -128,6 +128,15 @@ pub struct NewMessage {
 }
 
 impl Message {
+    /// The business number the caller chose (`from` of the stored request); `None`:
+    /// the tenant's default number.
+    pub fn requested_from(&self) -> Option<PhoneNumberId> {
+        self.request
+            .get("from")
+            .and_then(Value::as_str)
+            .and_then(|s| PhoneNumberId::parse(s).ok())
+    }
+
     /// A message accepted by intake: `queued`, attempt 0, in the sweep index with the
     /// queued grace as deadline (so a lost enqueue is repaired by the reconciler).
     pub fn new_queued(new: NewMessage, now: Timestamp, policy: &LifecyclePolicy) -> Self {

@@ -40,8 +40,12 @@ pub struct TenantProfile {
     /// Active or suspended.
     #[serde(default)]
     pub status: TenantStatus,
-    /// The business phone number id its messages are sent from.
+    /// The business phone number id its messages are sent from by default.
     pub phone_number_id: PhoneNumberId,
+    /// Further business phone numbers it owns: a send may choose one as `from`, and
+    /// each routes its webhooks to this tenant (absent in older profiles: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_phone_number_ids: Vec<PhoneNumberId>,
     /// Its WhatsApp Business Account id (routes template and account webhooks).
     pub waba_id: String,
     /// Its send queue (SQS URL, or the embedded queue's name).
@@ -92,6 +96,30 @@ pub struct TenantProfile {
     pub marketing_messages_api: bool,
     /// When the profile last changed.
     pub updated_at: Timestamp,
+}
+
+impl TenantProfile {
+    /// Every business number it owns, the default first.
+    pub fn phone_number_ids(&self) -> impl Iterator<Item = &PhoneNumberId> {
+        std::iter::once(&self.phone_number_id).chain(&self.other_phone_number_ids)
+    }
+
+    /// Whether `id` is one of its numbers.
+    pub fn owns_phone_number(&self, id: &PhoneNumberId) -> bool {
+        self.phone_number_ids().any(|n| n == id)
+    }
+
+    /// The number a send goes out from: `from` when it is one of its numbers, the
+    /// default when absent; `None` when `from` names a number it does not own.
+    pub fn sending_number<'a>(
+        &'a self,
+        from: Option<&'a PhoneNumberId>,
+    ) -> Option<&'a PhoneNumberId> {
+        match from {
+            None => Some(&self.phone_number_id),
+            Some(id) => self.owns_phone_number(id).then_some(id),
+        }
+    }
 }
 
 /// How often a held tenant's sender tries one real send (the probe), by default.
@@ -218,6 +246,7 @@ mod tests {
             id: TenantId::parse("demo").unwrap(),
             status: TenantStatus::Active,
             phone_number_id: PhoneNumberId::parse("106540352242922").unwrap(),
+            other_phone_number_ids: Vec::new(),
             waba_id: "102290129340398".into(),
             queue: "demo".into(),
             token_ref: "env:WA_DEMO_TOKEN".into(),

@@ -74,8 +74,9 @@ pub trait Directory: Send + Sync {
         id: &PhoneNumberId,
     ) -> Result<Option<TenantId>, DirectoryError>;
 
-    /// The tenant that owns a WABA (routes template and account webhooks).
-    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError>;
+    /// Every tenant on a WABA, sorted by id (template and account webhooks apply to
+    /// each: several tenants may share one WABA, each with its own numbers).
+    async fn tenants_by_waba_id(&self, waba_id: &str) -> Result<Vec<TenantId>, DirectoryError>;
 
     /// A tenant's profile.
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError>;
@@ -93,8 +94,9 @@ pub trait Directory: Send + Sync {
     async fn list_tenants(&self) -> Result<Vec<TenantProfile>, DirectoryError>;
 
     /// Create or replace a profile, and its phone-number and WABA routing entries, atomically.
-    /// Routing entries of the replaced profile's phone number or WABA are removed, unless
-    /// another tenant has taken them over since (the last put of an id wins).
+    /// Routing entries of the replaced profile's phone numbers or WABA are removed, unless
+    /// another tenant has taken a number over since (the last put of a number wins; a
+    /// WABA routes to every tenant on it).
     async fn put_tenant(&self, profile: &TenantProfile) -> Result<(), DirectoryError>;
 
     /// Map an API key (by its hash) to a tenant.

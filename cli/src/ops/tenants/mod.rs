@@ -101,6 +101,10 @@ pub struct AddArgs {
     /// Business phone number id its messages are sent from (required for a new tenant).
     #[arg(long)]
     pub phone_number_id: Option<String>,
+    /// A further business phone number id it owns (repeat for several; a send picks one
+    /// with `from`). Given at all: replaces the list; `--other-phone-number-id ''` clears it.
+    #[arg(long = "other-phone-number-id")]
+    pub other_phone_number_ids: Vec<String>,
     /// WhatsApp Business Account id (required for a new tenant).
     #[arg(long)]
     pub waba_id: Option<String>,
@@ -226,7 +230,10 @@ pub async fn list_tenants(
                 ),
                 None => status_name(t.status).to_owned(),
             },
-            t.phone_number_id.to_string(),
+            t.phone_number_ids()
+                .map(|n| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             t.waba_id.clone(),
             t.max_concurrency.to_string(),
             t.throughput_mps.to_string(),

@@ -28,6 +28,8 @@ pub const API_KEY_PREFIX: &str = "wa_";
 pub struct ProfileFlags {
     /// `--phone-number-id`.
     pub phone_number_id: Option<PhoneNumberId>,
+    /// `--other-phone-number-id` (`Some(empty)`: clear the list).
+    pub other_phone_number_ids: Option<Vec<PhoneNumberId>>,
     /// `--waba-id`.
     pub waba_id: Option<String>,
     /// `--max-concurrency`.
@@ -57,6 +59,20 @@ impl ProfileFlags {
             .map(PhoneNumberId::parse)
             .transpose()
             .context("invalid --phone-number-id")?;
+        let other_phone_number_ids = if args.other_phone_number_ids.is_empty() {
+            None
+        } else {
+            let mut numbers = Vec::new();
+            for raw in args.other_phone_number_ids.iter().filter(|n| !n.is_empty()) {
+                let number = PhoneNumberId::parse(raw)
+                    .with_context(|| format!("invalid --other-phone-number-id {raw}"))?;
+                if phone_number_id.as_ref() == Some(&number) || numbers.contains(&number) {
+                    anyhow::bail!("phone number id {number} is given twice");
+                }
+                numbers.push(number);
+            }
+            Some(numbers)
+        };
         let waba_id = args.waba_id.clone();
         if let Some(waba) = &waba_id {
             // WABA ids are Graph object ids: digits, like phone number ids.
@@ -64,6 +80,7 @@ impl ProfileFlags {
         }
         Ok(Self {
             phone_number_id,
+            other_phone_number_ids,
             waba_id,
             max_concurrency: args.max_concurrency,
             throughput_mps: args.throughput_mps,
@@ -103,6 +120,12 @@ pub fn wanted_profile(
         if let Some(v) = &flags.phone_number_id {
             p.phone_number_id = v.clone();
         }
+        if let Some(v) = &flags.other_phone_number_ids {
+            p.other_phone_number_ids = v.clone();
+        }
+        // The default number is not also one of the others.
+        let default = p.phone_number_id.clone();
+        p.other_phone_number_ids.retain(|n| *n != default);
         if let Some(v) = &flags.waba_id {
             p.waba_id = v.clone();
         }
@@ -125,6 +148,7 @@ pub fn wanted_profile(
         id: tenant.clone(),
         status: TenantStatus::Active,
         phone_number_id: phone_number_id.clone(),
+        other_phone_number_ids: flags.other_phone_number_ids.clone().unwrap_or_default(),
         waba_id: waba_id.clone(),
         queue,
         token_ref,
@@ -161,6 +185,11 @@ pub fn profile_diffs(have: &TenantProfile, want: &TenantProfile) -> Vec<String> 
             &have.phone_number_id,
             &want.phone_number_id,
         ),
+        diff(
+            "other_phone_number_ids",
+            numbers(&have.other_phone_number_ids),
+            numbers(&want.other_phone_number_ids),
+        ),
         diff("waba_id", &have.waba_id, &want.waba_id),
         diff("queue", &have.queue, &want.queue),
         diff("token_ref", &have.token_ref, &want.token_ref),
@@ -188,41 +217,49 @@ pub fn profile_diffs(have: &TenantProfile, want: &TenantProfile) -> Vec<String> 
     .collect()
 }
 
-/// What the routing entries of `want`'s phone number and WABA say.
+fn numbers(ids: &[PhoneNumberId]) -> String {
+    if ids.is_empty() {
+        return "(none)".to_owned();
+    }
+    ids.iter()
+        .map(PhoneNumberId::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What the routing entries of `want`'s phone numbers and WABA say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routing {
-    /// The tenant the phone number id routes to.
-    pub phone: Option<TenantId>,
-    /// The tenant the WABA id routes to.
-    pub waba: Option<TenantId>,
+    /// Each of its phone number ids (the default first) and the tenant it routes to.
+    pub phones: Vec<(PhoneNumberId, Option<TenantId>)>,
+    /// The tenants on its WABA (several tenants may share one).
+    pub waba: Vec<TenantId>,
 }
 
 impl Routing {
-    /// Look both up.
+    /// Look them up.
     pub async fn of(directory: &dyn Directory, want: &TenantProfile) -> anyhow::Result<Self> {
+        let mut phones = Vec::new();
+        for number in want.phone_number_ids() {
+            let owner = directory.tenant_by_phone_number_id(number).await?;
+            phones.push((number.clone(), owner));
+        }
         Ok(Self {
-            phone: directory
-                .tenant_by_phone_number_id(&want.phone_number_id)
-                .await?,
-            waba: directory.tenant_by_waba_id(&want.waba_id).await?,
+            phones,
+            waba: directory.tenants_by_waba_id(&want.waba_id).await?,
         })
     }
 
-    /// Refuse to take a phone number or WABA that routes to another tenant: its
-    /// webhooks would silently go to the wrong tenant.
+    /// Refuse to take a phone number that routes to another tenant: its webhooks would
+    /// silently go to the wrong tenant. A WABA may be shared (each tenant on it gets its
+    /// template and account webhooks).
     pub fn check_not_taken(&self, want: &TenantProfile) -> anyhow::Result<()> {
-        let taken = |owner: &Option<TenantId>| owner.as_ref().filter(|o| **o != want.id).cloned();
-        if let Some(owner) = taken(&self.phone) {
-            anyhow::bail!(
-                "phone number id {} belongs to tenant {owner}; change that tenant first",
-                want.phone_number_id
-            );
-        }
-        if let Some(owner) = taken(&self.waba) {
-            anyhow::bail!(
-                "WABA {} belongs to tenant {owner} (its template and account webhooks go there); change that tenant first",
-                want.waba_id
-            );
+        for (number, owner) in &self.phones {
+            if let Some(owner) = owner.as_ref().filter(|o| **o != want.id) {
+                anyhow::bail!(
+                    "phone number id {number} belongs to tenant {owner}; change that tenant first"
+                );
+            }
         }
         Ok(())
     }
@@ -231,20 +268,25 @@ impl Routing {
     pub fn diffs(&self, want: &TenantProfile) -> Vec<String> {
         let show = |t: &Option<TenantId>| t.as_ref().map_or("(none)".to_owned(), |t| t.to_string());
         let mut diffs = Vec::new();
-        if self.phone.as_ref() != Some(&want.id) {
-            diffs.push(format!(
-                "routing of phone number id {}: {} -> {}",
-                want.phone_number_id,
-                show(&self.phone),
-                want.id
-            ));
+        for (number, owner) in &self.phones {
+            if owner.as_ref() != Some(&want.id) {
+                diffs.push(format!(
+                    "routing of phone number id {number}: {} -> {}",
+                    show(owner),
+                    want.id
+                ));
+            }
         }
-        if self.waba.as_ref() != Some(&want.id) {
+        if !self.waba.contains(&want.id) {
+            let others = if self.waba.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = self.waba.iter().map(TenantId::as_str).collect();
+                format!(" (shared with {})", names.join(", "))
+            };
             diffs.push(format!(
-                "routing of WABA {}: {} -> {}",
-                want.waba_id,
-                show(&self.waba),
-                want.id
+                "routing of WABA {}: + {}{others}",
+                want.waba_id, want.id
             ));
         }
         diffs

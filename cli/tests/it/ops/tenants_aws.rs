@@ -216,7 +216,7 @@ async fn add_on_aws_creates_every_resource_and_a_second_run_changes_nothing() {
         d.tenant_by_phone_number_id(&phone).await.unwrap(),
         Some(acme())
     );
-    assert_eq!(d.tenant_by_waba_id(WABA_ID).await.unwrap(), Some(acme()));
+    assert_eq!(d.tenants_by_waba_id(WABA_ID).await.unwrap(), [acme()]);
 
     // The same command again: every resource is "ok", nothing is written, no new key.
     let second = backend.add_tenant("acme", &[("WA_GRAPH_TOKEN", TOKEN)]);

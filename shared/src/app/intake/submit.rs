@@ -14,8 +14,8 @@ use crate::domain::policy;
 use crate::domain::quota::QuotaRefusal;
 use crate::domain::template::{TemplateCatalog, TemplateStatus};
 use crate::domain::tenant::TenantProfile;
-use crate::domain::validation::{requested_template, validate};
-use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, Suppression};
+use crate::domain::validation::{Problem, code, requested_template, validate};
+use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, PhoneNumberId, Suppression};
 use crate::ports::{CreateOutcome, QueueRef};
 use crate::queues::SendQueueMessage;
 use serde_json::Value;
@@ -47,6 +47,9 @@ pub(super) async fn submit(
     // an approved copy so a well-formed request becomes a suppression, not a 422.
     let (catalog, template_refusal) = catalog_for(deps, tenant, &raw).await?;
     let validated = validate(&raw, &catalog, tenant.formatting).map_err(ApiError::Validation)?;
+    if let Some(problem) = sending_number_problem(tenant, validated.request().from.as_deref()) {
+        return Err(ApiError::Validation(vec![problem]));
+    }
     let stored_request = validated.to_json();
     let request_hash = canonical_request_hash(&stored_request);
     let id = key.as_ref().map_or_else(MessageId::generate, |k| {
@@ -130,6 +133,27 @@ pub(super) async fn submit(
         answer["sanitized"] = serde_json::to_value(validated.sanitized()).unwrap_or_default();
     }
     Ok(json_response(202, &answer, &[("x-request-id", request_id)]))
+}
+
+/// A `from` that is not one of the tenant's numbers (its format was checked by
+/// validation): the caller named a number it cannot send from.
+fn sending_number_problem(tenant: &TenantProfile, from: Option<&str>) -> Option<Problem> {
+    let from = PhoneNumberId::parse(from?).ok()?;
+    if tenant.owns_phone_number(&from) {
+        return None;
+    }
+    Some(Problem::new(
+        "from",
+        code::UNKNOWN_SENDER_NUMBER,
+        format!(
+            "phone number id {from} is not one of this tenant's numbers ({})",
+            tenant
+                .phone_number_ids()
+                .map(PhoneNumberId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
 }
 
 /// The answer for a key already used: the stored message (a replay, 200), or a 409

@@ -25,7 +25,7 @@ use crate::app::errors::ErrorChain;
 use crate::domain::lifecycle::Guard;
 use crate::domain::pacing::{PaceKey, PaceRule};
 use crate::domain::tenant::TenantProfile;
-use crate::domain::{PhoneNumber, Timestamp};
+use crate::domain::{PhoneNumber, PhoneNumberId, Timestamp};
 use crate::ports::queue::MAX_DELAY;
 use crate::ports::{QueueRef, ReceiptHandle, Reservation};
 use crate::queues::SendQueueMessage;
@@ -145,7 +145,12 @@ pub(super) async fn before_claim(
         }
     };
     let policy = &deps.settings.pacing;
-    let number = &profile.phone_number_id;
+    // The number it goes out from: the one the caller chose, when still the tenant's
+    // (the sender refuses the send otherwise, after the claim).
+    let from = message.requested_from();
+    let number = profile
+        .sending_number(from.as_ref())
+        .unwrap_or(&profile.phone_number_id);
     let pair = PaceKey::Pair(number.clone(), message.to.clone());
     let pair_slot = match take_slot(deps, &pair, &policy.pair_rule(), policy.max_pair_wait).await {
         Slot::At(slot) => slot,
@@ -175,17 +180,18 @@ pub(super) async fn before_claim(
     BeforeClaim::Claim
 }
 
-/// Meta throttled a send of `profile`'s number to `to` (class `Throttled`, `code`):
+/// Meta throttled a send of `profile`'s `number` to `to` (class `Throttled`, `code`):
 /// hold the pair (131056) or the number (the others) in the ledger, for every sender.
 pub(super) async fn throttled(
     deps: &SenderDeps,
     profile: &TenantProfile,
+    number: &PhoneNumberId,
     to: &PhoneNumber,
     code: Option<i64>,
 ) {
     let policy = &deps.settings.pacing;
     let now = deps.ports.clock.now();
-    let number = profile.phone_number_id.clone();
+    let number = number.clone();
     let (held, key, rule, until, slow_until) = match code {
         Some(PER_USER_MARKETING_CAP) => return,
         Some(PAIR_RATE_HIT) => (

@@ -14,7 +14,9 @@ use crate::domain::policy;
 use crate::domain::template::TemplateCatalog;
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{FormattingPolicy, ValidatedRequest, validate};
-use crate::domain::{FailureClass, FailureSource, Message, Suppression, TenantId, Timestamp};
+use crate::domain::{
+    FailureClass, FailureSource, Message, PhoneNumberId, Suppression, TenantId, Timestamp,
+};
 use crate::ports::{ProviderRequest, ReceiptHandle, Recorded};
 use crate::queues::SendQueueMessage;
 use aws_lambda_events::sqs::SqsMessage;
@@ -161,6 +163,16 @@ impl Send<'_> {
             let failure = sender_failure(FailureClass::Rejected, "the tenant no longer exists");
             return Ok(self.fail(failure).await);
         };
+        let from = self.message.requested_from();
+        let Some(number) = profile.sending_number(from.as_ref()).cloned() else {
+            // Intake checked `from`; the number has left the tenant's profile since.
+            let mut failure = sender_failure(
+                FailureClass::Rejected,
+                "the tenant no longer owns the number the message was to be sent from",
+            );
+            failure.detail = from.map(|f| format!("from {f}"));
+            return Ok(self.fail(failure).await);
+        };
         let catalog = match &self.message.template_name {
             Some(name) => TemplateCatalog::new(
                 directory
@@ -204,7 +216,7 @@ impl Send<'_> {
             return Ok(self.wait_for_recipient(until).await);
         }
         let endpoint = SendEndpoint::for_send(&profile, is_marketing);
-        self.send(&profile, &validated, endpoint).await
+        self.send(&profile, &number, &validated, endpoint).await
     }
 
     /// Tenant, template, then recipient: the same order as intake.
@@ -255,6 +267,7 @@ impl Send<'_> {
     async fn send(
         &mut self,
         profile: &TenantProfile,
+        number: &PhoneNumberId,
         validated: &ValidatedRequest,
         endpoint: SendEndpoint,
     ) -> Result<Again, Aborted> {
@@ -290,7 +303,7 @@ impl Send<'_> {
         let outcome = deps
             .provider
             .send(ProviderRequest {
-                phone_number_id: &profile.phone_number_id,
+                phone_number_id: number,
                 endpoint,
                 token: &token,
                 body: &payload,
@@ -393,7 +406,11 @@ impl Send<'_> {
                     self.hold_tenant(&failure).await;
                 }
                 if class == FailureClass::Throttled {
-                    pacing::throttled(self.deps, profile, &self.message.to, c.code).await;
+                    let number = self
+                        .message
+                        .requested_from()
+                        .unwrap_or_else(|| profile.phone_number_id.clone());
+                    pacing::throttled(self.deps, profile, &number, &self.message.to, c.code).await;
                 }
                 self.retry(profile, failure, Some(c)).await
             }

@@ -46,6 +46,9 @@ pub struct SendRequest {
     /// Caller's own data, stored and returned, never sent to Meta (≤ 1 KiB serialized).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
+    /// The tenant's business phone number id to send from (absent: its default number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
 }
 
 impl SendRequest {

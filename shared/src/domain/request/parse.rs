@@ -13,12 +13,19 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
         template: Slot::Absent,
         text: Slot::Absent,
         metadata: Slot::Absent,
+        from: Slot::Absent,
     };
     let Some(map) = object(json, "", &mut p) else {
         return (partial, p);
     };
-    unknown_fields(map, &["to", "template", "text", "metadata"], "", &mut p);
+    unknown_fields(
+        map,
+        &["to", "from", "template", "text", "metadata"],
+        "",
+        &mut p,
+    );
     partial.to = string(map, "", "to", true, &mut p);
+    partial.from = string(map, "", "from", false, &mut p);
     partial.template = match field(map, "template") {
         None => Slot::Absent,
         Some(v) => match object(v, "template", &mut p) {

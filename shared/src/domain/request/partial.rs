@@ -46,6 +46,7 @@ pub(crate) struct PartialRequest {
     pub(crate) template: Slot<PartialTemplate>,
     pub(crate) text: Slot<TextMessage>,
     pub(crate) metadata: Slot<Map<String, Value>>,
+    pub(crate) from: Slot<String>,
 }
 
 /// A template send as far as it parsed.
@@ -82,10 +83,16 @@ impl PartialRequest {
             Slot::Present(m) => Some(m),
             Slot::Invalid => return None,
         };
+        let from = match self.from {
+            Slot::Absent => None,
+            Slot::Present(f) => Some(f),
+            Slot::Invalid => return None,
+        };
         Some(SendRequest {
             to,
             content,
             metadata,
+            from,
         })
     }
 }

@@ -21,7 +21,7 @@ pub use rules::{
     MAX_BODY_ONLY_PARAM_CHARS, MAX_BODY_PARAM_CHARS, MAX_HEADER_PARAM_CHARS, MAX_PAYLOAD_CHARS,
 };
 
-use crate::domain::ids::PhoneNumber;
+use crate::domain::ids::{PhoneNumber, PhoneNumberId};
 use crate::domain::request::{Content, SendRequest, Slot, TextMessage, parse_partial};
 use crate::domain::template::{Lookup, TemplateCatalog};
 use serde_json::Value;
@@ -114,6 +114,16 @@ pub fn validate_with(
         });
     if let Some(to) = &to {
         partial.to = Slot::Present(to.as_str().to_owned());
+    }
+    if let Some(from) = partial.from.present()
+        && let Err(e) = PhoneNumberId::parse(from)
+    {
+        problems.push(Problem::new(
+            "from",
+            code::INVALID_VALUE,
+            format!("`from` must be a business phone number id: {e}"),
+        ));
+        partial.from = Slot::Invalid;
     }
     if let Some(metadata) = partial.metadata.present() {
         let size = Value::Object(metadata.clone()).to_string().len();

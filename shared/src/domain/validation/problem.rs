@@ -67,6 +67,8 @@ pub mod code {
     pub const MISSING_URL_SUFFIX: &str = "missing_url_suffix";
     /// `to` is not a valid E.164 number.
     pub const INVALID_PHONE_NUMBER: &str = "invalid_phone_number";
+    /// `from` names a phone number id that is not one of the tenant's numbers.
+    pub const UNKNOWN_SENDER_NUMBER: &str = "unknown_sender_number";
     /// A template value holds a control, bidirectional or zero-width character.
     pub const INVISIBLE_CHARACTER: &str = "invisible_character";
     /// `metadata` serializes to more than 1 KiB.

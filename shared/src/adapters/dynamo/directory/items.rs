@@ -20,6 +20,11 @@ const PHONE_SK: &str = "phone";
 const WABA_SK: &str = "waba";
 const CONTACT_SK: &str = "contact";
 
+/// The partition of a WABA's membership items.
+pub(super) fn waba_pk(waba_id: &str) -> String {
+    format!("waba#{waba_id}")
+}
+
 /// A `(pk, sk)` pair: the full primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(super) struct Key {
@@ -50,9 +55,10 @@ impl Key {
         Self::new(format!("phone#{id}"), PHONE_SK)
     }
 
-    /// The WABA routing item.
-    pub fn waba(waba_id: &str) -> Self {
-        Self::new(format!("waba#{waba_id}"), WABA_SK)
+    /// The item saying `tenant` is on WABA `waba_id` (one per tenant: a WABA may be
+    /// shared; a Query on the pk lists them).
+    pub fn waba(waba_id: &str, tenant: &TenantId) -> Self {
+        Self::new(waba_pk(waba_id), &format!("{WABA_SK}#{tenant}"))
     }
 
     /// One language version of a template.
@@ -245,7 +251,10 @@ mod tests {
             Key::phone(&phone),
             Key::new("phone#106540352242922".into(), "phone")
         );
-        assert_eq!(Key::waba("42"), Key::new("waba#42".into(), "waba"));
+        assert_eq!(
+            Key::waba("42", &TenantId::parse("acme").unwrap()),
+            Key::new("waba#42".into(), "waba#acme")
+        );
         assert_eq!(
             Key::template(&t, "order_shipped", "en_US"),
             Key::new("tenant#acme".into(), "template#order_shipped#en_US")
@@ -263,6 +272,7 @@ mod tests {
             id: tenant(),
             status: TenantStatus::Suspended,
             phone_number_id: PhoneNumberId::parse("1").unwrap(),
+            other_phone_number_ids: Vec::new(),
             waba_id: "2".into(),
             queue: "q".into(),
             token_ref: "env:X".into(),

@@ -28,7 +28,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use items::{
     Item, Key, PROFILE_SK, RouteItem, TemplateItem, contact_from_item, decode, encode,
-    profile_from_item, template_json, template_sk_prefix, tenant_pk,
+    profile_from_item, template_json, template_sk_prefix, tenant_pk, waba_pk,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -253,8 +253,32 @@ impl Directory for DynamoDirectory {
         self.route(Key::phone(id)).await
     }
 
-    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError> {
-        self.route(Key::waba(waba_id)).await
+    async fn tenants_by_waba_id(&self, waba_id: &str) -> Result<Vec<TenantId>, DirectoryError> {
+        let mut tenants = Vec::new();
+        let mut start = None;
+        loop {
+            self.calls.record("Query");
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(waba_pk(waba_id)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend("Query", e))?;
+            for item in out.items() {
+                tenants.push(decode::<RouteItem>(item.clone())?.tenant);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        tenants.sort();
+        tenants.dedup();
+        Ok(tenants)
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError> {

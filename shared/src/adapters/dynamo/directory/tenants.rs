@@ -27,21 +27,30 @@ pub(super) enum Action {
 /// The ids a profile is routed by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Routing {
+    tenant: TenantId,
     phone_number_id: PhoneNumberId,
+    other_phone_number_ids: Vec<PhoneNumberId>,
     waba_id: String,
 }
 
 impl Routing {
     fn of(profile: &TenantProfile) -> Self {
         Self {
+            tenant: profile.id.clone(),
             phone_number_id: profile.phone_number_id.clone(),
+            other_phone_number_ids: profile.other_phone_number_ids.clone(),
             waba_id: profile.waba_id.clone(),
         }
     }
 
-    /// Its routing item keys: phone number, then WABA.
-    fn keys(&self) -> [Key; 2] {
-        [Key::phone(&self.phone_number_id), Key::waba(&self.waba_id)]
+    /// Its routing item keys: each phone number (the default first), then its WABA
+    /// membership (one item per tenant, so tenants sharing a WABA each keep theirs).
+    fn keys(&self) -> Vec<Key> {
+        std::iter::once(&self.phone_number_id)
+            .chain(&self.other_phone_number_ids)
+            .map(Key::phone)
+            .chain(std::iter::once(Key::waba(&self.waba_id, &self.tenant)))
+            .collect()
     }
 }
 
@@ -57,8 +66,8 @@ pub(super) fn plan(
     let mut actions = vec![Action::PutProfile { read: read.clone() }];
     actions.extend(new.iter().cloned().map(Action::PutRoute));
     if let Some(read) = read {
-        for (old, new) in read.keys().into_iter().zip(&new) {
-            if old != *new && !foreign.contains(&old) {
+        for old in read.keys() {
+            if !new.contains(&old) && !foreign.contains(&old) {
                 actions.push(Action::DeleteRoute(old));
             }
         }
@@ -163,18 +172,36 @@ impl DynamoDirectory {
                     .set_item(Some(profile_item(profile)?));
                 let put = match read {
                     None => put.condition_expression("attribute_not_exists(pk)"),
-                    // Both ids unchanged since our read: the deletes below remove
-                    // exactly the routes the replaced profile had.
-                    Some(read) => put
-                        .condition_expression("phone_number_id = :phone AND waba_id = :waba")
-                        .expression_attribute_values(
-                            ":phone",
-                            AttributeValue::S(read.phone_number_id.as_str().to_owned()),
-                        )
-                        .expression_attribute_values(
-                            ":waba",
-                            AttributeValue::S(read.waba_id.clone()),
-                        ),
+                    // Every routed id unchanged since our read: the deletes below
+                    // remove exactly the routes the replaced profile had.
+                    Some(read) => {
+                        let put = put
+                            .expression_attribute_values(
+                                ":phone",
+                                AttributeValue::S(read.phone_number_id.as_str().to_owned()),
+                            )
+                            .expression_attribute_values(
+                                ":waba",
+                                AttributeValue::S(read.waba_id.clone()),
+                            );
+                        if read.other_phone_number_ids.is_empty() {
+                            put.condition_expression(
+                                "phone_number_id = :phone AND waba_id = :waba \
+                                 AND attribute_not_exists(other_phone_number_ids)",
+                            )
+                        } else {
+                            let others = read
+                                .other_phone_number_ids
+                                .iter()
+                                .map(|n| AttributeValue::S(n.as_str().to_owned()))
+                                .collect();
+                            put.condition_expression(
+                                "phone_number_id = :phone AND waba_id = :waba \
+                                 AND other_phone_number_ids = :others",
+                            )
+                            .expression_attribute_values(":others", AttributeValue::L(others))
+                        }
+                    }
                 };
                 put.build()
                     .map(|p| TransactWriteItem::builder().put(p).build())
@@ -219,6 +246,7 @@ mod tests {
             id: TenantId::parse("acme").unwrap(),
             status: TenantStatus::Active,
             phone_number_id: PhoneNumberId::parse(phone).unwrap(),
+            other_phone_number_ids: vec![],
             waba_id: waba.into(),
             queue: "q".into(),
             token_ref: "env:X".into(),
@@ -251,9 +279,29 @@ mod tests {
             [
                 Action::PutProfile { read: None },
                 Action::PutRoute(Key::phone(&p.phone_number_id)),
-                Action::PutRoute(Key::waba("w1")),
+                Action::PutRoute(Key::waba("w1", &p.id)),
             ]
         );
+    }
+
+    #[test]
+    fn every_number_is_routed_and_a_dropped_number_is_deleted() {
+        let mut old = profile("1", "w1");
+        old.other_phone_number_ids = vec![PhoneNumberId::parse("3").unwrap()];
+        let mut new = profile("1", "w1");
+        new.other_phone_number_ids = vec![PhoneNumberId::parse("4").unwrap()];
+        let actions = plan(&new, Some(&old), &HashSet::new());
+        assert!(actions.contains(&Action::PutRoute(Key::phone(
+            &PhoneNumberId::parse("4").unwrap()
+        ))));
+        assert!(actions.contains(&Action::PutRoute(Key::phone(&new.phone_number_id))));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::DeleteRoute(Key::phone(
+                &PhoneNumberId::parse("3").unwrap()
+            )))
+        );
+        assert_eq!(actions.len(), 5);
     }
 
     #[test]

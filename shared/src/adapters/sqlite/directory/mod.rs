@@ -15,8 +15,8 @@ use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
 use rows::{
-    API_KEY, MIGRATIONS, PHONE, TemplateRow, WABA, contact_row, delete_route_of, profile_json,
-    route, set_route, template_rows,
+    API_KEY, MIGRATIONS, PHONE, TemplateRow, contact_row, delete_route_of, profile_json, route,
+    set_route, set_waba_tenant, template_rows, waba_tenants,
 };
 use rusqlite::params;
 
@@ -197,8 +197,17 @@ impl Directory for SqliteDirectory {
         self.route(PHONE, id.as_str().to_owned()).await
     }
 
-    async fn tenant_by_waba_id(&self, waba_id: &str) -> Result<Option<TenantId>, DirectoryError> {
-        self.route(WABA, waba_id.to_owned()).await
+    async fn tenants_by_waba_id(&self, waba_id: &str) -> Result<Vec<TenantId>, DirectoryError> {
+        let waba = waba_id.to_owned();
+        let tenants = self
+            .db
+            .call(move |conn| waba_tenants(conn, &waba))
+            .await
+            .map_err(|e| backend("tenants_by_waba_id", e))?;
+        tenants
+            .iter()
+            .map(|t| TenantId::parse(t).map_err(|e| corrupt(format!("WABA route {waba_id}"), e)))
+            .collect()
     }
 
     async fn tenant(&self, id: &TenantId) -> Result<Option<TenantProfile>, DirectoryError> {
@@ -246,12 +255,16 @@ impl Directory for SqliteDirectory {
                 // cannot be known, and refusing the put would leave it broken for good.
                 let previous = profile_json(tx, tenant)?
                     .and_then(|j| serde_json::from_str::<TenantProfile>(&j).ok());
-                if let Some(previous) = previous {
-                    delete_route_of(tx, PHONE, previous.phone_number_id.as_str(), tenant)?;
-                    delete_route_of(tx, WABA, &previous.waba_id, tenant)?;
+                if let Some(previous) = &previous {
+                    for number in previous.phone_number_ids() {
+                        delete_route_of(tx, PHONE, number.as_str(), tenant)?;
+                    }
                 }
-                set_route(tx, PHONE, profile.phone_number_id.as_str(), tenant)?;
-                set_route(tx, WABA, &profile.waba_id, tenant)?;
+                for number in profile.phone_number_ids() {
+                    set_route(tx, PHONE, number.as_str(), tenant)?;
+                }
+                let previous_waba = previous.as_ref().map(|p| p.waba_id.as_str());
+                set_waba_tenant(tx, previous_waba, &profile.waba_id, tenant)?;
                 tx.execute(
                     "INSERT INTO directory_tenants (tenant, profile) VALUES (?1, ?2)
                      ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",

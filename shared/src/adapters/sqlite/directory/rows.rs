@@ -75,12 +75,60 @@ pub(super) static MIGRATIONS: &[Migration] = &[
         ALTER TABLE directory_contacts ADD COLUMN marketing_limited_until_ms INTEGER;
     ",
     },
+    // Several tenants may share a WABA: its routing is one row per (WABA, tenant),
+    // moved out of the single-valued routing table.
+    Migration {
+        id: "directory/0006_waba_tenants",
+        sql: "
+        CREATE TABLE directory_waba_tenants (
+            waba TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            PRIMARY KEY (waba, tenant)
+        ) STRICT;
+        INSERT INTO directory_waba_tenants (waba, tenant)
+            SELECT key, tenant FROM directory_routes WHERE kind = 'waba';
+        DELETE FROM directory_routes WHERE kind = 'waba';
+    ",
+    },
 ];
 
 /// Kinds of routing rows.
 pub(super) const API_KEY: &str = "apikey";
 pub(super) const PHONE: &str = "phone";
-pub(super) const WABA: &str = "waba";
+
+/// The tenants on a WABA, sorted.
+pub(super) fn waba_tenants(
+    conn: &rusqlite::Connection,
+    waba: &str,
+) -> Result<Vec<String>, SqliteError> {
+    let mut stmt =
+        conn.prepare("SELECT tenant FROM directory_waba_tenants WHERE waba = ?1 ORDER BY tenant")?;
+    let tenants = stmt
+        .query_map(params![waba], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(tenants)
+}
+
+/// Move `tenant` from WABA `previous` (if any) to `waba`.
+pub(super) fn set_waba_tenant(
+    tx: &Transaction<'_>,
+    previous: Option<&str>,
+    waba: &str,
+    tenant: &str,
+) -> Result<(), SqliteError> {
+    if let Some(previous) = previous {
+        tx.execute(
+            "DELETE FROM directory_waba_tenants WHERE waba = ?1 AND tenant = ?2",
+            params![previous, tenant],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO directory_waba_tenants (waba, tenant) VALUES (?1, ?2)
+         ON CONFLICT (waba, tenant) DO NOTHING",
+        params![waba, tenant],
+    )?;
+    Ok(())
+}
 
 /// A template row as stored: JSON text, status, quality, updated_at.
 pub(super) type TemplateRow = (String, Option<String>, Option<String>, i64, Option<String>);

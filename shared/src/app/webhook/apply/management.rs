@@ -19,7 +19,7 @@ pub(super) async fn template_status(
     ctx: &mut Context<'_>,
     update: &TemplateStatusUpdate,
 ) -> Result<(), ApplyError> {
-    let Some((tenant, name, language)) = template_target(
+    let Some((tenants, name, language)) = template_target(
         ctx,
         &update.waba_id,
         update.name.as_deref(),
@@ -31,32 +31,34 @@ pub(super) async fn template_status(
     };
     let status = TemplateStatus::from(update.event.clone());
     let at = at_or_now(ctx, update.time);
-    let known = ctx
-        .deps
-        .ports
-        .directory
-        .update_template_status(&tenant, name, language, &status, at)
-        .await?;
-    if known {
-        let event = template_status_changed(
+    for tenant in tenants {
+        let known = ctx
+            .deps
+            .ports
+            .directory
+            .update_template_status(&tenant, name, language, &status, at)
+            .await?;
+        if known {
+            let event = template_status_changed(
+                &tenant,
+                name,
+                language,
+                &status,
+                update.reason.as_deref(),
+                at,
+            );
+            ctx.deps.ports.events.append(&[event]).await?;
+        }
+        stored(
+            ctx,
+            known,
             &tenant,
             name,
             language,
-            &status,
-            update.reason.as_deref(),
-            at,
+            "status",
+            status.as_str(),
         );
-        ctx.deps.ports.events.append(&[event]).await?;
     }
-    stored(
-        ctx,
-        known,
-        &tenant,
-        name,
-        language,
-        "status",
-        status.as_str(),
-    );
     Ok(())
 }
 
@@ -74,7 +76,7 @@ pub(super) async fn template_category(
         ctx.report.ignored += 1;
         return Ok(());
     };
-    let Some((tenant, name, language)) = template_target(
+    let Some((tenants, name, language)) = template_target(
         ctx,
         &update.waba_id,
         update.name.as_deref(),
@@ -86,21 +88,23 @@ pub(super) async fn template_category(
     };
     let category = TemplateCategory::from(new_category.to_owned());
     let at = at_or_now(ctx, update.time);
-    let known = ctx
-        .deps
-        .ports
-        .directory
-        .update_template_category(&tenant, name, language, &category, at)
-        .await?;
-    stored(
-        ctx,
-        known,
-        &tenant,
-        name,
-        language,
-        "category",
-        category.as_str(),
-    );
+    for tenant in tenants {
+        let known = ctx
+            .deps
+            .ports
+            .directory
+            .update_template_category(&tenant, name, language, &category, at)
+            .await?;
+        stored(
+            ctx,
+            known,
+            &tenant,
+            name,
+            language,
+            "category",
+            category.as_str(),
+        );
+    }
     Ok(())
 }
 
@@ -108,7 +112,7 @@ pub(super) async fn template_quality(
     ctx: &mut Context<'_>,
     update: &TemplateQualityUpdate,
 ) -> Result<(), ApplyError> {
-    let Some((tenant, name, language)) = template_target(
+    let Some((tenants, name, language)) = template_target(
         ctx,
         &update.waba_id,
         update.name.as_deref(),
@@ -120,13 +124,15 @@ pub(super) async fn template_quality(
     };
     let at = at_or_now(ctx, update.time);
     let quality = update.new_quality_score.as_str();
-    let known = ctx
-        .deps
-        .ports
-        .directory
-        .update_template_quality(&tenant, name, language, quality, at)
-        .await?;
-    stored(ctx, known, &tenant, name, language, "quality", quality);
+    for tenant in tenants {
+        let known = ctx
+            .deps
+            .ports
+            .directory
+            .update_template_quality(&tenant, name, language, quality, at)
+            .await?;
+        stored(ctx, known, &tenant, name, language, "quality", quality);
+    }
     Ok(())
 }
 
@@ -180,9 +186,9 @@ pub(super) async fn account_update(
     .await
 }
 
-/// Store an account signal of the WABA's tenant (an ordered partial write: an older
-/// update changes nothing, and it cannot undo a concurrent `wa tenants suspend`), then
-/// act on it as the account-state table says: alarm, and hold the tenant.
+/// Store an account signal of every tenant on the WABA (an ordered partial write: an
+/// older update changes nothing, and it cannot undo a concurrent `wa tenants suspend`),
+/// then act on it as the account-state table says: alarm, and hold the tenant.
 async fn account_signal(
     ctx: &mut Context<'_>,
     waba_id: &str,
@@ -192,9 +198,23 @@ async fn account_signal(
     action: AccountAction,
     detail: Option<String>,
 ) -> Result<(), ApplyError> {
-    let Some(tenant) = ctx.tenant_by_waba(waba_id).await? else {
-        return Ok(());
-    };
+    for tenant in ctx.tenants_by_waba(waba_id).await? {
+        tenant_signal(ctx, &tenant, time, signal, value, action, detail.clone()).await?;
+    }
+    Ok(())
+}
+
+/// [`account_signal`] for one tenant.
+async fn tenant_signal(
+    ctx: &mut Context<'_>,
+    tenant: &TenantId,
+    time: Option<Timestamp>,
+    signal: AccountSignal,
+    value: &str,
+    action: AccountAction,
+    detail: Option<String>,
+) -> Result<(), ApplyError> {
+    let tenant = tenant.clone();
     let at = at_or_now(ctx, time);
     let directory = &ctx.deps.ports.directory;
     if !directory
@@ -240,21 +260,27 @@ async fn account_signal(
     Ok(())
 }
 
+/// The tenants a template update applies to (every tenant on the WABA: each keeps
+/// its own catalog) with the template's name and language.
 async fn template_target<'u>(
     ctx: &mut Context<'_>,
     waba_id: &str,
     name: Option<&'u str>,
     language: Option<&'u str>,
-) -> Result<Option<(TenantId, &'u str, &'u str)>, ApplyError> {
-    let Some(tenant) = ctx.tenant_by_waba(waba_id).await? else {
+) -> Result<Option<(Vec<TenantId>, &'u str, &'u str)>, ApplyError> {
+    let tenants = ctx.tenants_by_waba(waba_id).await?;
+    if tenants.is_empty() {
         return Ok(None);
-    };
+    }
     let (Some(name), Some(language)) = (name, language) else {
-        warn!(tenant = %tenant, "template update without name or language; not stored");
+        warn!(
+            waba_id,
+            "template update without name or language; not stored"
+        );
         ctx.report.ignored += 1;
         return Ok(None);
     };
-    Ok(Some((tenant, name, language)))
+    Ok(Some((tenants, name, language)))
 }
 
 fn stored(

@@ -103,7 +103,7 @@ pub(super) struct Context<'d> {
     pub(super) deps: &'d WebhookDeps,
     pub(super) report: ApplyReport,
     by_phone: HashMap<PhoneNumberId, Option<TenantId>>,
-    by_waba: HashMap<String, Option<TenantId>>,
+    by_waba: HashMap<String, Vec<TenantId>>,
     profiles: HashMap<TenantId, Option<TenantProfile>>,
 }
 
@@ -131,19 +131,25 @@ impl Context<'_> {
         }
     }
 
-    /// The tenant that owns a WABA; counted when there is none.
-    pub(super) async fn tenant_by_waba(
+    /// Every tenant on a WABA (several may share one); counted when there is none.
+    pub(super) async fn tenants_by_waba(
         &mut self,
         waba_id: &str,
-    ) -> Result<Option<TenantId>, DirectoryError> {
+    ) -> Result<Vec<TenantId>, DirectoryError> {
         if !self.by_waba.contains_key(waba_id) {
-            let tenant = self.deps.ports.directory.tenant_by_waba_id(waba_id).await?;
-            self.by_waba.insert(waba_id.to_owned(), tenant);
+            let tenants = self
+                .deps
+                .ports
+                .directory
+                .tenants_by_waba_id(waba_id)
+                .await?;
+            self.by_waba.insert(waba_id.to_owned(), tenants);
         }
-        match self.by_waba.get(waba_id).cloned().flatten() {
-            Some(t) => Ok(Some(t)),
-            None => Ok(self.unrouted("unknown WABA id", waba_id)),
+        let tenants = self.by_waba.get(waba_id).cloned().unwrap_or_default();
+        if tenants.is_empty() {
+            self.unrouted("unknown WABA id", waba_id);
         }
+        Ok(tenants)
     }
 
     /// A tenant's profile (cached for the batch).
