@@ -21,6 +21,7 @@ use wa_shared::domain::tenant::{OnAmbiguous, default_opt_in_keywords, default_op
 use wa_shared::domain::validation::FormattingPolicy;
 
 use crate::events::{EndpointConfig, EventsSettings};
+use crate::server::GatewayLimits;
 
 /// Default address of the HTTP server.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -89,7 +90,16 @@ struct DevFile {
     lifecycle: LifecycleSection,
     store: StoreSection,
     events: EventsSection,
+    gateway: GatewaySection,
     tenants: Vec<TenantSection>,
+}
+
+/// `[gateway]`: limits of the HTTP server (`crate::server`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct GatewaySection {
+    header_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +197,9 @@ struct TenantSection {
     #[serde(default)]
     api_keys: Vec<String>,
     phone_number_id: String,
+    /// Further numbers of the tenant (a send chooses one with `from`).
+    #[serde(default)]
+    other_phone_number_ids: Vec<String>,
     #[serde(default)]
     display_phone_number: Option<String>,
     waba_id: String,
@@ -239,8 +252,10 @@ pub struct DevTenant {
     pub id: TenantId,
     /// API keys that authenticate as it (stored hashed).
     pub api_keys: Vec<SecretString>,
-    /// The business phone number sends go from.
+    /// The business phone number sends go from by default.
     pub phone_number_id: PhoneNumberId,
+    /// Its further numbers: a send may choose one with `from`.
+    pub other_phone_number_ids: Vec<PhoneNumberId>,
     /// The number as Meta shows it (the sandbox puts it in webhooks).
     pub display_phone_number: String,
     /// The WhatsApp Business Account.
@@ -307,6 +322,8 @@ pub struct DevConfig {
     pub tenants: Vec<DevTenant>,
     /// The event dispatcher's retry time scale, timeouts and limits (`[events]`).
     pub events: EventsSettings,
+    /// The HTTP server's header read timeout and connection cap (`[gateway]`).
+    pub gateway: GatewayLimits,
     /// Whether this is the demo configuration (no file).
     pub demo: bool,
 }
@@ -319,6 +336,7 @@ impl DevConfig {
                 id: "demo".into(),
                 api_keys: vec![DEMO_API_KEY.into()],
                 phone_number_id: DEMO_PHONE_NUMBER_ID.into(),
+                other_phone_number_ids: Vec::new(),
                 display_phone_number: Some(DEMO_DISPLAY_NUMBER.into()),
                 waba_id: DEMO_WABA_ID.into(),
                 token: None,
@@ -458,6 +476,10 @@ impl DevConfig {
             synchronous_full,
             tenants,
             events,
+            gateway: GatewayLimits::from_file(
+                file.gateway.header_timeout_ms,
+                file.gateway.max_connections,
+            )?,
             demo: false,
         };
         config.apply_env(env)?;
@@ -545,11 +567,14 @@ impl DevConfig {
             if !seen.insert(t.id.as_str()) {
                 return Err(invalid(format!("tenant {} is listed twice", t.id)));
             }
-            if let Some(other) = numbers.insert(t.phone_number_id.as_str(), t.id.as_str()) {
-                return Err(invalid(format!(
-                    "phone_number_id {} is on tenants {other} and {}",
-                    t.phone_number_id, t.id
-                )));
+            for number in std::iter::once(&t.phone_number_id).chain(&t.other_phone_number_ids) {
+                if let Some(other) = numbers.insert(number.as_str(), t.id.as_str()) {
+                    return Err(invalid(if other == t.id.as_str() {
+                        format!("phone_number_id {number} is listed twice on tenant {other}")
+                    } else {
+                        format!("phone_number_id {number} is on tenants {other} and {}", t.id)
+                    }));
+                }
             }
             for key in &t.api_keys {
                 let hash = ApiKeyHash::of_key(key.expose_secret());
@@ -695,6 +720,15 @@ fn tenant(
     let id = TenantId::parse(&t.id).map_err(|e| invalid(format!("{}: {e}", at("id"))))?;
     let phone_number_id = PhoneNumberId::parse(&t.phone_number_id)
         .map_err(|e| invalid(format!("{}: {e}", at("phone_number_id"))))?;
+    let other_phone_number_ids = t
+        .other_phone_number_ids
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            PhoneNumberId::parse(n)
+                .map_err(|e| invalid(format!("{}[{i}]: {e}", at("other_phone_number_ids"))))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if t.waba_id.is_empty() || !t.waba_id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(invalid(format!("{}: digits expected", at("waba_id"))));
     }
@@ -747,6 +781,7 @@ fn tenant(
         id,
         api_keys: t.api_keys.into_iter().map(SecretString::from).collect(),
         phone_number_id,
+        other_phone_number_ids,
         waba_id: t.waba_id,
         token_ref,
         token,

@@ -20,6 +20,7 @@ pub mod config;
 pub mod events;
 pub mod gateway;
 pub mod pollers;
+pub mod server;
 pub mod status_page;
 
 pub use config::{ConfigError, DevConfig, DevTenant, GraphTarget};
@@ -42,6 +43,7 @@ use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::sender::{PacingPolicy, SenderSettings};
 use wa_shared::app::webhook::WebhookSettings;
 use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
+use wa_shared::domain::PhoneNumberId;
 use wa_shared::metrics::{Metrics, MetricsSink};
 use wa_shared::ports::{
     Clock, Directory, DirectoryError, QueueError, QueueRef, QueueSpec, StoreError, WorkQueue,
@@ -109,6 +111,7 @@ pub struct DevServer {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     config: DevConfig,
+    connections: Arc<server::ConnectionStats>,
 }
 
 impl DevServer {
@@ -147,6 +150,12 @@ impl DevServer {
     /// The event deliveries' state (endpoints' health, dead letters, replay).
     pub fn deliveries(&self) -> &events::DeliveryStore {
         &self.deliveries
+    }
+
+    /// The HTTP server's connection counts: open, closed for a late request head,
+    /// closed or waiting at the cap (`[gateway]`).
+    pub fn connections(&self) -> server::ConnectionCounts {
+        self.connections.counts()
     }
 
     /// Stop accepting requests, let in-flight batches finish, stop the sandbox.
@@ -335,18 +344,15 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
             directory.clone(),
         ))
         .fallback(gateway::not_found);
-    let mut server_stop = stopped.clone();
-    tasks.push(tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = server_stop.wait_for(|s| *s).await;
-        };
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-        {
-            tracing::error!(error = %e, "the HTTP server stopped");
-        }
-    }));
+    // Header read timeout and connection cap (`[gateway]`): see `server`.
+    let connections = Arc::new(server::ConnectionStats::default());
+    tasks.push(tokio::spawn(server::serve(
+        listener,
+        app,
+        config.gateway,
+        connections.clone(),
+        stopped.clone(),
+    )));
     let mut pollers = pollers::Pollers::new(
         functions.clone(),
         config.visibility_timeout,
@@ -356,11 +362,15 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         // A tenant added while running (`wa tenants add --data`) gets its sandbox number.
         let (sandbox, config) = (sandbox.clone(), config.clone());
         pollers = pollers.on_tenant(Arc::new(move |profile: &TenantProfile| {
-            match sandbox.add_phone_number(sandbox_number(&config, profile)) {
-                Ok(true) => info!(tenant = %profile.id, "the sandbox now serves its phone number"),
-                Ok(false) => {}
-                Err(e) => {
-                    warn!(tenant = %profile.id, error = %e, "the sandbox cannot serve this tenant")
+            for number in profile.phone_number_ids() {
+                match sandbox.add_phone_number(sandbox_number(&config, profile, number)) {
+                    Ok(true) => {
+                        info!(tenant = %profile.id, phone_number_id = %number, "the sandbox now serves this phone number")
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        warn!(tenant = %profile.id, phone_number_id = %number, error = %e, "the sandbox cannot serve this number")
+                    }
                 }
             }
         }));
@@ -381,6 +391,7 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         stop,
         tasks,
         config,
+        connections,
     })
 }
 
@@ -449,6 +460,7 @@ fn profile_for(
         id: t.id.clone(),
         status: TenantStatus::Active,
         phone_number_id: t.phone_number_id.clone(),
+        other_phone_number_ids: t.other_phone_number_ids.clone(),
         waba_id: t.waba_id.clone(),
         queue: queue.as_str().to_owned(),
         token_ref: t.token_ref.clone(),
@@ -504,18 +516,24 @@ fn sandbox_token_for(config: &DevConfig, profile: &TenantProfile) -> String {
     }
 }
 
-/// The sandbox's phone number of a tenant.
-fn sandbox_number(config: &DevConfig, profile: &TenantProfile) -> PhoneNumberConfig {
+/// The sandbox's phone number `number` of a tenant (its default number shows the
+/// configured display number; the others show their id).
+fn sandbox_number(
+    config: &DevConfig,
+    profile: &TenantProfile,
+    number: &PhoneNumberId,
+) -> PhoneNumberConfig {
     let display = config
         .tenants
         .iter()
         .find(|t| t.id == profile.id)
+        .filter(|_| *number == profile.phone_number_id)
         .map_or_else(
-            || profile.phone_number_id.as_str().to_owned(),
+            || number.as_str().to_owned(),
             |t| t.display_phone_number.clone(),
         );
     PhoneNumberConfig {
-        id: profile.phone_number_id.as_str().to_owned(),
+        id: number.as_str().to_owned(),
         display_phone_number: display,
         waba_id: profile.waba_id.clone(),
         access_token: Secret(sandbox_token_for(config, profile)),
@@ -535,17 +553,15 @@ async fn build_sandbox(
     settings.webhook.url = Some(format!("http://{api_addr}/webhook"));
     settings.webhook.app_secret = Secret(config.app_secret.expose_secret().to_owned());
     for profile in directory.list_tenants().await? {
-        if settings
-            .phone_numbers
-            .iter()
-            .any(|p| p.id == profile.phone_number_id.as_str())
-        {
-            warn!(tenant = %profile.id, "two tenants share a phone number id; the sandbox serves it once");
-            continue;
+        for number in profile.phone_number_ids() {
+            if settings.phone_numbers.iter().any(|p| p.id == number.as_str()) {
+                warn!(tenant = %profile.id, phone_number_id = %number,
+                    "two tenants share a phone number id; the sandbox serves it once");
+                continue;
+            }
+            let served = sandbox_number(config, &profile, number);
+            settings.phone_numbers.push(served);
         }
-        settings
-            .phone_numbers
-            .push(sandbox_number(config, &profile));
     }
     let mut catalog = wa_shared::domain::template::TemplateCatalog::default();
     for t in &config.tenants {
