@@ -7,4 +7,5 @@ mod events;
 mod gateway_limits;
 mod holds;
 mod marketing;
+mod numbers;
 mod status_page;

@@ -225,12 +225,15 @@ impl Message {
 
     /// Attempts that count toward the retry budget: every attempt but those that ended
     /// in a retry because of the tenant (a `tenant`-class failure: its hold) or of
-    /// Meta's per-user marketing limit (131049), which are not the message's fault.
+    /// Meta's per-user marketing limit (131049, synchronous or by webhook), which are
+    /// not the message's fault.
     pub fn counted_attempts(&self) -> u32 {
         let uncounted = self
             .history
             .values()
-            .filter(|e| e.event == "sender.retry_scheduled")
+            .filter(|e| {
+                e.event == "sender.retry_scheduled" || e.event == "webhook.marketing_limited"
+            })
             .filter_map(|e| e.detail.as_ref()?.get("failure"))
             .filter(|f| {
                 f.get("class").and_then(|c| c.as_str()) == Some("tenant")

@@ -38,6 +38,12 @@ pub fn decide(current: &Message, event: &LifecycleEvent, policy: &LifecyclePolic
             ..
         } => decide_accepted(current, event, wamid, message_status.as_deref(), policy),
         EventKind::Provider(status) => decide_provider(current, event, status, policy),
+        EventKind::MarketingLimited { status, not_before } => {
+            match internal::marketing_limited(current, event, status, *not_before, policy) {
+                Some(decision) => decision,
+                None => decide_provider(current, event, status, policy),
+            }
+        }
         EventKind::Dispatched { .. }
         | EventKind::RetryScheduled { .. }
         | EventKind::SendFailed { .. }
@@ -213,7 +219,7 @@ fn decide_accepted(
 
 /// The failure a `failed` status stores: Meta's error with its source forced to
 /// `webhook`, which is what gives it rank 35 (beats `sent`, loses to `delivered`).
-fn provider_failure(status: &ProviderStatus) -> Failure {
+pub(super) fn provider_failure(status: &ProviderStatus) -> Failure {
     match &status.failure {
         Some(f) => Failure {
             source: FailureSource::Webhook,
@@ -273,7 +279,7 @@ fn provider_advance(
     patch.lease_until = Some(Change::Clear);
     let deadline = event.at.plus_millis(policy.webhook_horizon_ms());
     patch.sweep = Some(sweep_for(policy, id, state, deadline));
-    transition(
+    let mut t = transition(
         current,
         event,
         policy,
@@ -281,7 +287,14 @@ fn provider_advance(
         patch,
         state,
         HistoryOutcome::Advanced,
-    )
+    );
+    t.unseen = Some(marketing_limited_fingerprint(&status.wamid));
+    t
+}
+
+/// The history key of [`EventKind::MarketingLimited`] for `wamid`.
+fn marketing_limited_fingerprint(wamid: &Wamid) -> String {
+    format!("webhook.marketing_limited:{wamid}")
 }
 
 fn decide_provider(
@@ -291,6 +304,11 @@ fn decide_provider(
     policy: &LifecyclePolicy,
 ) -> Decision {
     let (state, _, rank) = provider_target(status);
+    // Meta refused this wamid with its marketing limit (the message went back to
+    // `queued`, or failed): a later status of the same wamid is stale.
+    if current.has_seen(&marketing_limited_fingerprint(&status.wamid)) {
+        return Decision::Duplicate;
+    }
     if current.rank == RANK_TERMINAL {
         let flag = if current.state == MessageState::Suppressed {
             flags::STATUS_AFTER_SUPPRESSED

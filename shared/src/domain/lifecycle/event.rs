@@ -81,6 +81,16 @@ pub enum EventKind {
     },
     /// Webhook: a status from Meta.
     Provider(ProviderStatus),
+    /// Webhook: Meta failed the accepted send with its per-user marketing limit
+    /// (131049, `status` is that `failed` status). The message goes back to `queued`
+    /// until `not_before` (Meta asks for at least 24 h), or fails `exhausted` when that
+    /// wait passes its max age. Any other situation is an ordinary `failed` status.
+    MarketingLimited {
+        /// The `failed` status with its 131049 error.
+        status: ProviderStatus,
+        /// When the message may be sent again.
+        not_before: Timestamp,
+    },
     /// Reconciler: `sending` attempt `attempt` whose lease expired goes back to `queued`.
     Requeued {
         /// The attempt whose lease expired.
@@ -194,6 +204,7 @@ impl EventKind {
                 ProviderStatusKind::Played => "webhook.played",
                 ProviderStatusKind::Failed => "webhook.failed",
             },
+            Self::MarketingLimited { .. } => "webhook.marketing_limited",
             Self::Requeued { .. } => "reconciler.requeued",
             Self::DispatchLapsed { .. } => "reconciler.dispatch_lapsed",
             Self::Exhausted { .. } => "reconciler.exhausted",
@@ -218,9 +229,11 @@ impl EventKind {
             | Self::Exhausted { attempt, .. }
             | Self::AmbiguousFailed { attempt }
             | Self::AmbiguousRetry { attempt } => Some(*attempt),
-            Self::Claimed | Self::Provider(_) | Self::Unconfirmed | Self::SweepPushed { .. } => {
-                None
-            }
+            Self::Claimed
+            | Self::Provider(_)
+            | Self::MarketingLimited { .. }
+            | Self::Unconfirmed
+            | Self::SweepPushed { .. } => None,
         }
     }
 }
@@ -236,6 +249,7 @@ impl LifecycleEvent {
         let name = self.kind.name();
         match &self.kind {
             EventKind::Provider(p) => format!("{name}:{}", p.wamid),
+            EventKind::MarketingLimited { status, .. } => format!("{name}:{}", status.wamid),
             EventKind::SweepPushed { next } => format!("{name}@{}", next.as_millis()),
             EventKind::Claimed | EventKind::Unconfirmed => {
                 format!("{name}@{}", self.at.as_millis())
@@ -275,20 +289,28 @@ impl LifecycleEvent {
             | EventKind::Requeued { attempt }
             | EventKind::AmbiguousFailed { attempt }
             | EventKind::AmbiguousRetry { attempt } => json!({ "attempt": attempt }),
-            EventKind::Provider(p) => {
-                let mut d = json!({"wamid": p.wamid, "occurred_at": p.occurred_at});
-                if let Some(f) = &p.failure {
-                    d["failure"] = json!(f);
-                }
-                if let Some(extra) = &p.detail {
-                    d["provider"] = extra.clone();
-                }
+            EventKind::Provider(p) => provider_detail(p),
+            EventKind::MarketingLimited { status, not_before } => {
+                let mut d = provider_detail(status);
+                d["not_before"] = json!(not_before);
                 d
             }
             EventKind::SweepPushed { next } => json!({ "next": next }),
         };
         Some(detail)
     }
+}
+
+/// What a provider status records in its history entry.
+fn provider_detail(p: &ProviderStatus) -> Value {
+    let mut d = json!({"wamid": p.wamid, "occurred_at": p.occurred_at});
+    if let Some(f) = &p.failure {
+        d["failure"] = json!(f);
+    }
+    if let Some(extra) = &p.detail {
+        d["provider"] = extra.clone();
+    }
+    d
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub(crate) fn transition(
         fingerprint: event.fingerprint(),
         slot: slot(current, policy),
         patch,
+        unseen: None,
     }
 }
 

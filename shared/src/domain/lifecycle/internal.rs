@@ -155,6 +155,50 @@ pub(super) fn decide_sender(
     advance(current, event, policy, guard, patch)
 }
 
+/// [`EventKind::MarketingLimited`] while the message waits on the send Meta refused
+/// (`accepted` or `sent` with that wamid): back to `queued` until `not_before` (swept
+/// and enqueued again `queued_grace` after it), or `failed` with class `exhausted`
+/// when that passes the message's max age. `None`: any other situation, which the
+/// caller decides as an ordinary `failed` status.
+pub(super) fn marketing_limited(
+    current: &Message,
+    event: &LifecycleEvent,
+    status: &super::event::ProviderStatus,
+    not_before: Timestamp,
+    policy: &LifecyclePolicy,
+) -> Option<Decision> {
+    let waiting = matches!(current.state, MessageState::Accepted | MessageState::Sent)
+        && current.wamid.as_ref() == Some(&status.wamid);
+    if !waiting {
+        return None;
+    }
+    let failure = super::decide::provider_failure(status);
+    let guard = Guard::StateIs {
+        state: current.state,
+        attempt: Some(current.attempt),
+    };
+    let retried_by = not_before.plus_millis(policy.queued_grace_ms());
+    let max_age_ms = i64::try_from(policy.max_age.as_millis()).unwrap_or(i64::MAX);
+    let patch = if retried_by.millis_since(current.created_at) > max_age_ms {
+        let exhausted = Failure {
+            class: FailureClass::Exhausted,
+            code: failure.code,
+            title: "the per-user marketing limit's 24 h wait would pass the message's maximum age"
+                .to_owned(),
+            detail: Some(format!("last failure: {} ({})", failure.title, failure.class)),
+            source: failure.source,
+        };
+        fail(current, status.occurred_at, &exhausted, policy)
+    } else {
+        let mut patch = requeue(current, event.at, not_before, policy);
+        patch.failure = Some(Change::Set(failure));
+        // The retry is a new attempt: an earlier ambiguous mark no longer applies.
+        patch.ambiguous_at = Some(Change::Clear);
+        patch
+    };
+    Some(advance(current, event, policy, guard, patch))
+}
+
 /// The failure the reconciler stores when an ambiguous send's grace ran out.
 pub fn ambiguous_failure() -> Failure {
     Failure {

@@ -287,6 +287,10 @@ pub struct Transition {
     pub entry: HistoryEntry,
     /// Append or count as dropped.
     pub slot: HistorySlot,
+    /// A fingerprint that must not be in the history either: a status of a wamid Meta
+    /// refused with its marketing limit is stale once the message went back to
+    /// `queued` (`webhook.marketing_limited:<wamid>`), even for a blind write.
+    pub unseen: Option<String>,
 }
 
 fn history_len(m: &Message) -> usize {
@@ -302,7 +306,11 @@ impl Transition {
             }
             HistorySlot::Full { cap } => history_len(m) >= cap as usize,
         };
-        slot_ok && self.guard.holds(m)
+        let unseen_ok = self
+            .unseen
+            .as_ref()
+            .is_none_or(|fp| !m.history.contains_key(fp));
+        slot_ok && unseen_ok && self.guard.holds(m)
     }
 
     /// Apply the update to `m`, without checking the condition.

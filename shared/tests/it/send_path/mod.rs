@@ -12,4 +12,5 @@ mod pacing_load;
 mod quotas;
 mod sandbox;
 mod sender;
+mod sending_number;
 mod support;

@@ -108,6 +108,7 @@ pub enum Reply {
 pub struct ScriptedProvider {
     script: Mutex<HashMap<String, VecDeque<Reply>>>,
     calls: Mutex<Vec<Value>>,
+    numbers: Mutex<Vec<String>>,
 }
 
 impl ScriptedProvider {
@@ -125,6 +126,11 @@ impl ScriptedProvider {
     pub fn calls(&self) -> Vec<Value> {
         self.calls.lock().unwrap().clone()
     }
+
+    /// The phone number id of each request so far (the Graph path's number).
+    pub fn numbers(&self) -> Vec<String> {
+        self.numbers.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
@@ -135,6 +141,10 @@ impl Provider for ScriptedProvider {
             calls.push(request.body.clone());
             calls.len()
         };
+        self.numbers
+            .lock()
+            .unwrap()
+            .push(request.phone_number_id.as_str().to_owned());
         let to = request.body["to"].as_str().unwrap_or_default().to_owned();
         let reply = self
             .script

@@ -10,7 +10,8 @@ use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
 
 on_every_backend!(
     a_131050_by_webhook_records_the_marketing_stop,
-    a_131049_by_webhook_holds_the_recipients_marketing_for_24_hours,
+    a_131049_by_webhook_holds_the_recipients_marketing_and_retries_after_24_hours,
+    a_131049_by_webhook_exhausts_a_message_whose_wait_passes_its_max_age,
     a_marketing_stop_suppresses_marketing_templates_only_until_resumed,
     a_completed_category_change_is_stored_and_its_notice_is_not,
     stop_then_a_send_to_that_contact_is_suppressed_by_intake,
@@ -404,33 +405,102 @@ async fn a_131050_by_webhook_records_the_marketing_stop(w: World) {
     assert_eq!(m.state, MessageState::Failed);
 }
 
-/// A `failed` status with 131049 (Meta's per-user marketing limit) holds the
-/// recipient's other MARKETING templates for 24 h from Meta's time; the message itself
-/// stays failed (a provider failure is terminal in the lifecycle).
-async fn a_131049_by_webhook_holds_the_recipients_marketing_for_24_hours(w: World) {
-    w.accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M2", "wamid.M2")
-        .await;
-    let body = statuses_body(vec![json!({
-        "id": "wamid.M2", "status": "failed", "timestamp": "1750030300",
+/// A `failed` status with 131049 (Meta's per-user marketing limit).
+fn marketing_limit_status(wamid: &str, at: Timestamp) -> String {
+    statuses_body(vec![json!({
+        "id": wamid, "status": "failed", "timestamp": (at.as_millis() / 1000).to_string(),
         "recipient_id": "16505551234",
         "errors": [{"code": 131049, "title": "This message was not delivered to maintain healthy ecosystem engagement."}]
-    })]);
-    let resp = w.post(&body).await;
+    })])
+}
+
+/// A 131049 by webhook holds the recipient's other MARKETING templates for 24 h from
+/// Meta's time, and puts the message back to `queued` (the refused attempt does not
+/// count): the reconciler enqueues it again once the 24 h and the grace are over. A
+/// duplicate of the webhook, or a late `sent` of the refused wamid, changes nothing.
+async fn a_131049_by_webhook_holds_the_recipients_marketing_and_retries_after_24_hours(
+    mut w: World,
+) {
+    const HOUR: std::time::Duration = std::time::Duration::from_secs(3600);
+    w.set_lifecycle(|l| l.max_age = 72 * HOUR);
+    let id = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M2", "wamid.M2")
+        .await;
+    let meta_time = Timestamp::from_secs(w.now().as_millis() / 1000);
+    let resp = w.post(&marketing_limit_status("wamid.M2", meta_time)).await;
     assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
     let who = PhoneNumber::parse(RECIPIENT).unwrap();
     let contact = w.ports.directory.contact(&w.tenant, &who).await.unwrap();
+    let until = meta_time.plus_millis(24 * 3600 * 1000);
     assert_eq!(
         contact.marketing_limited_until,
-        Some(Timestamp::from_secs(1_750_030_300 + 24 * 3600)),
+        Some(until),
         "on {}",
         w.backend
     );
     assert!(!contact.marketing_opted_out);
-    let m = w
-        .message(&MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M2").unwrap())
+    let m = w.message(&id).await;
+    assert_eq!(
+        m.state,
+        MessageState::Queued,
+        "on {}: {:?}",
+        w.backend,
+        m.failure
+    );
+    let f = m.failure.clone().unwrap();
+    assert_eq!(f.code, Some(131049));
+    assert_eq!(
+        m.counted_attempts(),
+        0,
+        "the refused attempt is not the message's fault"
+    );
+    let entries = m.history.len();
+
+    // Meta's duplicate, and a late `sent` of the refused wamid: nothing changes.
+    assert_eq!(
+        status_code(&w.post(&marketing_limit_status("wamid.M2", meta_time)).await),
+        200
+    );
+    let late_sent = statuses_body(vec![json!({"id": "wamid.M2", "status": "sent",
+        "timestamp": (meta_time.as_millis() / 1000).to_string(), "recipient_id": "16505551234"})]);
+    assert_eq!(status_code(&w.post(&late_sent).await), 200);
+    let m = w.message(&id).await;
+    assert_eq!(m.state, MessageState::Queued, "on {}", w.backend);
+    assert_eq!(m.history.len(), entries);
+
+    // Swept again only once the 24 h and the queued grace are over.
+    let reconcile = || async {
+        wa_shared::app::reconciler::run(&w.functions.reconciler)
+            .await
+            .unwrap()
+    };
+    w.advance(23 * HOUR);
+    reconcile().await;
+    assert!(
+        w.drain(&w.send_queue).await.is_empty(),
+        "enqueued within 24 h"
+    );
+    w.advance(HOUR + w.ports.lifecycle.queued_grace + std::time::Duration::from_secs(1));
+    reconcile().await;
+    assert_eq!(w.drain(&w.send_queue).await.len(), 1, "on {}", w.backend);
+    assert_eq!(w.message(&id).await.state, MessageState::Queued);
+}
+
+/// With the default max age (24 h) the wait after a 131049 by webhook never fits: the
+/// message fails `exhausted`, with the 131049 as its code and Meta's reason.
+async fn a_131049_by_webhook_exhausts_a_message_whose_wait_passes_its_max_age(w: World) {
+    let id = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2M3", "wamid.M3")
         .await;
-    assert_eq!(m.state, MessageState::Failed);
-    assert_eq!(m.failure.unwrap().code, Some(131049));
+    let meta_time = Timestamp::from_secs(w.now().as_millis() / 1000);
+    let resp = w.post(&marketing_limit_status("wamid.M3", meta_time)).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let m = w.message(&id).await;
+    assert_eq!(m.state, MessageState::Failed, "on {}", w.backend);
+    let f = m.failure.unwrap();
+    assert_eq!(f.class, wa_shared::domain::FailureClass::Exhausted);
+    assert_eq!(f.code, Some(131049));
+    assert!(f.detail.unwrap_or_default().contains("healthy ecosystem"));
 }
 
 /// The account-state table (`domain::account_state`) through the real webhook and

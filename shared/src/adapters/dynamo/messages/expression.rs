@@ -312,7 +312,12 @@ pub(crate) fn update_expressions(transition: &Transition) -> Result<UpdateExpres
     // whether ALL_OLD returns an item.
     let exists = format!("attribute_exists({})", p.name("pk"));
     let guard = guard_condition(&transition.guard, &mut p);
-    let slot = history(transition, &mut p, &mut u)?;
+    let mut slot = history(transition, &mut p, &mut u)?;
+    if let Some(unseen) = &transition.unseen {
+        let history = p.name("history");
+        let fp = p.name_as("unseen", unseen);
+        slot = format!("{slot} AND attribute_not_exists({history}.{fp})");
+    }
     patch_clauses(&transition.patch, &mut p, &mut u)?;
     let (names, values) = p.into_maps();
     // Parentheses only where precedence needs them: DynamoDB rejects redundant ones

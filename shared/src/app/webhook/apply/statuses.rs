@@ -43,15 +43,25 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         return Ok(());
     }
     let now = deps.ports.clock.now();
+    let provider = ProviderStatus {
+        wamid: status.wamid.clone(),
+        status: kind,
+        occurred_at: status.timestamp.unwrap_or(now),
+        failure: (kind == ProviderStatusKind::Failed).then(|| webhook_failure(&status.errors)),
+        detail: history_detail(status),
+    };
+    let limit_until = marketing_limit_until(status, kind, now);
     let event = LifecycleEvent::new(
         now,
-        EventKind::Provider(ProviderStatus {
-            wamid: status.wamid.clone(),
-            status: kind,
-            occurred_at: status.timestamp.unwrap_or(now),
-            failure: (kind == ProviderStatusKind::Failed).then(|| webhook_failure(&status.errors)),
-            detail: history_detail(status),
-        }),
+        match limit_until {
+            // Meta's per-user marketing limit: the send waits and is retried, or is
+            // exhausted when the wait passes its max age (the lifecycle decides).
+            Some(not_before) => EventKind::MarketingLimited {
+                status: provider,
+                not_before,
+            },
+            None => EventKind::Provider(provider),
+        },
     );
     // A 131050 by webhook: the user stopped marketing from us (see the sender).
     if kind == ProviderStatusKind::Failed
@@ -68,18 +78,10 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
             .await?;
     }
     // A 131049 by webhook: Meta's per-user marketing limit. The recipient's other
-    // MARKETING templates wait out its 24 h in the sender; this message stays failed.
-    if kind == ProviderStatusKind::Failed
-        && status
-            .errors
-            .iter()
-            .any(|e| e.code == Some(PER_USER_MARKETING_LIMIT))
+    // MARKETING templates wait out its 24 h in the sender, and so does this message.
+    if let Some(until) = limit_until
         && let Some(who) = recipient(status)
     {
-        let wait = rule_for(PER_USER_MARKETING_LIMIT)
-            .and_then(|rule| rule.min_delay)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let until = status.timestamp.unwrap_or(now).plus_millis(wait);
         deps.ports
             .directory
             .set_marketing_limit(&tenant, &who, until)
@@ -123,6 +125,27 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
 
 /// Meta's per-user marketing limit ("healthy ecosystem").
 const PER_USER_MARKETING_LIMIT: i64 = 131049;
+
+/// For a `failed` status with Meta's per-user marketing limit (131049): when the
+/// recipient's marketing may be sent again (the status's time plus Meta's 24 h).
+fn marketing_limit_until(
+    status: &StatusUpdate,
+    kind: ProviderStatusKind,
+    now: crate::domain::Timestamp,
+) -> Option<crate::domain::Timestamp> {
+    let limited = kind == ProviderStatusKind::Failed
+        && status
+            .errors
+            .iter()
+            .any(|e| e.code == Some(PER_USER_MARKETING_LIMIT));
+    if !limited {
+        return None;
+    }
+    let wait = rule_for(PER_USER_MARKETING_LIMIT)
+        .and_then(|rule| rule.min_delay)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Some(status.timestamp.unwrap_or(now).plus_millis(wait))
+}
 
 /// The status's recipient (`recipient_id`, digits) as a phone number.
 fn recipient(status: &StatusUpdate) -> Option<crate::domain::PhoneNumber> {
@@ -233,6 +256,8 @@ fn count_advance(ctx: &Context<'_>, kind: ProviderStatusKind, message: &Message)
         MessageState::Sent => metrics.count("Sent", &[("Tenant", tenant)]),
         MessageState::Delivered => metrics.count("Delivered", &[("Tenant", tenant)]),
         MessageState::Read => metrics.count("Read", &[("Tenant", tenant)]),
+        // Back to `queued` after a 131049: it waits Meta's 24 h, then goes again.
+        MessageState::Queued => metrics.count("MarketingLimitRetry", &[("Tenant", tenant)]),
         MessageState::Failed => {
             let class = message
                 .failure

@@ -176,6 +176,20 @@ fn any_event(
         32..=34 => EventKind::SweepPushed {
             next: at(offset + 3_000),
         },
+        35 => {
+            let e = kit::status(
+                ProviderStatusKind::Failed,
+                &format!("wamid.{attempt}"),
+                offset,
+            );
+            let EventKind::Provider(status) = e.kind else {
+                unreachable!()
+            };
+            EventKind::MarketingLimited {
+                status,
+                not_before: at(offset + 2_000),
+            }
+        }
         _ => return kit::status(KINDS[kind], &format!("wamid.{attempt}"), offset),
     };
     ev(offset, kind)
@@ -191,7 +205,12 @@ fn allowed_drop(kind: &EventKind, from: MessageState, to: MessageState) -> bool 
             | EventKind::AmbiguousRetry { .. }
     );
     let unconfirmed = matches!(kind, EventKind::Unconfirmed);
-    (requeue && (from, to) == (MessageState::Sending, MessageState::Queued))
+    // Meta refused the accepted send with its marketing limit: it goes again later.
+    let limited = matches!(kind, EventKind::MarketingLimited { .. })
+        && matches!(from, MessageState::Accepted | MessageState::Sent)
+        && to == MessageState::Queued;
+    limited
+        || (requeue && (from, to) == (MessageState::Sending, MessageState::Queued))
         || (unconfirmed && (from, to) == (MessageState::Sent, MessageState::Failed))
 }
 

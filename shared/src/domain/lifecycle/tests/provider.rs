@@ -206,3 +206,79 @@ fn meta_failure_keeps_its_error_with_webhook_as_source() {
     assert_eq!(m.timestamps.failed_at, Some(at(499)));
     assert_eq!(m.sweep_key, None);
 }
+
+/// Meta's per-user marketing limit (131049) by webhook, while the message waits on
+/// that send.
+fn marketing_limited(
+    w: &str,
+    offset_ms: i64,
+    not_before_ms: i64,
+) -> crate::domain::lifecycle::LifecycleEvent {
+    let EventKind::Provider(mut status) = status(Failed, w, offset_ms).kind else {
+        unreachable!()
+    };
+    status.failure = Some(crate::domain::failure::Failure {
+        class: FailureClass::Throttled,
+        code: Some(131049),
+        title: "healthy ecosystem".into(),
+        detail: None,
+        source: FailureSource::Webhook,
+    });
+    ev(
+        offset_ms,
+        EventKind::MarketingLimited {
+            status,
+            not_before: at(not_before_ms),
+        },
+    )
+}
+
+#[test]
+fn a_marketing_limit_by_webhook_requeues_the_send_and_later_statuses_of_its_wamid_are_stale() {
+    let mut m = accepted("wamid.A");
+    let limited = marketing_limited("wamid.A", 100, 3_600_000);
+    assert!(matches!(step(&mut m, &limited), Decision::Advance(_)));
+    assert_invariants(&m);
+    assert_eq!(m.state, MessageState::Queued);
+    assert_eq!(m.failure.as_ref().and_then(|f| f.code), Some(131049));
+    assert_eq!(m.counted_attempts(), 0);
+    assert!(m.sweep_at.is_some(), "swept again after the wait");
+    // Its duplicate, and a late `sent` of the refused wamid (read or blind), are stale.
+    assert!(matches!(step(&mut m, &limited), Decision::Duplicate));
+    let late = status(Sent, "wamid.A", 200);
+    let blind = decide_blind(&m.id, &late, &policy()).unwrap();
+    assert!(
+        !blind.holds(&m),
+        "a blind write of the refused wamid must not apply"
+    );
+    assert!(matches!(step(&mut m, &late), Decision::Duplicate));
+    assert_eq!(m.state, MessageState::Queued);
+    // The retry is claimed like any queued message.
+    assert!(matches!(
+        step(&mut m, &ev(4_000_000, EventKind::Claimed)),
+        Decision::Advance(_)
+    ));
+    assert_eq!(m.state, MessageState::Sending);
+}
+
+#[test]
+fn a_marketing_limit_whose_wait_passes_the_max_age_fails_exhausted() {
+    let mut m = accepted("wamid.A");
+    let beyond = i64::try_from(policy().max_age.as_millis()).unwrap() + 1;
+    assert!(matches!(
+        step(&mut m, &marketing_limited("wamid.A", 100, beyond)),
+        Decision::Advance(_)
+    ));
+    assert_invariants(&m);
+    assert_eq!(m.state, MessageState::Failed);
+    let f = m.failure.unwrap();
+    assert_eq!((f.class, f.code), (FailureClass::Exhausted, Some(131049)));
+}
+
+#[test]
+fn a_marketing_limit_after_delivery_is_an_anomaly_like_any_failed_status() {
+    let mut m = after(&[Sent, Delivered]);
+    let d = step(&mut m, &marketing_limited("wamid.A", 300, 3_600_000));
+    assert!(matches!(d, Decision::Anomaly(_)), "{d:?}");
+    assert_eq!(m.state, MessageState::Delivered);
+}
