@@ -84,6 +84,9 @@ pub struct SendArgs {
     /// Recipient, E.164 (`+14155550123`).
     #[arg(long, required_unless_present = "body_file")]
     pub to: Option<String>,
+    /// The tenant's business phone number id to send from (default: its default number).
+    #[arg(long, conflicts_with = "body_file")]
+    pub from: Option<String>,
     /// Template name.
     #[arg(long, conflicts_with_all = ["text", "body_file"])]
     pub template: Option<String>,

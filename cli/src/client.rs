@@ -194,8 +194,13 @@ fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
         return serde_json::from_str(&text).context("the body file is not JSON");
     }
     let to = args.to.as_deref().context("--to is required")?;
+    let mut body = json!({"to": to});
+    if let Some(from) = &args.from {
+        body["from"] = json!(from);
+    }
     if let Some(text) = &args.text {
-        return Ok(json!({"to": to, "text": {"body": text}}));
+        body["text"] = json!({"body": text});
+        return Ok(body);
     }
     let name = args
         .template
@@ -219,7 +224,8 @@ fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
     if !buttons.is_empty() {
         template.insert("buttons".into(), Value::Array(buttons));
     }
-    Ok(json!({"to": to, "template": template}))
+    body["template"] = Value::Object(template);
+    Ok(body)
 }
 
 /// Positional values, or `name=value` pairs for a named template (all or none).
@@ -312,6 +318,18 @@ mod tests {
         assert_eq!(
             request_body(&args).unwrap(),
             json!({"to": "+14155550123", "text": {"body": "hello"}})
+        );
+        let args = send_args(&[
+            "--to",
+            "+14155550123",
+            "--from",
+            "106540352242923",
+            "--text",
+            "hi",
+        ]);
+        assert_eq!(
+            request_body(&args).unwrap(),
+            json!({"to": "+14155550123", "from": "106540352242923", "text": {"body": "hi"}})
         );
     }
 
