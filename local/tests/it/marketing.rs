@@ -13,9 +13,15 @@ const KEY: &str = "key_marketing";
 const PHONE: &str = "1000001";
 
 async fn start(dir: &std::path::Path) -> DevServer {
+    start_with(dir, "").await
+}
+
+/// `wa dev` with `extra` TOML before the sandbox section.
+async fn start_with(dir: &std::path::Path, extra: &str) -> DevServer {
     let path = dir.join("wa.toml");
     let text = format!(
         r#"data = "dev.sqlite"
+{extra}
 
 [sandbox]
 seed = 5
@@ -185,6 +191,10 @@ async fn metas_marketing_signals_from_the_sandbox_shape_what_wa_dev_sends() {
     let capped = api.send("carla-m", "+14155550303", "welcome_offer").await;
     let id = capped["id"].as_str().unwrap();
     assert_eq!(api.failure_code(id).await, Some(131049));
+    // Its 24 h wait does not fit the default max age (24 h): exhausted with the reason.
+    let refused = api.get(id).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert_eq!(refused["failure"]["class"], "exhausted", "{refused}");
     // The limit holds Carla's next MARKETING template for 24 h, longer than wa dev's
     // default max age: it is exhausted with the 131049 and never reaches Graph, even
     // once the sandbox would take it.
@@ -203,5 +213,38 @@ async fn metas_marketing_signals_from_the_sandbox_shape_what_wa_dev_sends() {
             .is_some_and(|c| c.ends_with(next_id))
     });
     assert!(!sent_to_graph, "the held marketing template was sent");
+    dev.stop().await;
+}
+
+/// With a max age of three days, a 131049 by webhook puts the message back to
+/// `queued` for its retry after Meta's 24 h, with the 131049 shown, and sends nothing
+/// in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_131049_by_webhook_puts_the_message_back_to_wait_out_the_24_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_with(dir.path(), "\n[sender]\nmax_age_ms = 259200000\n").await;
+    let sandbox = dev.sandbox().unwrap().clone();
+    let api = Api {
+        http: reqwest::Client::new(),
+        url: dev.url(),
+    };
+    sandbox.marketing_cap(&MarketingCap {
+        wa_id: "14155550304".into(),
+        capped: true,
+    });
+    let capped = api.send("dora-m", "+14155550304", "welcome_offer").await;
+    let id = capped["id"].as_str().unwrap();
+    assert_eq!(api.failure_code(id).await, Some(131049));
+    let waiting = api.get(id).await;
+    assert_eq!(waiting["status"], "queued", "{waiting}");
+    assert_eq!(waiting["failure"]["class"], "throttled", "{waiting}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sends = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.callback_data.as_deref().is_some_and(|c| c.ends_with(id)))
+        .count();
+    assert_eq!(sends, 1, "sent again within the 24 h");
+    assert_eq!(api.get(id).await["status"], "queued");
     dev.stop().await;
 }
