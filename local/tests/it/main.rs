@@ -8,4 +8,5 @@ mod gateway_limits;
 mod holds;
 mod marketing;
 mod numbers;
+mod security;
 mod status_page;

@@ -11,4 +11,5 @@ mod intake;
 mod isolation;
 mod lifecycle;
 mod quotas;
+mod secrets_in_logs;
 mod support;

@@ -179,7 +179,12 @@ impl<'d> Sweep<'d> {
                 {
                     return Ok(None);
                 }
-                self.count_failed(message, FailureClass::Ambiguous);
+                // Our guess, not Meta's word: counted apart from `Failed`, since a late
+                // webhook may still correct it (`FailureCorrected`).
+                self.deps
+                    .ports
+                    .metrics
+                    .count("AmbiguousFailed", &[("Tenant", message.tenant.as_str())]);
                 Ok(Some(Action::AmbiguousFailed))
             }
             OnAmbiguous::Retry => {
@@ -205,7 +210,8 @@ impl<'d> Sweep<'d> {
             .ports
             .metrics
             .count("MissingWebhooks", &[("Tenant", message.tenant.as_str())]);
-        self.count_failed(message, FailureClass::Unconfirmed);
+        // `MissingWebhooks` is the count: an unconfirmed failure is our guess, which a
+        // late webhook may still correct, so it is not counted as `Failed`.
         Ok(Some(Action::Unconfirmed))
     }
 

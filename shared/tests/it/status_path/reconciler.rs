@@ -133,9 +133,11 @@ async fn an_ambiguous_send_fails_after_the_grace_by_default(w: World) {
         w.drain(&w.send_queue).await.is_empty(),
         "at most once: never re-sent"
     );
+    assert_eq!(w.metric("AmbiguousFailed", &[("Tenant", TENANT)]), 1.0);
     assert_eq!(
-        w.metric("Failed", &[("Tenant", TENANT), ("Class", "ambiguous")]),
-        1.0
+        w.metric("Failed", &[("Tenant", TENANT)]),
+        0.0,
+        "a guess, not a failure"
     );
 }
 
@@ -174,6 +176,26 @@ async fn accepted_without_webhooks_past_the_horizon_is_unconfirmed_until_a_late_
     let m = w.message(&id).await;
     assert_eq!(m.state, MessageState::Delivered);
     assert!(m.failure.is_none());
+    // Counted as what happened: unconfirmed for a while, then sent and delivered;
+    // never as failed.
+    let tenant = [("Tenant", TENANT)];
+    assert_eq!(w.metric("Failed", &tenant), 0.0);
+    assert_eq!(w.metric("Delivered", &tenant), 1.0);
+    assert_eq!(w.metric("Sent", &tenant), 1.0);
+    assert_eq!(
+        w.metric(
+            "FailureCorrected",
+            &[("Tenant", TENANT), ("Class", "unconfirmed")]
+        ),
+        1.0
+    );
+    // A late `sent` fills its timestamp and counts nothing more.
+    let resp = w
+        .post(&status_body("wamid.R6", "sent", 1_750_030_100, None))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    assert_eq!(w.metric("Sent", &tenant), 1.0);
+    assert_eq!(w.metric("FailureCorrected", &tenant), 1.0);
 }
 
 async fn a_sent_message_past_the_horizon_is_unconfirmed_too(w: World) {

@@ -100,7 +100,7 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         Recorded::Written { decision, message } => match *decision {
             Decision::Advance(_) => {
                 ctx.report.advanced += 1;
-                count_advance(ctx, kind, &message);
+                count_advance(ctx, kind, &message, &event.fingerprint());
                 info!(tenant = %tenant, message_id = %id, wamid = %status.wamid, state = message.state.as_str(), "status applied");
             }
             Decision::FillTimestamp(_) => {
@@ -145,6 +145,21 @@ fn marketing_limit_until(
         .and_then(|rule| rule.min_delay)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
     Some(status.timestamp.unwrap_or(now).plus_millis(wait))
+}
+
+/// The class of our own failure guess this write corrected: the entry before it (by
+/// time) is the reconciler's `unconfirmed` or `ambiguous_failed`.
+fn corrected_guess(message: &Message, fingerprint: &str) -> Option<&'static str> {
+    let (_, previous) = message
+        .history
+        .iter()
+        .filter(|(key, _)| key.as_str() != fingerprint)
+        .max_by_key(|(_, entry)| entry.at)?;
+    match previous.event.as_str() {
+        "reconciler.unconfirmed" => Some("unconfirmed"),
+        "reconciler.ambiguous_failed" => Some("ambiguous"),
+        _ => None,
+    }
 }
 
 /// The status's recipient (`recipient_id`, digits) as a phone number.
@@ -249,9 +264,34 @@ fn history_detail(status: &StatusUpdate) -> Option<Value> {
     (!detail.is_empty()).then_some(Value::Object(detail))
 }
 
-fn count_advance(ctx: &Context<'_>, kind: ProviderStatusKind, message: &Message) {
+/// Count what happened, not only the state reached: a message Meta reports `read`
+/// (or `delivered`) without the lower statuses was also sent (and delivered), so each
+/// milestone is counted once, when first reached, whichever status shows it (a late
+/// lower status only fills its timestamp and counts nothing). A provider status that
+/// corrects our own guess (`unconfirmed`, `ambiguous`: counted under their own names,
+/// never as `Failed`) counts `FailureCorrected`.
+fn count_advance(
+    ctx: &Context<'_>,
+    kind: ProviderStatusKind,
+    message: &Message,
+    fingerprint: &str,
+) {
     let metrics = &ctx.deps.ports.metrics;
     let tenant = message.tenant.as_str();
+    let t = &message.timestamps;
+    let reached = |rank: u8| message.state != MessageState::Failed && message.rank >= rank;
+    if reached(MessageState::Sent.rank(None)) {
+        if let Some(class) = corrected_guess(message, fingerprint) {
+            metrics.count("FailureCorrected", &[("Tenant", tenant), ("Class", class)]);
+        }
+        // Lower milestones Meta skipped: implied by this one, counted now.
+        if message.state != MessageState::Sent && t.sent_at.is_none() {
+            metrics.count("Sent", &[("Tenant", tenant)]);
+        }
+        if message.state == MessageState::Read && t.delivered_at.is_none() {
+            metrics.count("Delivered", &[("Tenant", tenant)]);
+        }
+    }
     match message.state {
         MessageState::Sent => metrics.count("Sent", &[("Tenant", tenant)]),
         MessageState::Delivered => metrics.count("Delivered", &[("Tenant", tenant)]),
