@@ -51,6 +51,7 @@ impl Gateway {
         Router::new()
             .route("/v1/messages", post(post_message))
             .route("/v1/messages/{id}", get(get_message))
+            .route("/v1/events", get(get_events))
             .route("/webhook", get(webhook).post(webhook))
             .with_state(gateway)
     }
@@ -190,6 +191,24 @@ async fn get_message(
         &uri,
         &headers,
         params,
+        &Bytes::new(),
+    );
+    gw.invoke(Function::Intake, event).await
+}
+
+/// `GET /v1/events`: the caller's event log (the pull API), as on API Gateway.
+async fn get_events(
+    State(gw): State<Gateway>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let event = gw.event(
+        "GET /v1/events",
+        &method,
+        &uri,
+        &headers,
+        HashMap::new(),
         &Bytes::new(),
     );
     gw.invoke(Function::Intake, event).await

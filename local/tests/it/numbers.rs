@@ -114,6 +114,32 @@ async fn a_send_from_the_tenants_second_number_goes_out_from_it_and_reaches_read
         "{sends:?}"
     );
 
+    // The pull API is served by wa dev as on API Gateway: acme's events only.
+    let page: Value = http
+        .get(format!("{url}/v1/events?limit=100"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events = page["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{page}"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "message.read" && e["data"]["message_id"] == second["id"]),
+        "{page}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["tenant"] == "acme" || e.get("tenant").is_none()),
+        "{page}"
+    );
+
     // Tenant beta's number (same WABA) is not acme's to send from.
     let (status, refused) = send(&http, &url, "n-beta", Some("1000201")).await;
     assert_eq!(status, 422, "{refused}");
