@@ -243,6 +243,39 @@ impl PhoneNumber {
         ))
     }
 
+    /// The number of a WhatsApp user from Meta's `wa_id` (digits, no `+`: an inbound
+    /// `from`, a status's `recipient_id`, a `user_preferences` `wa_id`), in the E.164
+    /// form a caller writes for the same user, so both key the same contact. Meta's
+    /// `wa_id` can differ from it: Brazilian mobiles registered before the ninth digit
+    /// keep the old eight-digit form (`551187654303` is `+5511987654303`), and Mexican
+    /// mobiles keep the `1` Mexico dropped in 2019 (`5215512345678` is
+    /// `+525512345678`). Anything else is the digits with a `+`, checked like
+    /// [`PhoneNumber::parse`].
+    pub fn from_wa_id(digits: &str) -> Result<Self, IdError> {
+        let digits = digits.trim().trim_start_matches('+');
+        let all_digits = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        if all_digits {
+            // 55 + two-digit area + eight-digit mobile (first digit 6-9): add the 9.
+            if digits.len() == 12
+                && digits.starts_with("55")
+                && matches!(digits.as_bytes()[4], b'6'..=b'9')
+            {
+                let (area, subscriber) = digits[2..].split_at(2);
+                if let Ok(number) = Self::parse(&format!("+55{area}9{subscriber}")) {
+                    return Ok(number);
+                }
+            }
+            // 52 1 + ten digits: the pre-2019 mobile prefix.
+            if digits.len() == 13
+                && let Some(national) = digits.strip_prefix("521")
+                && let Ok(number) = Self::parse(&format!("+52{national}"))
+            {
+                return Ok(number);
+            }
+        }
+        Self::parse(&format!("+{digits}"))
+    }
+
     /// The number without the leading `+`, as Meta writes `wa_id` and `recipient_id`.
     pub fn digits(&self) -> &str {
         &self.0[1..]
@@ -263,6 +296,37 @@ impl PhoneNumber {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wa_id_maps_to_the_number_a_caller_writes_for_that_user() {
+        let e164 = |s: &str| PhoneNumber::parse(s).unwrap();
+        // Brazil: the eight-digit wa_id of a nine-digit mobile.
+        assert_eq!(
+            PhoneNumber::from_wa_id("551187654303").unwrap(),
+            e164("+5511987654303")
+        );
+        assert_eq!(
+            PhoneNumber::from_wa_id("5511987654303").unwrap(),
+            e164("+5511987654303")
+        );
+        // A Brazilian landline (first digit 2-5) keeps its eight digits.
+        assert_eq!(
+            PhoneNumber::from_wa_id("551133334444").unwrap(),
+            e164("+551133334444")
+        );
+        // Mexico: the old mobile `1`.
+        assert_eq!(
+            PhoneNumber::from_wa_id("5215512345678").unwrap(),
+            e164("+525512345678")
+        );
+        // Everyone else: the digits with a `+`.
+        assert_eq!(
+            PhoneNumber::from_wa_id("16505551234").unwrap(),
+            e164("+16505551234")
+        );
+        assert!(PhoneNumber::from_wa_id("").is_err());
+        assert!(PhoneNumber::from_wa_id("12ab").is_err());
+    }
 
     #[test]
     fn tenant_ids_accept_slugs_and_refuse_everything_else() {

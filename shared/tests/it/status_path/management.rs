@@ -10,6 +10,7 @@ use wa_shared::domain::{MessageId, MessageState, PhoneNumber, Timestamp};
 
 on_every_backend!(
     a_131050_by_webhook_records_the_marketing_stop,
+    a_users_wa_id_keys_the_same_contact_as_the_number_the_caller_writes,
     a_131049_by_webhook_holds_the_recipients_marketing_and_retries_after_24_hours,
     a_131049_by_webhook_exhausts_a_message_whose_wait_passes_its_max_age,
     a_marketing_stop_suppresses_marketing_templates_only_until_resumed,
@@ -93,6 +94,45 @@ async fn a_template_paused_by_webhook_then_a_send_of_it_is_suppressed_by_intake(
     // Other templates are still served.
     let other = accepted_by_intake(&w, "order-1", &order_shipped(RECIPIENT)).await;
     assert_eq!(other["status"], "queued");
+}
+
+/// Meta identifies a user by `wa_id`, which can differ from the number the caller
+/// writes: a Brazilian mobile written `+5511987654303` writes in as `551187654303`.
+/// Its reply opens the 24-hour window and its STOP suppresses the next template to the
+/// number the caller writes.
+async fn a_users_wa_id_keys_the_same_contact_as_the_number_the_caller_writes(w: World) {
+    let written = "+5511987654303";
+    let now_secs = w.now().as_millis() / 1000;
+    let resp = w
+        .post(&inbound_body(
+            "551187654303",
+            "hi",
+            now_secs,
+            PHONE_NUMBER_ID,
+        ))
+        .await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let text = accepted_by_intake(
+        &w,
+        "br-text",
+        &json!({"to": written, "text": {"body": "hello"}}),
+    )
+    .await;
+    assert_eq!(text["status"], "queued", "the window is open: {text}");
+    let resp = w
+        .post(&inbound_body(
+            "551187654303",
+            "STOP",
+            now_secs + 1,
+            PHONE_NUMBER_ID,
+        ))
+        .await;
+    assert_eq!(status_code(&resp), 200);
+    // Intake caches directory reads for a few seconds per container.
+    w.advance(wa_shared::app::intake::DEFAULT_CACHE_TTL + std::time::Duration::from_secs(1));
+    let after = accepted_by_intake(&w, "br-order", &order_shipped(written)).await;
+    assert_eq!(after["status"], "suppressed", "on {}: {after}", w.backend);
+    assert_eq!(after["suppression"]["reason"], "opted_out");
 }
 
 fn inbound_body(from: &str, text: &str, secs: i64, phone_number_id: &str) -> String {

@@ -21,12 +21,13 @@ pub(super) async fn apply(
     else {
         return Ok(());
     };
-    // Contacts are keyed by E.164 number; Meta writes `from` as digits without `+`. A
+    // Contacts are keyed by E.164 number; Meta writes `from` as its wa_id (digits,
+    // which may differ from the number a caller writes: `PhoneNumber::from_wa_id`). A
     // username-only user (BSUID, no number) cannot be one of our recipients yet.
     let Some(who) = message
         .from
         .as_deref()
-        .and_then(|digits| PhoneNumber::parse(&format!("+{digits}")).ok())
+        .and_then(|digits| PhoneNumber::from_wa_id(digits).ok())
     else {
         warn!(tenant = %tenant, "inbound message without a usable phone number; not recorded");
         ctx.report.ignored += 1;
@@ -90,7 +91,7 @@ pub(super) async fn user_preference(
         update
             .wa_id
             .as_deref()
-            .and_then(|digits| PhoneNumber::parse(&format!("+{digits}")).ok()),
+            .and_then(|digits| PhoneNumber::from_wa_id(digits).ok()),
     ) else {
         info!(tenant = %tenant, category = ?update.category, value = ?update.value, "user preference not about marketing, or without a usable wa_id; ignored");
         ctx.report.ignored += 1;

@@ -69,7 +69,7 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
         && let Some(who) = status
             .recipient_id
             .as_deref()
-            .and_then(|digits| crate::domain::PhoneNumber::parse(&format!("+{digits}")).ok())
+            .and_then(|digits| crate::domain::PhoneNumber::from_wa_id(digits).ok())
     {
         let at = status.timestamp.unwrap_or(now);
         deps.ports
@@ -165,7 +165,7 @@ fn corrected_guess(message: &Message, fingerprint: &str) -> Option<&'static str>
 /// The status's recipient (`recipient_id`, digits) as a phone number.
 fn recipient(status: &StatusUpdate) -> Option<crate::domain::PhoneNumber> {
     let digits = status.recipient_id.as_deref()?;
-    crate::domain::PhoneNumber::parse(&format!("+{digits}")).ok()
+    crate::domain::PhoneNumber::from_wa_id(digits).ok()
 }
 
 fn provider_kind(status: &DeliveryStatus) -> Option<ProviderStatusKind> {
