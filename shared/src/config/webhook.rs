@@ -3,7 +3,10 @@
 //! environment), the inbox queue and the body limit.
 
 use super::{CommonConfig, ConfigError, Vars};
-use crate::app::webhook::{DEFAULT_MAX_BODY_BYTES, WebhookSettings};
+use crate::app::webhook::{DEFAULT_APPLY_BUDGET, DEFAULT_MAX_BODY_BYTES, WebhookSettings};
+
+/// [`DEFAULT_APPLY_BUDGET`] in milliseconds.
+const DEFAULT_APPLY_BUDGET_MS: u64 = DEFAULT_APPLY_BUDGET.as_millis() as u64;
 use crate::ports::QueueRef;
 use secrecy::SecretString;
 
@@ -21,6 +24,9 @@ pub struct WebhookConfig {
     pub inbox_url: String,
     /// `WA_WEBHOOK_MAX_BODY_BYTES` (default 3 MiB: Meta's payloads go up to 3 MB).
     pub max_body_bytes: usize,
+    /// `WA_WEBHOOK_APPLY_BUDGET_MS` (default 6 s of the function's 10 s): a body not
+    /// applied by then is parked on the inbox.
+    pub apply_budget_ms: u64,
 }
 
 impl WebhookConfig {
@@ -44,6 +50,12 @@ impl WebhookConfig {
             verify_token_arn: vars.required("WA_VERIFY_TOKEN_ARN")?,
             inbox_url: vars.required("WA_WEBHOOK_INBOX_URL")?,
             max_body_bytes: usize::try_from(max_body).unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            apply_budget_ms: vars.number(
+                "WA_WEBHOOK_APPLY_BUDGET_MS",
+                DEFAULT_APPLY_BUDGET_MS,
+                100,
+                900_000,
+            )?,
         })
     }
 
@@ -54,6 +66,7 @@ impl WebhookConfig {
             verify_token: SecretString::from(verify_token),
             inbox: Some(QueueRef::new(self.inbox_url.clone())),
             max_body_bytes: self.max_body_bytes,
+            apply_budget: Some(std::time::Duration::from_millis(self.apply_budget_ms)),
         }
     }
 }

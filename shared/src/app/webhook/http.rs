@@ -5,7 +5,7 @@
 //! otherwise the body and its signature are parked on the inbox (200), or 500 when even
 //! that fails, so that Meta retries.
 
-use super::apply::apply_batch;
+use super::apply::{ApplyError, apply_batch_until};
 use super::inbox::{ParkedBody, park};
 use crate::app::WebhookDeps;
 use crate::app::http::{
@@ -64,6 +64,7 @@ async fn receive(
     deps: &WebhookDeps,
     req: &ApiGatewayV2httpRequest,
 ) -> Result<ApiGatewayV2httpResponse, ApiError> {
+    let started = std::time::Instant::now();
     let limit = deps.settings.max_body_bytes;
     // The encoded length bounds the decoded one: refuse a huge body before decoding it.
     let encoded_len = req.body.as_deref().map_or(0, str::len);
@@ -107,13 +108,20 @@ async fn receive(
             message: e.to_string(),
         }
     })?;
-    match apply_batch(deps, &batch).await {
+    let deadline = deps.settings.apply_budget.map(|b| started + b);
+    match apply_batch_until(deps, &batch, deadline).await {
         Ok(report) => {
             info!(?report, "webhook applied");
             Ok(ok())
         }
         Err(apply_error) => {
-            error!(error = %apply_error, source = ?std::error::Error::source(&apply_error), "webhook not stored; parking it on the inbox");
+            if let ApplyError::OutOfTime { applied, total } = apply_error {
+                // Not a failure: the rest waits on the inbox, Meta gets its 200 in time.
+                warn!(applied, total, "webhook body not applied within the budget; parking it on the inbox");
+                deps.ports.metrics.count("WebhookParkedOutOfTime", &[]);
+            } else {
+                error!(error = %apply_error, source = ?std::error::Error::source(&apply_error), "webhook not stored; parking it on the inbox");
+            }
             let parked =
                 ParkedBody::new(&raw, signature.unwrap_or_default(), deps.ports.clock.now());
             match park(deps, &parked).await {

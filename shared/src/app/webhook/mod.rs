@@ -13,7 +13,7 @@ mod apply;
 mod http;
 mod inbox;
 
-pub use apply::{ApplyError, ApplyReport, apply_batch};
+pub use apply::{ApplyError, ApplyReport, apply_batch, apply_batch_until};
 pub use http::handle_http;
 pub use inbox::{InboxError, ParkedBody, handle_inbox, park};
 
@@ -29,6 +29,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 /// by Meta for days, then dropped).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 
+/// How long a `POST /webhook` may spend applying a body before it parks the rest: the
+/// function's timeout is 10 s, and parking (one SQS send) must fit in what is left.
+pub const DEFAULT_APPLY_BUDGET: std::time::Duration = std::time::Duration::from_secs(6);
+
 /// The webhook function's settings (read by its `Config` at cold start).
 #[derive(Debug, Clone)]
 pub struct WebhookSettings {
@@ -42,6 +46,10 @@ pub struct WebhookSettings {
     pub inbox: Option<QueueRef>,
     /// Largest body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Time a `POST /webhook` may spend applying a body's events; a body not done by
+    /// then is parked whole on the inbox (its replay skips what was applied, as
+    /// duplicates) and Meta gets its 200 in time. `None`: no limit.
+    pub apply_budget: Option<std::time::Duration>,
 }
 
 impl Default for WebhookSettings {
@@ -52,6 +60,7 @@ impl Default for WebhookSettings {
             verify_token: SecretString::from(String::new()),
             inbox: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            apply_budget: Some(DEFAULT_APPLY_BUDGET),
         }
     }
 }

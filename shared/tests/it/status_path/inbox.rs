@@ -11,7 +11,52 @@ on_every_backend!(
     a_store_failure_parks_the_signed_body_and_the_replay_applies_it,
     when_parking_fails_too_the_answer_is_500_so_meta_retries,
     a_parked_body_whose_signature_does_not_verify_is_not_applied,
+    a_body_not_applied_within_the_budget_is_parked_and_its_replay_applies_the_rest,
 );
+
+/// A body that outlives the apply budget (here: none at all left after the first
+/// event) is parked whole and answered 200; the replay applies what was left, and what
+/// was already applied counts as duplicates.
+async fn a_body_not_applied_within_the_budget_is_parked_and_its_replay_applies_the_rest(
+    mut w: World,
+) {
+    let first = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J7", "wamid.I7")
+        .await;
+    let second = w
+        .accepted("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2J8", "wamid.I8")
+        .await;
+    let body = statuses_body(vec![
+        serde_json::json!({"id": "wamid.I7", "status": "delivered", "timestamp": "1750030200",
+            "recipient_id": "16505551234"}),
+        serde_json::json!({"id": "wamid.I8", "status": "delivered", "timestamp": "1750030201",
+            "recipient_id": "16505551234"}),
+    ]);
+    w.functions.webhook.settings.apply_budget = Some(std::time::Duration::ZERO);
+    let resp = w.post(&body).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    assert_eq!(w.message(&first).await.state, MessageState::Accepted);
+    assert_eq!(w.message(&second).await.state, MessageState::Accepted);
+    assert_eq!(w.metric("WebhookParkedOutOfTime", &[]), 1.0);
+
+    let event = w.inbox_event().await;
+    assert_eq!(event.records.len(), 1, "parked whole, once");
+    let failures = handle_inbox(&w.functions.webhook, event.clone())
+        .await
+        .batch_item_failures;
+    assert!(
+        failures.is_empty(),
+        "the replay has no budget: it applies it all"
+    );
+    w.settle(&w.inbox, &event, &[]).await;
+    assert_eq!(
+        w.message(&first).await.state,
+        MessageState::Delivered,
+        "on {}",
+        w.backend
+    );
+    assert_eq!(w.message(&second).await.state, MessageState::Delivered);
+}
 
 async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: World) {
     let id = w

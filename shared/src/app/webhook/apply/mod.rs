@@ -29,6 +29,15 @@ pub enum ApplyError {
     /// The event log failed.
     #[error("event log failed")]
     Events(#[from] crate::ports::EventLogError),
+    /// The time for applying the body ran out with events left (they are not lost:
+    /// the caller parks the body, and its replay applies them).
+    #[error("out of time after {applied} of {total} events")]
+    OutOfTime {
+        /// Events applied.
+        applied: usize,
+        /// Events in the body.
+        total: usize,
+    },
 }
 
 /// What one batch did, for the log line and for tests.
@@ -63,6 +72,16 @@ pub async fn apply_batch(
     deps: &WebhookDeps,
     batch: &WebhookBatch,
 ) -> Result<ApplyReport, ApplyError> {
+    apply_batch_until(deps, batch, None).await
+}
+
+/// [`apply_batch`], stopping with [`ApplyError::OutOfTime`] when `deadline` has passed
+/// before an event (a body of 1,000 statuses must not outlive the function).
+pub async fn apply_batch_until(
+    deps: &WebhookDeps,
+    batch: &WebhookBatch,
+    deadline: Option<std::time::Instant>,
+) -> Result<ApplyReport, ApplyError> {
     for warning in &batch.warnings {
         warn!(warning = %warning, "webhook body tolerated with a warning");
     }
@@ -73,7 +92,11 @@ pub async fn apply_batch(
         by_waba: HashMap::new(),
         profiles: HashMap::new(),
     };
-    for event in &batch.events {
+    let total = batch.events.len();
+    for (applied, event) in batch.events.iter().enumerate() {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(ApplyError::OutOfTime { applied, total });
+        }
         match event {
             WebhookEvent::Status(s) => statuses::apply(&mut ctx, s).await?,
             WebhookEvent::Inbound(m) => inbound::apply(&mut ctx, m).await?,
