@@ -26,7 +26,7 @@ pub enum Command {
     Load(LoadArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
-    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API key, event endpoints).
+    /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API keys, event endpoints).
     Tenants(crate::ops::tenants::TenantsArgs),
     /// Sync a tenant's message templates from the Graph API, or load them from a file.
     Templates(crate::ops::templates::TemplatesArgs),

@@ -572,7 +572,10 @@ impl DevConfig {
                     return Err(invalid(if other == t.id.as_str() {
                         format!("phone_number_id {number} is listed twice on tenant {other}")
                     } else {
-                        format!("phone_number_id {number} is on tenants {other} and {}", t.id)
+                        format!(
+                            "phone_number_id {number} is on tenants {other} and {}",
+                            t.id
+                        )
                     }));
                 }
             }

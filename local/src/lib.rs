@@ -42,8 +42,8 @@ use wa_shared::adapters::{GraphProvider, SqliteEventLog, SqliteMessageStore, Sys
 use wa_shared::app::reconciler::ReconcilerSettings;
 use wa_shared::app::sender::{PacingPolicy, SenderSettings};
 use wa_shared::app::webhook::WebhookSettings;
-use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile, TenantStatus};
 use wa_shared::domain::PhoneNumberId;
+use wa_shared::domain::tenant::{ApiKeyEntry, ApiKeyHash, TenantProfile, TenantStatus};
 use wa_shared::metrics::{Metrics, MetricsSink};
 use wa_shared::ports::{
     Clock, Directory, DirectoryError, QueueError, QueueRef, QueueSpec, StoreError, WorkQueue,
@@ -77,6 +77,17 @@ pub enum DevError {
     /// The directory failed.
     #[error("directory: {0}")]
     Directory(#[from] DirectoryError),
+    /// An API key of a tenant in the file is a key of another tenant in the store
+    /// (one not in the file, e.g. added by `wa tenants add --data`).
+    #[error(
+        "an API key of tenant {tenant} in the configuration is already a key of tenant {owner}          in the store: give {tenant} another key, or revoke it from {owner}          (wa tenants keys revoke {owner} <key> --data <store>)"
+    )]
+    ApiKeyTaken {
+        /// The tenant of the file.
+        tenant: wa_shared::domain::TenantId,
+        /// The tenant the store maps the key to.
+        owner: wa_shared::domain::TenantId,
+    },
     /// A queue could not be created.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
@@ -413,9 +424,68 @@ pub async fn run(
     Ok(())
 }
 
+/// Label of the API keys `wa dev` stores from its configuration (`wa tenants keys
+/// list` shows it; the next start reconciles the keys of such tenants).
+pub const CONFIG_KEY_LABEL: &str = "wa.toml";
+
+/// Make the stored API keys match the file, before its keys are added: the file is
+/// the source of truth for the tenants it defines.
+///
+/// - A tenant of the file keeps exactly the keys of its `api_keys`: any other key of
+///   it is revoked, whoever added it (also `wa tenants keys add` while wa dev ran).
+/// - A tenant no longer in the file (it has a key `wa dev` stored from a file) loses
+///   every key: its profile, messages and templates stay, but nothing authenticates
+///   as it. Tenants the file never defined (`wa tenants add --data`) are left alone.
+///
+/// Keys stored before keys had labels count as the file's once the file lists them
+/// again; a tenant removed from the file before that keeps them (revoke them with
+/// `wa tenants keys revoke`).
+async fn reconcile_api_keys(config: &DevConfig, directory: &dyn Directory) -> Result<(), DevError> {
+    let in_file: std::collections::HashMap<&str, std::collections::HashSet<ApiKeyHash>> = config
+        .tenants
+        .iter()
+        .map(|t| {
+            let keys = t
+                .api_keys
+                .iter()
+                .map(|k| ApiKeyHash::of_key(k.expose_secret()))
+                .collect();
+            (t.id.as_str(), keys)
+        })
+        .collect();
+    for profile in directory.list_tenants().await? {
+        let keys = directory.api_keys(&profile.id).await?;
+        let stale: Vec<&ApiKeyHash> = match in_file.get(profile.id.as_str()) {
+            Some(wanted) => keys
+                .iter()
+                .map(|k| &k.hash)
+                .filter(|h| !wanted.contains(*h))
+                .collect(),
+            None if keys
+                .iter()
+                .any(|k| k.label.as_deref() == Some(CONFIG_KEY_LABEL)) =>
+            {
+                keys.iter().map(|k| &k.hash).collect()
+            }
+            None => Vec::new(),
+        };
+        for hash in stale {
+            if directory.revoke_api_key(&profile.id, hash).await? {
+                info!(
+                    tenant = %profile.id,
+                    key_hash_prefix = &hash.as_str()[..16],
+                    "API key revoked: not in the configuration"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Make the directory and queues hold the configured tenants. The file seeds the
 /// directory; what changed since at runtime (a suspension, a template paused by a
-/// webhook, quality) is kept across restarts.
+/// webhook, quality) is kept across restarts. API keys follow the file exactly
+/// ([`reconcile_api_keys`]).
 async fn seed_directory(
     config: &DevConfig,
     directory: &dyn Directory,
@@ -423,6 +493,7 @@ async fn seed_directory(
     spec: &QueueSpec,
     now: wa_shared::domain::Timestamp,
 ) -> Result<(), DevError> {
+    reconcile_api_keys(config, directory).await?;
     for t in &config.tenants {
         let send_queue = queue
             .ensure_queue(&config::send_queue_name(&t.id), spec)
@@ -433,9 +504,21 @@ async fn seed_directory(
             directory.put_tenant(&profile).await?;
         }
         for key in &t.api_keys {
-            directory
-                .put_api_key(&ApiKeyHash::of_key(key.expose_secret()), &t.id)
-                .await?;
+            let entry = ApiKeyEntry::new(
+                ApiKeyHash::of_key(key.expose_secret()),
+                now,
+                Some(CONFIG_KEY_LABEL),
+            );
+            match directory.add_api_key(&t.id, &entry).await {
+                Ok(()) => {}
+                Err(DirectoryError::ApiKeyTaken { owner }) => {
+                    return Err(DevError::ApiKeyTaken {
+                        tenant: t.id.clone(),
+                        owner,
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         for template in t.templates.iter() {
             let stored = directory
@@ -554,7 +637,11 @@ async fn build_sandbox(
     settings.webhook.app_secret = Secret(config.app_secret.expose_secret().to_owned());
     for profile in directory.list_tenants().await? {
         for number in profile.phone_number_ids() {
-            if settings.phone_numbers.iter().any(|p| p.id == number.as_str()) {
+            if settings
+                .phone_numbers
+                .iter()
+                .any(|p| p.id == number.as_str())
+            {
                 warn!(tenant = %profile.id, phone_number_id = %number,
                     "two tenants share a phone number id; the sandbox serves it once");
                 continue;

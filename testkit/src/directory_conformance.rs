@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::template::{Template, TemplateCategory, TemplateStatus};
-use wa_shared::domain::tenant::{ApiKeyHash, Contact, TenantProfile, TenantStatus};
+use wa_shared::domain::tenant::{ApiKeyEntry, ApiKeyHash, Contact, TenantProfile, TenantStatus};
 use wa_shared::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
-use wa_shared::ports::Directory;
+use wa_shared::ports::{Directory, DirectoryError};
 
 /// What the suite needs from an adapter under test.
 pub trait DirectoryHarness: Send + Sync {
@@ -87,7 +87,7 @@ pub async fn tenant_is_found_by_api_key_phone_number_and_waba(h: &dyn DirectoryH
     );
     assert_eq!(
         d.tenants_by_waba_id("102290129340398").await.unwrap(),
-        [acme.id.clone()]
+        std::slice::from_ref(&acme.id)
     );
 }
 
@@ -167,7 +167,7 @@ pub async fn put_tenant_replaces_the_profile_and_moves_its_routing(h: &dyn Direc
     );
     assert_eq!(
         d.tenants_by_waba_id("21").await.unwrap(),
-        [after.id.clone()]
+        std::slice::from_ref(&after.id)
     );
     assert_eq!(d.list_tenants().await.unwrap(), [after]);
 }
@@ -237,7 +237,10 @@ pub async fn several_numbers_and_a_shared_waba_route_to_each_tenant(h: &dyn Dire
         d.tenant_by_phone_number_id(&phone_id("14")).await.unwrap(),
         Some(acme.id.clone())
     );
-    assert_eq!(d.tenants_by_waba_id("11").await.unwrap(), [acme.id.clone()]);
+    assert_eq!(
+        d.tenants_by_waba_id("11").await.unwrap(),
+        std::slice::from_ref(&acme.id)
+    );
     assert_eq!(d.tenants_by_waba_id("31").await.unwrap(), [beta.id]);
     assert_eq!(d.tenant(&acme.id).await.unwrap(), Some(acme_after));
 }
@@ -779,6 +782,106 @@ pub async fn account_signals_apply_in_meta_time_order_and_touch_nothing_else(
     assert!(d.tenant(&tenant("ghost")).await.unwrap().is_none());
 }
 
+/// A tenant's API keys are listed by hash with when and how they were added, oldest
+/// first; a revoked key no longer routes and leaves the list; a tenant cannot revoke
+/// another tenant's key.
+pub async fn api_keys_are_listed_per_tenant_and_revoked(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let (acme, beta) = (tenant("acme"), tenant("beta"));
+    d.put_tenant(&profile("acme", "10", "11")).await.unwrap();
+    d.put_tenant(&profile("beta", "20", "21")).await.unwrap();
+    assert!(d.api_keys(&acme).await.unwrap().is_empty());
+    let newer = ApiKeyEntry::new(ApiKeyHash::of_key("acme-2"), at(5), None);
+    let older = ApiKeyEntry::new(ApiKeyHash::of_key("acme-1"), at(1), Some("wa.toml"));
+    let betas = ApiKeyEntry::new(ApiKeyHash::of_key("beta-1"), at(2), Some("ops"));
+    d.add_api_key(&acme, &newer).await.unwrap();
+    d.add_api_key(&acme, &older).await.unwrap();
+    d.add_api_key(&beta, &betas).await.unwrap();
+    assert_eq!(
+        d.api_keys(&acme).await.unwrap(),
+        [older.clone(), newer.clone()]
+    );
+    assert_eq!(
+        d.api_keys(&beta).await.unwrap(),
+        std::slice::from_ref(&betas)
+    );
+    assert!(d.api_keys(&tenant("nobody")).await.unwrap().is_empty());
+
+    assert!(d.revoke_api_key(&acme, &older.hash).await.unwrap());
+    assert_eq!(d.tenant_by_api_key(&older.hash).await.unwrap(), None);
+    assert_eq!(
+        d.api_keys(&acme).await.unwrap(),
+        std::slice::from_ref(&newer)
+    );
+    assert_eq!(
+        d.tenant_by_api_key(&newer.hash).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert!(!d.revoke_api_key(&acme, &older.hash).await.unwrap(), "gone");
+    assert!(
+        !d.revoke_api_key(&acme, &betas.hash).await.unwrap(),
+        "not acme's"
+    );
+    assert_eq!(
+        d.tenant_by_api_key(&betas.hash).await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(d.api_keys(&beta).await.unwrap(), [betas]);
+    // The profile is untouched by its keys.
+    assert_eq!(
+        d.tenant(&acme).await.unwrap(),
+        Some(profile("acme", "10", "11"))
+    );
+}
+
+/// A key of one tenant is refused for another (never re-pointed); adding a key the
+/// tenant has keeps its first time and label; once revoked, another tenant may add it.
+pub async fn an_api_key_of_another_tenant_is_refused_not_repointed(h: &dyn DirectoryHarness) {
+    let d = h.directory();
+    let (acme, beta) = (tenant("acme"), tenant("beta"));
+    let first = ApiKeyEntry::new(ApiKeyHash::of_key("shared"), at(1), Some("wa.toml"));
+    d.add_api_key(&acme, &first).await.unwrap();
+    let again = ApiKeyEntry::new(first.hash.clone(), at(9), Some("later"));
+    let refused = d.add_api_key(&beta, &again).await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::ApiKeyTaken { owner }) if owner == &acme),
+        "{refused:?}"
+    );
+    let refused = d.put_api_key(&first.hash, &beta).await;
+    assert!(
+        matches!(&refused, Err(DirectoryError::ApiKeyTaken { owner }) if owner == &acme),
+        "{refused:?}"
+    );
+    assert_eq!(
+        d.tenant_by_api_key(&first.hash).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert!(d.api_keys(&beta).await.unwrap().is_empty());
+
+    d.add_api_key(&acme, &again).await.unwrap();
+    d.put_api_key(&first.hash, &acme).await.unwrap();
+    assert_eq!(
+        d.api_keys(&acme).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+
+    assert!(d.revoke_api_key(&acme, &first.hash).await.unwrap());
+    d.add_api_key(&beta, &again).await.unwrap();
+    assert_eq!(
+        d.tenant_by_api_key(&first.hash).await.unwrap(),
+        Some(beta.clone())
+    );
+    assert_eq!(d.api_keys(&beta).await.unwrap(), [again]);
+    assert!(d.api_keys(&acme).await.unwrap().is_empty());
+    // put_api_key records when (by the wall clock), without a label.
+    let plain = ApiKeyHash::of_key("plain");
+    d.put_api_key(&plain, &acme).await.unwrap();
+    let listed = d.api_keys(&acme).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((&listed[0].hash, &listed[0].label), (&plain, &None));
+    assert!(listed[0].added_at.is_some_and(|t| t > T0));
+}
+
 /// One `#[tokio::test]` per conformance case. `$harness` is an expression giving a
 /// future of `Option<impl DirectoryHarness>` (`None`: skip, e.g. moto not running).
 #[macro_export]
@@ -807,6 +910,8 @@ macro_rules! directory_conformance_tests {
             concurrent_inbound_records_end_at_the_latest,
             holds_are_placed_once_probed_by_one_and_released,
             account_signals_apply_in_meta_time_order_and_touch_nothing_else,
+            api_keys_are_listed_per_tenant_and_revoked,
+            an_api_key_of_another_tenant_is_refused_not_repointed,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

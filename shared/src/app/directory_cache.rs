@@ -7,9 +7,13 @@
 //! per key per container instead of one per request. Misses are never cached, so an
 //! unknown API key costs a read every time but cannot fill memory, and a new tenant is
 //! visible at once. Writes and every other read go straight to the wrapped directory.
+//!
+//! A revoked API key stops authenticating within [`API_KEY_MAX_TTL_MS`] (5 s) in
+//! every container, whatever the configured TTL, and at once in the one that revoked
+//! it.
 
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
+use crate::domain::tenant::{ApiKeyEntry, ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Clock, Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
@@ -17,6 +21,11 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+/// Longest an API key -> tenant entry lives, whatever the configured TTL: the bound
+/// on how long a revoked key keeps authenticating in a warm container that cached
+/// it (the container that revokes it forgets it at once).
+pub const API_KEY_MAX_TTL_MS: i64 = 5_000;
 
 /// Most entries one map keeps; past it the map is cleared (cheap, and rare: a
 /// container serves few tenants).
@@ -119,7 +128,8 @@ impl Directory for DirectoryCache {
             return Ok(Some(hit));
         }
         let found = self.directory.tenant_by_api_key(hash).await?;
-        if let (Some(tenant), Some(expires)) = (&found, self.expiry(now)) {
+        let expires = expiry(self.ttl_ms.min(API_KEY_MAX_TTL_MS), now);
+        if let (Some(tenant), Some(expires)) = (&found, expires) {
             self.inner
                 .api_keys
                 .put(hash.clone(), tenant.clone(), expires);
@@ -173,12 +183,27 @@ impl Directory for DirectoryCache {
         self.directory.put_tenant(profile).await
     }
 
-    async fn put_api_key(
+    async fn add_api_key(
         &self,
-        hash: &ApiKeyHash,
         tenant: &TenantId,
+        entry: &ApiKeyEntry,
     ) -> Result<(), DirectoryError> {
-        self.directory.put_api_key(hash, tenant).await
+        self.directory.add_api_key(tenant, entry).await
+    }
+
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyEntry>, DirectoryError> {
+        self.directory.api_keys(tenant).await
+    }
+
+    // This container forgets the key at once; others within API_KEY_MAX_TTL_MS.
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        hash: &ApiKeyHash,
+    ) -> Result<bool, DirectoryError> {
+        let revoked = self.directory.revoke_api_key(tenant, hash).await;
+        self.inner.api_keys.remove(hash);
+        revoked
     }
 
     async fn template(
@@ -381,6 +406,63 @@ mod tests {
             expiry(5_000, Timestamp::from_secs(1)),
             Some(Timestamp::from_secs(6))
         );
+    }
+
+    #[cfg(feature = "sqlite")]
+    /// A cache over a SQLite directory with acme's key, a 60 s TTL, and its clock.
+    async fn cached_directory() -> (
+        DirectoryCache,
+        Arc<crate::adapters::SqliteDirectory>,
+        Arc<crate::adapters::ManualClock>,
+    ) {
+        let db = crate::adapters::sqlite::SqliteDb::open_in_memory()
+            .await
+            .unwrap();
+        let directory = Arc::new(crate::adapters::SqliteDirectory::new(db).await.unwrap());
+        let clock = Arc::new(crate::adapters::ManualClock::new(Timestamp::from_secs(100)));
+        let acme = TenantId::parse("acme").unwrap();
+        directory
+            .put_api_key(&ApiKeyHash::of_key("k"), &acme)
+            .await
+            .unwrap();
+        let cache = DirectoryCache::new(directory.clone(), clock.clone(), Duration::from_secs(60));
+        (cache, directory, clock)
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_key_revoked_elsewhere_stops_within_the_api_key_bound_whatever_the_ttl() {
+        let (cache, directory, clock) = cached_directory().await;
+        let (acme, hash) = (TenantId::parse("acme").unwrap(), ApiKeyHash::of_key("k"));
+        assert_eq!(
+            cache.tenant_by_api_key(&hash).await.unwrap(),
+            Some(acme.clone())
+        );
+        // Revoked behind the cache's back (another container, another process).
+        assert!(directory.revoke_api_key(&acme, &hash).await.unwrap());
+        clock.advance(Duration::from_millis(
+            u64::try_from(API_KEY_MAX_TTL_MS - 1).unwrap(),
+        ));
+        assert_eq!(
+            cache.tenant_by_api_key(&hash).await.unwrap(),
+            Some(acme),
+            "cached until the bound"
+        );
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(cache.tenant_by_api_key(&hash).await.unwrap(), None);
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_key_revoked_through_the_cache_stops_at_once() {
+        let (cache, _directory, _clock) = cached_directory().await;
+        let (acme, hash) = (TenantId::parse("acme").unwrap(), ApiKeyHash::of_key("k"));
+        assert_eq!(
+            cache.tenant_by_api_key(&hash).await.unwrap(),
+            Some(acme.clone())
+        );
+        assert!(cache.revoke_api_key(&acme, &hash).await.unwrap());
+        assert_eq!(cache.tenant_by_api_key(&hash).await.unwrap(), None);
     }
 
     #[test]

@@ -231,9 +231,50 @@ impl ApiKeyHash {
         Self(hex::encode(Sha256::digest(key.as_bytes())))
     }
 
+    /// A stored hash (64 lowercase hex digits, as [`ApiKeyHash::of_key`] makes them).
+    pub fn parse(hex: &str) -> Result<Self, InvalidApiKeyHash> {
+        let valid = hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if valid {
+            Ok(Self(hex.to_owned()))
+        } else {
+            Err(InvalidApiKeyHash(hex.chars().take(80).collect()))
+        }
+    }
+
     /// The hex digest.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A string that is not an API key hash (64 lowercase hex digits).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an API key hash (64 lowercase hex digits)")]
+pub struct InvalidApiKeyHash(String);
+
+/// One API key of a tenant as the directory keeps it: its hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyEntry {
+    /// SHA-256 of the key.
+    pub hash: ApiKeyHash,
+    /// When it was added (`None`: stored before keys had times).
+    pub added_at: Option<Timestamp>,
+    /// Where it came from (`wa.toml`, `wa tenants add`, an operator's label); `None`
+    /// for keys stored before keys had labels.
+    pub label: Option<String>,
+}
+
+impl ApiKeyEntry {
+    /// The entry of `hash`, added at `added_at` with `label`.
+    pub fn new(hash: ApiKeyHash, added_at: Timestamp, label: Option<&str>) -> Self {
+        Self {
+            hash,
+            added_at: Some(added_at),
+            label: label.map(str::to_owned),
+        }
     }
 }
 
@@ -297,6 +338,10 @@ mod tests {
             "80c7ab1036812a03bc3df6e60c1a04341acf1dc101c4df8ef6a7bb7b1df60324"
         );
         assert_ne!(h, ApiKeyHash::of_key("wa_demo_kez"));
+        assert_eq!(ApiKeyHash::parse(h.as_str()), Ok(h.clone()));
+        assert!(ApiKeyHash::parse(&h.as_str().to_uppercase()).is_err());
+        assert!(ApiKeyHash::parse(&h.as_str()[..63]).is_err());
+        assert!(ApiKeyHash::parse("wa_demo_key").is_err());
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! (DESIGN §2, §8; items in docs/data-model.md).
 
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile, TenantStatus};
+use crate::domain::tenant::{
+    ApiKeyEntry, ApiKeyHash, Contact, TenantHold, TenantProfile, TenantStatus,
+};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use async_trait::async_trait;
 
@@ -17,6 +19,13 @@ pub enum DirectoryError {
         /// The backend's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The API key (by its hash) is already a key of another tenant: a key routes to
+    /// one tenant only, so it is not re-pointed (revoke it from `owner` first).
+    #[error("the API key is already a key of tenant {owner}")]
+    ApiKeyTaken {
+        /// The tenant the key belongs to.
+        owner: TenantId,
     },
     /// A stored item could not be decoded.
     #[error("directory item {key} is corrupt")]
@@ -99,9 +108,42 @@ pub trait Directory: Send + Sync {
     /// WABA routes to every tenant on it).
     async fn put_tenant(&self, profile: &TenantProfile) -> Result<(), DirectoryError>;
 
-    /// Map an API key (by its hash) to a tenant.
-    async fn put_api_key(&self, hash: &ApiKeyHash, tenant: &TenantId)
-    -> Result<(), DirectoryError>;
+    /// Map an API key (by its hash) to a tenant, added now by the wall clock with no
+    /// label: [`Directory::add_api_key`].
+    async fn put_api_key(
+        &self,
+        hash: &ApiKeyHash,
+        tenant: &TenantId,
+    ) -> Result<(), DirectoryError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let entry = ApiKeyEntry::new(hash.clone(), Timestamp::from_millis(now), None);
+        self.add_api_key(tenant, &entry).await
+    }
+
+    /// Map an API key (by its hash) to `tenant`, keeping when it was added and its
+    /// label. Adding a key the tenant already has changes nothing (its first time and
+    /// label stay; an entry stored before keys had them gets them). A key of another
+    /// tenant is refused with [`DirectoryError::ApiKeyTaken`], never re-pointed.
+    async fn add_api_key(
+        &self,
+        tenant: &TenantId,
+        entry: &ApiKeyEntry,
+    ) -> Result<(), DirectoryError>;
+
+    /// A tenant's API keys (hashes, never keys), oldest first (then by hash).
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyEntry>, DirectoryError>;
+
+    /// Revoke one of `tenant`'s API keys: its routing entry is deleted, so the key no
+    /// longer authenticates (past any cache in front of the directory, within that
+    /// cache's bound). Whether it was a key of `tenant`; a key of another tenant is
+    /// left alone.
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        hash: &ApiKeyHash,
+    ) -> Result<bool, DirectoryError>;
 
     /// One language version of a tenant's template.
     async fn template(

@@ -21,7 +21,7 @@ use anyhow::Context;
 use secrecy::{ExposeSecret, SecretString};
 use std::io::Write;
 use wa_shared::domain::TenantId;
-use wa_shared::domain::tenant::{ApiKeyHash, TenantProfile};
+use wa_shared::domain::tenant::{ApiKeyEntry, ApiKeyHash, TenantProfile};
 use wa_shared::ports::queue::{DEAD_LETTER_SUFFIX, MAX_QUEUE_NAME_LEN};
 use wa_shared::ports::{Directory, QueueError, QueueRef, QueueSpec, WorkQueue};
 use wa_shared::queues::{MAXIMUM_CONCURRENCY_BOUNDS, SEND};
@@ -300,6 +300,9 @@ pub async fn add(backend: &Backend, args: &AddArgs, out: &mut impl Write) -> any
     Ok(())
 }
 
+/// Label of the keys `wa tenants add` issues (`wa tenants keys list` shows it).
+pub const ADD_LABEL: &str = "wa tenants add";
+
 /// Make the planned changes; the new API key, if one was issued.
 async fn apply(
     plan: &Plan,
@@ -336,8 +339,13 @@ async fn apply(
 
     let key = if plan.key.changes() {
         let key = new_api_key()?;
+        let entry = ApiKeyEntry::new(
+            ApiKeyHash::of_key(key.expose_secret()),
+            crate::ops::now(),
+            Some(ADD_LABEL),
+        );
         directory
-            .put_api_key(&ApiKeyHash::of_key(key.expose_secret()), &plan.tenant)
+            .add_api_key(&plan.tenant, &entry)
             .await
             .context("storing the API key's hash")?;
         Some(key)

@@ -4,11 +4,13 @@
 //! `suspend`/`resume` flip the profile's status, which intake and the sender
 //! read (suspended tenants' messages are suppressed); `resume` also ends a hold
 //! (the sender's, after a tenant-class failure) and enqueues the waiting messages; `list` shows the profiles;
-//! `endpoints` manages the tenants' signed HTTP event endpoints on AWS ([`endpoints`]).
+//! `endpoints` manages the tenants' signed HTTP event endpoints on AWS ([`endpoints`]);
+//! `keys` lists, adds and revokes a tenant's API keys on both backends ([`keys`]).
 
 pub mod add;
 pub mod aws;
 pub mod endpoints;
+pub mod keys;
 pub mod profile;
 
 use super::backend::{Backend, Open};
@@ -50,6 +52,8 @@ pub enum TenantsCommand {
     Resume(StatusArgs),
     /// A tenant's signed HTTP event endpoints on AWS: add, list, remove (wa dev's are in wa.toml).
     Endpoints(endpoints::EndpointsArgs),
+    /// A tenant's API keys: list (hashes only), add (printed once), revoke.
+    Keys(keys::KeysArgs),
 }
 
 /// How template values with newlines, tabs or long runs of spaces are handled.
@@ -189,6 +193,7 @@ pub async fn run(args: TenantsArgs) -> anyhow::Result<()> {
             set_status(&args.backend, &s, TenantStatus::Active, &mut out).await
         }
         TenantsCommand::Endpoints(e) => endpoints::run(&args.backend, e, &mut out).await,
+        TenantsCommand::Keys(k) => keys::run(&args.backend, k, &mut out).await,
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod dlq;
 mod endpoints;
+mod keys;
 mod messages;
 mod support;
 mod templates;

@@ -126,7 +126,7 @@ async fn authenticate(
         })?;
     let invalid = || ApiError::Unauthorized {
         code: "invalid_api_key",
-        message: "the API key is not valid".into(),
+        message: "the API key is not valid: it is unknown or was revoked".into(),
     };
     let directory = &deps.ports.directory;
     let tenant = directory

@@ -50,6 +50,15 @@ impl Key {
         Self::new(format!("apikey#{}", hash.as_str()), API_KEY_SK)
     }
 
+    /// The tenant's listing item of one of its API keys (in the tenant's partition,
+    /// written and deleted together with the routing item).
+    pub fn tenant_api_key(tenant: &TenantId, hash: &ApiKeyHash) -> Self {
+        Self {
+            pk: tenant_pk(tenant),
+            sk: format!("{TENANT_API_KEY_SK_PREFIX}{}", hash.as_str()),
+        }
+    }
+
     /// The phone number routing item.
     pub fn phone(id: &PhoneNumberId) -> Self {
         Self::new(format!("phone#{id}"), PHONE_SK)
@@ -88,7 +97,11 @@ impl Key {
     }
 }
 
-/// Partition key of everything a tenant owns in one partition (profile, templates).
+/// Sort key prefix of a tenant's API key listing items (`apikey#{hash}`).
+pub(super) const TENANT_API_KEY_SK_PREFIX: &str = "apikey#";
+
+/// Partition key of everything a tenant owns in one partition (profile, templates,
+/// API key listing items).
 pub(super) fn tenant_pk(tenant: &TenantId) -> String {
     format!("tenant#{tenant}")
 }
@@ -116,6 +129,27 @@ impl RouteItem {
             tenant: tenant.clone(),
         }
     }
+}
+
+/// An API key item: the routing item `apikey#{hash}` (with `tenant`) or the tenant's
+/// listing item `tenant#{id}` / `apikey#{hash}` (with `hash`); both carry when the key
+/// was added and its label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct ApiKeyItem {
+    pub pk: String,
+    pub sk: String,
+    /// The owner (routing item only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<TenantId>,
+    /// The key's hash (listing item only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    /// When it was added, ms since the epoch (absent on keys stored before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_at: Option<i64>,
+    /// Where it came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
 }
 
 /// A template item. Meta's JSON is kept verbatim as a string in `template` (so

@@ -15,20 +15,21 @@
 //!
 //! Every call is counted for the cost model ([`DynamoDirectory::calls`]).
 
+mod api_keys;
 mod items;
 mod tenants;
 
 use super::super::aws::{CallCounter, SdkConfig};
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
+use crate::domain::tenant::{ApiKeyEntry, ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use items::{
-    Item, Key, PROFILE_SK, RouteItem, TemplateItem, contact_from_item, decode, encode,
-    profile_from_item, template_json, template_sk_prefix, tenant_pk, waba_pk,
+    Item, Key, PROFILE_SK, RouteItem, TemplateItem, contact_from_item, decode, profile_from_item,
+    template_json, template_sk_prefix, tenant_pk, waba_pk,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -317,22 +318,24 @@ impl Directory for DynamoDirectory {
         self.put_tenant_transaction(profile).await
     }
 
-    async fn put_api_key(
+    async fn add_api_key(
         &self,
-        hash: &ApiKeyHash,
         tenant: &TenantId,
+        entry: &ApiKeyEntry,
     ) -> Result<(), DirectoryError> {
-        let key = Key::api_key(hash);
-        let item = encode(&RouteItem::new(key.clone(), tenant), &key.describe())?;
-        self.calls.record("PutItem");
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| backend("PutItem", e))?;
-        Ok(())
+        self.add_api_key_items(tenant, entry).await
+    }
+
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyEntry>, DirectoryError> {
+        self.api_key_items(tenant).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        hash: &ApiKeyHash,
+    ) -> Result<bool, DirectoryError> {
+        self.revoke_api_key_items(tenant, hash).await
     }
 
     async fn template(

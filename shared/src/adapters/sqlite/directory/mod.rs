@@ -10,13 +10,13 @@ mod rows;
 
 use super::{SqliteDb, SqliteError};
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
-use crate::domain::tenant::{ApiKeyHash, Contact, TenantHold, TenantProfile};
+use crate::domain::tenant::{ApiKeyEntry, ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
 use crate::ports::{Directory, DirectoryError, StoredTemplate};
 use async_trait::async_trait;
 use rows::{
-    API_KEY, MIGRATIONS, PHONE, TemplateRow, contact_row, delete_route_of, profile_json, route,
-    set_route, set_waba_tenant, template_rows, waba_tenants,
+    API_KEY, MIGRATIONS, PHONE, TemplateRow, add_api_key, api_key_rows, contact_row,
+    delete_route_of, profile_json, route, set_route, set_waba_tenant, template_rows, waba_tenants,
 };
 use rusqlite::params;
 
@@ -276,16 +276,60 @@ impl Directory for SqliteDirectory {
             .map_err(|e| backend("put_tenant", e))
     }
 
-    async fn put_api_key(
+    async fn add_api_key(
         &self,
-        hash: &ApiKeyHash,
         tenant: &TenantId,
+        entry: &ApiKeyEntry,
     ) -> Result<(), DirectoryError> {
-        let (hash, tenant) = (hash.as_str().to_owned(), tenant.as_str().to_owned());
-        self.db
-            .write(move |tx| set_route(tx, API_KEY, &hash, &tenant))
+        let row = (
+            entry.hash.as_str().to_owned(),
+            entry.added_at.map(Timestamp::as_millis),
+            entry.label.clone(),
+        );
+        let owner = tenant.as_str().to_owned();
+        let foreign = self
+            .db
+            .write(move |tx| add_api_key(tx, &owner, &row))
             .await
-            .map_err(|e| backend("put_api_key", e))
+            .map_err(|e| backend("add_api_key", e))?;
+        match foreign {
+            None => Ok(()),
+            Some(owner) => Err(DirectoryError::ApiKeyTaken {
+                owner: TenantId::parse(&owner)
+                    .map_err(|e| corrupt(format!("route {API_KEY}"), e))?,
+            }),
+        }
+    }
+
+    async fn api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyEntry>, DirectoryError> {
+        let owner = tenant.as_str().to_owned();
+        let rows = self
+            .db
+            .call(move |conn| api_key_rows(conn, &owner))
+            .await
+            .map_err(|e| backend("api_keys", e))?;
+        rows.into_iter()
+            .map(|(hash, added_at, label)| {
+                Ok(ApiKeyEntry {
+                    hash: ApiKeyHash::parse(&hash)
+                        .map_err(|e| corrupt(format!("API key of {tenant}"), e))?,
+                    added_at: added_at.map(Timestamp::from_millis),
+                    label,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        hash: &ApiKeyHash,
+    ) -> Result<bool, DirectoryError> {
+        let (hash, owner) = (hash.as_str().to_owned(), tenant.as_str().to_owned());
+        self.db
+            .write(move |tx| delete_route_of(tx, API_KEY, &hash, &owner))
+            .await
+            .map_err(|e| backend("revoke_api_key", e))
     }
 
     async fn template(

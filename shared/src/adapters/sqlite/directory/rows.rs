@@ -90,6 +90,16 @@ pub(super) static MIGRATIONS: &[Migration] = &[
         DELETE FROM directory_routes WHERE kind = 'waba';
     ",
     },
+    // API keys can be listed per tenant and revoked: when each was added, where it
+    // came from (`wa.toml`, `wa tenants add`, a label), and an index by tenant.
+    Migration {
+        id: "directory/0007_api_key_entries",
+        sql: "
+        ALTER TABLE directory_routes ADD COLUMN added_at_ms INTEGER;
+        ALTER TABLE directory_routes ADD COLUMN label TEXT;
+        CREATE INDEX directory_routes_by_tenant ON directory_routes (kind, tenant);
+    ",
+    },
 ];
 
 /// Kinds of routing rows.
@@ -171,18 +181,59 @@ pub(super) fn set_route(
     Ok(())
 }
 
+/// A stored API key: hash, added at (ms), label.
+pub(super) type ApiKeyRow = (String, Option<i64>, Option<String>);
+
+/// Map API key `hash` to `tenant` unless it is another tenant's; the owner when it
+/// is. A key the tenant already has keeps its time and label (filled when missing).
+pub(super) fn add_api_key(
+    tx: &Transaction<'_>,
+    tenant: &str,
+    (hash, added_at_ms, label): &ApiKeyRow,
+) -> Result<Option<String>, SqliteError> {
+    tx.execute(
+        "INSERT INTO directory_routes (kind, key, tenant, added_at_ms, label)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (kind, key) DO UPDATE SET
+             added_at_ms = COALESCE(added_at_ms, excluded.added_at_ms),
+             label = COALESCE(label, excluded.label)
+         WHERE tenant = excluded.tenant",
+        params![API_KEY, hash, tenant, added_at_ms, label],
+    )?;
+    let owner = route(tx, API_KEY, hash)?;
+    Ok(owner.filter(|owner| owner != tenant))
+}
+
+/// A tenant's API keys, oldest first.
+pub(super) fn api_key_rows(
+    conn: &rusqlite::Connection,
+    tenant: &str,
+) -> Result<Vec<ApiKeyRow>, SqliteError> {
+    let mut stmt = conn.prepare(
+        "SELECT key, added_at_ms, label FROM directory_routes
+         WHERE kind = ?1 AND tenant = ?2 ORDER BY added_at_ms, key",
+    )?;
+    let rows = stmt
+        .query_map(params![API_KEY, tenant], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Remove a routing row only while it still points at `tenant` (another tenant may own it now).
+/// Whether it removed one.
 pub(super) fn delete_route_of(
     tx: &Transaction<'_>,
     kind: &'static str,
     key: &str,
     tenant: &str,
-) -> Result<(), SqliteError> {
-    tx.execute(
+) -> Result<bool, SqliteError> {
+    let deleted = tx.execute(
         "DELETE FROM directory_routes WHERE kind = ?1 AND key = ?2 AND tenant = ?3",
         params![kind, key, tenant],
     )?;
-    Ok(())
+    Ok(deleted > 0)
 }
 
 pub(super) fn profile_json(
