@@ -117,7 +117,10 @@ async fn receive(
         Err(apply_error) => {
             if let ApplyError::OutOfTime { applied, total } = apply_error {
                 // Not a failure: the rest waits on the inbox, Meta gets its 200 in time.
-                warn!(applied, total, "webhook body not applied within the budget; parking it on the inbox");
+                warn!(
+                    applied,
+                    total, "webhook body not applied within the budget; parking it on the inbox"
+                );
                 deps.ports.metrics.count("WebhookParkedOutOfTime", &[]);
             } else {
                 error!(error = %apply_error, source = ?std::error::Error::source(&apply_error), "webhook not stored; parking it on the inbox");

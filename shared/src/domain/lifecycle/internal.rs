@@ -185,7 +185,10 @@ pub(super) fn marketing_limited(
             code: failure.code,
             title: "the per-user marketing limit's 24 h wait would pass the message's maximum age"
                 .to_owned(),
-            detail: Some(format!("last failure: {} ({})", failure.title, failure.class)),
+            detail: Some(format!(
+                "last failure: {} ({})",
+                failure.title, failure.class
+            )),
             source: failure.source,
         };
         fail(current, status.occurred_at, &exhausted, policy)

@@ -77,7 +77,10 @@ async fn a_number_the_tenant_does_not_own_is_refused_with_the_field_at_fault() {
     let (status, body) = submit(&p, "malformed", &order_shipped(Some("+1 555"))).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["details"][0]["field"], "from", "{body}");
-    assert_eq!(body["error"]["details"][0]["code"], "invalid_value", "{body}");
+    assert_eq!(
+        body["error"]["details"][0]["code"], "invalid_value",
+        "{body}"
+    );
     assert!(p.receive().await.records.is_empty(), "nothing enqueued");
     assert!(graph.calls().is_empty());
 }
