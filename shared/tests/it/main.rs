@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod alarm_metrics;
 mod delivery_path;
 mod directory_conformance;
 mod event_log_conformance;
