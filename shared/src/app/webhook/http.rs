@@ -6,7 +6,7 @@
 //! that fails, so that Meta retries.
 
 use super::apply::{ApplyError, apply_batch_until};
-use super::inbox::{ParkedBody, park};
+use super::inbox::{park, parked_parts};
 use crate::app::WebhookDeps;
 use crate::app::http::{
     ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse, body_bytes, header, method,
@@ -125,15 +125,35 @@ async fn receive(
             } else {
                 error!(error = %apply_error, source = ?std::error::Error::source(&apply_error), "webhook not stored; parking it on the inbox");
             }
-            let parked =
-                ParkedBody::new(&raw, signature.unwrap_or_default(), deps.ports.clock.now());
-            match park(deps, &parked).await {
-                Ok(()) => Ok(ok()),
-                Err(park_error) => {
+            // The secret that signs the parts of a body too large for one inbox message:
+            // the current one, which the replay accepts like Meta's own signature.
+            let secret = deps
+                .settings
+                .app_secrets
+                .first()
+                .map_or(&[][..], |s| s.expose_secret().as_bytes());
+            let parts = parked_parts(
+                &raw,
+                signature.unwrap_or_default(),
+                secret,
+                deps.ports.clock.now(),
+            );
+            if parts.len() > 1 {
+                info!(
+                    parts = parts.len(),
+                    bytes = raw.len(),
+                    "webhook body split to fit the inbox"
+                );
+            }
+            for parked in &parts {
+                // A part that cannot be parked: Meta retries the whole body, and the
+                // parts parked already replay as duplicates.
+                if let Err(park_error) = park(deps, parked).await {
                     error!(error = %park_error, source = ?std::error::Error::source(&park_error), "webhook could not be parked either; Meta will retry");
-                    Err(ApiError::Internal)
+                    return Err(ApiError::Internal);
                 }
             }
+            Ok(ok())
         }
     }
 }

@@ -20,6 +20,12 @@ use tracing::{error, info, warn};
 /// Version of the parked message format.
 const FORMAT_VERSION: u32 = 1;
 
+/// Largest inbox message: SQS's message size limit (256 KiB).
+pub const MAX_PARKED_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Room for the parked message's other fields (version, signature, time).
+const PARKED_OVERHEAD_BYTES: usize = 512;
+
 /// One parked webhook body, as it travels on the inbox queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParkedBody {
@@ -73,6 +79,94 @@ pub enum InboxError {
     /// Applying it failed again (the record is retried).
     #[error("parked body could not be applied")]
     Apply(#[from] super::ApplyError),
+}
+
+/// The parked form of a verified body: itself when it fits one inbox message. A larger
+/// one (Meta's bodies go up to 3 MB, base64 makes them a third larger) is split into
+/// smaller envelopes: one per change, and a change's `statuses` or `messages` halved
+/// until each fits. Each part is signed with `secret`, the app secret Meta signs with,
+/// so the replay verifies it exactly like a body from Meta; its events are the body's.
+pub fn parked_parts(
+    raw: &[u8],
+    signature: &str,
+    secret: &[u8],
+    received_at: Timestamp,
+) -> Vec<ParkedBody> {
+    if fits(raw.len()) {
+        return vec![ParkedBody::new(raw, signature, received_at)];
+    }
+    let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(raw) else {
+        return vec![ParkedBody::new(raw, signature, received_at)];
+    };
+    let parts = split_envelope(&envelope);
+    if parts.len() <= 1 {
+        return vec![ParkedBody::new(raw, signature, received_at)];
+    }
+    parts
+        .iter()
+        .map(|part| {
+            let bytes = part.to_string().into_bytes();
+            let signed = crate::domain::webhook::sign(secret, &bytes);
+            ParkedBody::new(&bytes, &signed, received_at)
+        })
+        .collect()
+}
+
+/// Whether a body of `len` bytes fits one inbox message once base64-encoded.
+fn fits(len: usize) -> bool {
+    len.div_ceil(3) * 4 + PARKED_OVERHEAD_BYTES <= MAX_PARKED_MESSAGE_BYTES
+}
+
+/// Envelopes of one change each, halving a change's item lists until each part fits.
+fn split_envelope(envelope: &serde_json::Value) -> Vec<serde_json::Value> {
+    use serde_json::Value;
+    let mut parts = Vec::new();
+    let Some(entries) = envelope.get("entry").and_then(Value::as_array) else {
+        return vec![envelope.clone()];
+    };
+    for entry in entries {
+        let changes = entry
+            .get("changes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for change in changes {
+            let mut one = envelope.clone();
+            let mut entry = entry.clone();
+            entry["changes"] = Value::Array(vec![change]);
+            one["entry"] = Value::Array(vec![entry]);
+            halve_until_fits(one, &mut parts);
+        }
+    }
+    parts
+}
+
+/// `one` (an envelope of one entry with one change) if it fits, else its largest item
+/// list (`statuses`, `messages`) in two halves, each again until it fits.
+fn halve_until_fits(one: serde_json::Value, parts: &mut Vec<serde_json::Value>) {
+    use serde_json::Value;
+    if fits(one.to_string().len()) {
+        parts.push(one);
+        return;
+    }
+    let value = &one["entry"][0]["changes"][0]["value"];
+    let list = ["statuses", "messages"]
+        .into_iter()
+        .filter_map(|key| Some((key, value.get(key)?.as_array()?.len())))
+        .filter(|(_, len)| *len > 1)
+        .max_by_key(|(_, len)| *len);
+    let Some((key, len)) = list else {
+        // One huge item: parked as it is (the queue may refuse it; Meta then retries).
+        parts.push(one);
+        return;
+    };
+    let items = value[key].as_array().cloned().unwrap_or_default();
+    let (first, second) = items.split_at(len / 2);
+    for half in [first, second] {
+        let mut part = one.clone();
+        part["entry"][0]["changes"][0]["value"][key] = Value::Array(half.to_vec());
+        halve_until_fits(part, parts);
+    }
 }
 
 /// Put a body on the inbox queue.
@@ -137,6 +231,53 @@ async fn replay(deps: &WebhookDeps, record: &SqsMessage) -> Result<(), InboxErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::webhook::{parse_envelope, verify_signature_with_any};
+
+    fn statuses_envelope(n: usize) -> Vec<u8> {
+        let statuses: Vec<serde_json::Value> = (0..n)
+            .map(|i| {
+                serde_json::json!({"id": format!("wamid.{i:06}"), "status": "delivered",
+                    "timestamp": "1750030200", "recipient_id": "16505551234",
+                    "biz_opaque_callback_data": "x".repeat(400)})
+            })
+            .collect();
+        serde_json::json!({"object": "whatsapp_business_account", "entry": [
+            {"id": "1", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "1", "phone_number_id": "2"},
+                "statuses": statuses}}]}]})
+        .to_string()
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_body_that_fits_is_parked_as_it_came() {
+        let raw = statuses_envelope(3);
+        let parts = parked_parts(&raw, "sha256=ab", b"secret", Timestamp::from_millis(1));
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].raw().unwrap(), raw);
+        assert_eq!(parts[0].signature, "sha256=ab");
+    }
+
+    #[test]
+    fn a_body_over_the_queue_limit_is_split_into_signed_parts_with_every_event() {
+        let raw = statuses_envelope(2_000);
+        assert!(raw.len() > 900_000, "{}", raw.len());
+        let parts = parked_parts(&raw, "sha256=ab", b"secret", Timestamp::from_millis(1));
+        assert!(parts.len() > 3, "{}", parts.len());
+        let mut wamids = Vec::new();
+        for part in &parts {
+            let json = serde_json::to_string(part).unwrap();
+            assert!(json.len() <= MAX_PARKED_MESSAGE_BYTES, "{}", json.len());
+            let bytes = part.raw().unwrap();
+            let secrets = [b"secret".as_slice()];
+            verify_signature_with_any(secrets.into_iter(), &bytes, Some(&part.signature)).unwrap();
+            let batch = parse_envelope(&bytes).unwrap();
+            wamids.extend(batch.statuses().map(|s| s.wamid.as_str().to_owned()));
+        }
+        let expected: Vec<String> = (0..2_000).map(|i| format!("wamid.{i:06}")).collect();
+        assert_eq!(wamids, expected, "every status, once, in order");
+    }
 
     #[test]
     fn a_parked_body_keeps_the_exact_bytes() {

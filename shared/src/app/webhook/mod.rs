@@ -15,7 +15,9 @@ mod inbox;
 
 pub use apply::{ApplyError, ApplyReport, apply_batch, apply_batch_until};
 pub use http::handle_http;
-pub use inbox::{InboxError, ParkedBody, handle_inbox, park};
+pub use inbox::{
+    InboxError, MAX_PARKED_MESSAGE_BYTES, ParkedBody, handle_inbox, park, parked_parts,
+};
 
 use super::http::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use crate::app::WebhookDeps;
