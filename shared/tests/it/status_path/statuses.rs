@@ -23,7 +23,60 @@ on_every_backend!(
     a_send_whose_answer_was_lost_is_matched_by_its_callback_data_and_ends_delivered,
     a_status_without_our_callback_data_is_found_by_its_wamid,
     a_status_for_an_unknown_message_is_counted_and_acknowledged,
+    a_body_of_many_statuses_applies_each_once_whatever_their_order,
 );
+
+/// One body with a `delivered` and a `read` of 40 messages, shuffled, and each repeated
+/// (Meta batches up to 1,000 and duplicates): the statuses are applied concurrently
+/// and every message ends `read`, each milestone counted once.
+async fn a_body_of_many_statuses_applies_each_once_whatever_their_order(mut w: World) {
+    const CROCKFORD: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    let mut ids = Vec::new();
+    let mut items = Vec::new();
+    for n in 0..40usize {
+        let suffix = format!("{}{}", CROCKFORD[n / 32] as char, CROCKFORD[n % 32] as char);
+        let wamid = format!("wamid.MANY{n:02}");
+        ids.push(
+            w.accepted(&format!("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2{suffix}"), &wamid)
+                .await,
+        );
+        for (status, secs) in [("delivered", 1_750_030_200), ("read", 1_750_030_300)] {
+            let item = json!({"id": wamid, "status": status, "timestamp": secs.to_string(),
+                "recipient_id": "16505551234"});
+            items.push(item.clone());
+            items.push(item);
+        }
+    }
+    // A fixed shuffle: reads before deliveries, duplicates apart.
+    items.reverse();
+    let half = items.len() / 2;
+    items.rotate_left(half / 3);
+    // moto answers far slower than DynamoDB: no apply budget, so this checks the
+    // concurrent application, not the parking (tested in `inbox`).
+    w.functions.webhook.settings.apply_budget = None;
+    let resp = w.post(&statuses_body(items)).await;
+    assert_eq!(status_code(&resp), 200, "{}", body_text(&resp));
+    let parked = w.inbox_event().await;
+    assert!(
+        parked.records.is_empty(),
+        "applied, not parked, on {}",
+        w.backend
+    );
+    for id in &ids {
+        let m = w.message(id).await;
+        assert_eq!(m.state, MessageState::Read, "{id} on {}", w.backend);
+        assert!(m.timestamps.delivered_at.is_some());
+    }
+    let tenant = [("Tenant", TENANT)];
+    assert_eq!(w.metric("Read", &tenant), 40.0);
+    assert_eq!(
+        w.metric("Delivered", &tenant),
+        40.0,
+        "once each, on {}",
+        w.backend
+    );
+    assert_eq!(w.metric("DuplicateWebhook", &tenant), 80.0);
+}
 
 /// Create the message a fixture's status is about (tenant and id from its callback data).
 async fn message_for_fixture(w: &World, path: &str) -> (MessageId, Timestamp) {
