@@ -271,7 +271,7 @@ mod tests {
             assert!(json.len() <= MAX_PARKED_MESSAGE_BYTES, "{}", json.len());
             let bytes = part.raw().unwrap();
             let secrets = [b"secret".as_slice()];
-            verify_signature_with_any(secrets.into_iter(), &bytes, Some(&part.signature)).unwrap();
+            verify_signature_with_any(secrets, &bytes, Some(&part.signature)).unwrap();
             let batch = parse_envelope(&bytes).unwrap();
             wamids.extend(batch.statuses().map(|s| s.wamid.as_str().to_owned()));
         }
