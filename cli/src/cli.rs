@@ -24,6 +24,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Load or soak a running pipeline and report throughput and latency figures.
     Load(LoadArgs),
+    /// Soak a pipeline under faults (and crashes), then check its invariants.
+    Soak(crate::soak::SoakArgs),
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
     /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API keys, event endpoints).

@@ -5,6 +5,7 @@
 //! - [`dev`]: `wa dev`, which starts the local runtime (`wa_local`);
 //! - [`client`]: `wa send` and `wa status` against a running API;
 //! - [`load`]: `wa load`, load and soak figures of a running pipeline;
+//! - [`soak`]: `wa soak`, a pipeline under faults and crashes, then its invariants;
 //! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
 //!   `wa events`;
 //! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own;
@@ -15,3 +16,4 @@ pub mod dev;
 pub mod load;
 pub mod ops;
 pub mod sandbox;
+pub mod soak;

@@ -11,6 +11,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Send(args) => wa_cli::client::send(args).await,
         Command::Status(args) => wa_cli::client::status(args).await,
         Command::Load(args) => wa_cli::load::run(args).await,
+        Command::Soak(args) => wa_cli::soak::run(args).await,
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,
         Command::Tenants(args) => wa_cli::ops::tenants::run(args).await,
         Command::Templates(args) => wa_cli::ops::templates::run(args).await,
