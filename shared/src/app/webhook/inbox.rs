@@ -5,7 +5,7 @@
 //! the replay checks the signature again: nothing on the queue is trusted just for
 //! being there.
 
-use super::apply::apply_batch;
+use super::apply::{ApplyError, apply_batch_until};
 use crate::app::WebhookDeps;
 use crate::domain::Timestamp;
 use crate::domain::webhook::{parse_envelope, verify_signature_with_any};
@@ -37,6 +37,15 @@ pub struct ParkedBody {
     pub signature: String,
     /// When the webhook function received it.
     pub received_at: Timestamp,
+    /// Events of the body already applied by an earlier replay that ran out of time
+    /// (0: none). Outside the signature: it can only make a replay skip events, never
+    /// invent one, and only whoever can write to the inbox queue can set it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub applied: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl ParkedBody {
@@ -47,6 +56,7 @@ impl ParkedBody {
             body: base64::engine::general_purpose::STANDARD.encode(raw),
             signature: signature.to_owned(),
             received_at,
+            applied: 0,
         }
     }
 
@@ -185,13 +195,25 @@ pub async fn park(deps: &WebhookDeps, parked: &ParkedBody) -> Result<(), InboxEr
 
 /// Replay a batch of parked bodies; the records that failed are returned for retry
 /// (after `maxReceiveCount` receives they move to the inbox's dead-letter queue).
+///
+/// The batch shares the apply budget (`WebhookSettings::apply_budget`, counted from
+/// now): a body that runs out of time is parked again with the count of events it
+/// applied, and a record not reached in time is parked again as it is, so a long
+/// replay makes progress across invocations instead of timing out and being retried
+/// whole until it is dead-lettered.
 #[tracing::instrument(skip_all, fields(records = batch.records.len()))]
 pub async fn handle_inbox(deps: &WebhookDeps, batch: SqsEvent) -> SqsBatchResponse {
+    let started = std::time::Instant::now();
+    let deadline = deps.settings.apply_budget.map(|b| started + b);
     let mut response = SqsBatchResponse::default();
     for record in &batch.records {
         let id = record.message_id.clone().unwrap_or_default();
-        match replay(deps, record).await {
-            Ok(()) => info!(message_id = %id, "parked webhook applied"),
+        match replay(deps, record, deadline).await {
+            Ok(Replayed::Applied) => info!(message_id = %id, "parked webhook applied"),
+            Ok(Replayed::Reparked { applied, total }) => {
+                deps.ports.metrics.count("WebhookReplayOutOfTime", &[]);
+                warn!(message_id = %id, applied, total, "parked webhook not fully applied within the budget; parked again to go on from there");
+            }
             Err(e) => {
                 error!(message_id = %id, error = %e, source = ?std::error::Error::source(&e), "parked webhook not applied; retrying later");
                 response.add_failure(id);
@@ -201,7 +223,20 @@ pub async fn handle_inbox(deps: &WebhookDeps, batch: SqsEvent) -> SqsBatchRespon
     response
 }
 
-async fn replay(deps: &WebhookDeps, record: &SqsMessage) -> Result<(), InboxError> {
+/// What a replay did with one record.
+#[derive(Debug, PartialEq, Eq)]
+enum Replayed {
+    /// Every event is applied.
+    Applied,
+    /// Time ran out: the body is parked again to resume after `applied` events.
+    Reparked { applied: usize, total: usize },
+}
+
+async fn replay(
+    deps: &WebhookDeps,
+    record: &SqsMessage,
+    deadline: Option<std::time::Instant>,
+) -> Result<Replayed, InboxError> {
     let body = record
         .body
         .as_deref()
@@ -224,8 +259,16 @@ async fn replay(deps: &WebhookDeps, record: &SqsMessage) -> Result<(), InboxErro
         return Err(e.into());
     }
     let batch = parse_envelope(&raw)?;
-    apply_batch(deps, &batch).await?;
-    Ok(())
+    match apply_batch_until(deps, &batch, parked.applied, deadline).await {
+        Ok(_) => Ok(Replayed::Applied),
+        Err(ApplyError::OutOfTime { applied, total }) => {
+            let mut rest = parked;
+            rest.applied = applied;
+            park(deps, &rest).await?;
+            Ok(Replayed::Reparked { applied, total })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -77,8 +77,9 @@ async fn a_body_too_large_for_one_inbox_message_is_parked_in_signed_parts(w: Wor
 }
 
 /// A body that outlives the apply budget (here: none at all left after the first
-/// event) is parked whole and answered 200; the replay applies what was left, and what
-/// was already applied counts as duplicates.
+/// event) is parked whole and answered 200. Its replay has the same budget: out of
+/// time, it parks the body again with the count of events applied (and acknowledges
+/// the record, so no receive count is spent), and the next replay resumes there.
 async fn a_body_not_applied_within_the_budget_is_parked_and_its_replay_applies_the_rest(
     mut w: World,
 ) {
@@ -101,23 +102,50 @@ async fn a_body_not_applied_within_the_budget_is_parked_and_its_replay_applies_t
     assert_eq!(w.message(&second).await.state, MessageState::Accepted);
     assert_eq!(w.metric("WebhookParkedOutOfTime", &[]), 1.0);
 
+    // A replay with no time left: parked again as it was, the record acknowledged.
     let event = w.inbox_event().await;
     assert_eq!(event.records.len(), 1, "parked whole, once");
     let failures = handle_inbox(&w.functions.webhook, event.clone())
         .await
         .batch_item_failures;
-    assert!(
-        failures.is_empty(),
-        "the replay has no budget: it applies it all"
-    );
+    assert!(failures.is_empty(), "out of time is not a failure");
     w.settle(&w.inbox, &event, &[]).await;
+    assert_eq!(w.metric("WebhookReplayOutOfTime", &[]), 1.0);
+    assert_eq!(w.message(&first).await.state, MessageState::Accepted);
+    let again = w.inbox_event().await;
+    assert_eq!(again.records.len(), 1, "parked again, once");
+    let mut parked: ParkedBody =
+        serde_json::from_str(again.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(parked.applied, 0, "nothing applied yet");
+    assert_eq!(
+        parked.raw().unwrap(),
+        body.as_bytes(),
+        "the same signed bytes"
+    );
+    w.settle(&w.inbox, &again, &[]).await;
+
+    // As a replay that applied the first event before its time ran out leaves it: the
+    // next replay (with time) applies only what follows.
+    parked.applied = 1;
+    wa_shared::app::webhook::park(&w.functions.webhook, &parked)
+        .await
+        .unwrap();
+    w.functions.webhook.settings.apply_budget = Some(std::time::Duration::from_secs(30));
+    let resumed = w.inbox_event().await;
+    assert_eq!(resumed.records.len(), 1);
+    let failures = handle_inbox(&w.functions.webhook, resumed.clone())
+        .await
+        .batch_item_failures;
+    assert!(failures.is_empty());
+    w.settle(&w.inbox, &resumed, &[]).await;
     assert_eq!(
         w.message(&first).await.state,
-        MessageState::Delivered,
-        "on {}",
+        MessageState::Accepted,
+        "skipped as applied, on {}",
         w.backend
     );
     assert_eq!(w.message(&second).await.state, MessageState::Delivered);
+    assert!(w.drain(&w.inbox).await.is_empty(), "done: nothing parked");
 }
 
 async fn a_store_failure_parks_the_signed_body_and_the_replay_applies_it(w: World) {

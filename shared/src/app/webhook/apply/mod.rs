@@ -94,22 +94,27 @@ pub async fn apply_batch(
     deps: &WebhookDeps,
     batch: &WebhookBatch,
 ) -> Result<ApplyReport, ApplyError> {
-    apply_batch_until(deps, batch, None).await
+    apply_batch_until(deps, batch, 0, None).await
 }
 
-/// [`apply_batch`], stopping with [`ApplyError::OutOfTime`] when `deadline` has passed
-/// before an event (a body of 1,000 statuses must not outlive the function).
+/// [`apply_batch`] from the event at index `start` (the events before it were applied
+/// by an earlier run), stopping with [`ApplyError::OutOfTime`] when `deadline` has
+/// passed before an event (a body of 1,000 statuses must not outlive the function).
+/// `OutOfTime.applied` counts from the body's first event, so it is the next `start`.
 pub async fn apply_batch_until(
     deps: &WebhookDeps,
     batch: &WebhookBatch,
+    start: usize,
     deadline: Option<std::time::Instant>,
 ) -> Result<ApplyReport, ApplyError> {
-    for warning in &batch.warnings {
-        warn!(warning = %warning, "webhook body tolerated with a warning");
+    if start == 0 {
+        for warning in &batch.warnings {
+            warn!(warning = %warning, "webhook body tolerated with a warning");
+        }
     }
     let mut ctx = Context::new(deps);
     let total = batch.events.len();
-    let mut applied = 0;
+    let mut applied = start.min(total);
     while let Some(event) = batch.events.get(applied) {
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             return Err(ApplyError::OutOfTime { applied, total });
