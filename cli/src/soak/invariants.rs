@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// One history entry as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +173,30 @@ pub fn regressions(entries: &[Entry], final_state: Option<&str>) -> Vec<Regressi
     found
 }
 
+/// The `data.status` of each outbound event the entries call for: every entry that
+/// moved the message (`advanced`) into `accepted`, `sent`, `delivered`, `read`,
+/// `suppressed` or `failed` (`unconfirmed` when the reconciler's horizon failed it)
+/// emits one event of that status (docs/events/README.md), so each must be in the
+/// tenant's event log. A set: a status entered twice (a 131049 requeue accepted
+/// again) needs its event at least once.
+pub fn expected_event_statuses(entries: &[Entry]) -> BTreeSet<&'static str> {
+    let mut out = BTreeSet::new();
+    for e in entries.iter().filter(|e| e.outcome == "advanced") {
+        let status = match e.state.as_str() {
+            "accepted" => "accepted",
+            "sent" => "sent",
+            "delivered" => "delivered",
+            "read" => "read",
+            "suppressed" => "suppressed",
+            "failed" if e.event == "reconciler.unconfirmed" => "unconfirmed",
+            "failed" => "failed",
+            _ => continue,
+        };
+        out.insert(status);
+    }
+    out
+}
+
 /// Whether a state is final for the workers (`delivered`, `read`, `failed`, `suppressed`).
 pub fn is_terminal(state: &str) -> bool {
     matches!(state, "delivered" | "read" | "failed" | "suppressed")
@@ -305,5 +330,28 @@ mod tests {
         assert!(entries(&json!({})).is_none());
         assert!(is_terminal("read") && !is_terminal("sent"));
         assert!(needs_a_send("delivered") && !needs_a_send("failed"));
+    }
+
+    #[test]
+    fn each_advancing_entry_into_an_event_state_calls_for_its_event() {
+        let mut late = entry(9, "webhook.sent", "read");
+        late.outcome = "timestamp_filled".into();
+        let life = vec![
+            entry(1, "intake.queued", "queued"),
+            entry(2, "sender.claimed", "sending"),
+            entry(3, "sender.accepted", "accepted"),
+            entry(5, "webhook.read", "read"),
+            late,
+        ];
+        let want: BTreeSet<&str> = ["accepted", "read"].into();
+        assert_eq!(expected_event_statuses(&life), want);
+        let guessed = vec![
+            entry(1, "sender.accepted", "accepted"),
+            entry(2, "reconciler.unconfirmed", "failed"),
+            entry(3, "webhook.delivered", "delivered"),
+        ];
+        let want: BTreeSet<&str> = ["accepted", "unconfirmed", "delivered"].into();
+        assert_eq!(expected_event_statuses(&guessed), want);
+        assert!(expected_event_statuses(&[entry(1, "intake.queued", "queued")]).is_empty());
     }
 }

@@ -12,6 +12,7 @@
 //!
 //! The exit status is non-zero when an invariant fails.
 
+pub mod events;
 pub mod invariants;
 pub mod mix;
 pub mod pipeline;
@@ -257,6 +258,8 @@ fn stamp() -> String {
 /// Start (or reach) the pipeline, drive it, wait, check; the report.
 pub async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
     let run_id = format!("soak-{}", stamp());
+    // The started pipeline's event endpoint (every tenant's), alive for the whole run.
+    let mut receiver: Option<events::Receiver> = None;
     let (tenants, spawned, url, sandbox_url) = match &args.url {
         Some(url) => {
             let tenants = if args.tenant_list.is_empty() {
@@ -286,10 +289,14 @@ pub async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
                 .clone()
                 .unwrap_or_else(|| std::env::temp_dir().join(&run_id));
             let (for_start, faults, seed) = (tenants.clone(), args.faults, args.seed);
-            let spawned =
-                tokio::task::spawn_blocking(move || Spawned::start(&dir, &for_start, faults, seed))
-                    .await
-                    .context("starting the pipeline")??;
+            let events_receiver = events::Receiver::start().await?;
+            let events_url = events_receiver.url.clone();
+            receiver = Some(events_receiver);
+            let spawned = tokio::task::spawn_blocking(move || {
+                Spawned::start(&dir, &for_start, faults, seed, Some(&events_url))
+            })
+            .await
+            .context("starting the pipeline")??;
             let (url, sandbox) = (spawned.url.clone(), spawned.sandbox_url.clone());
             (
                 tenants,
@@ -299,8 +306,16 @@ pub async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
             )
         }
     };
-    let mut result =
-        drive_and_check(args, &run_id, &tenants, spawned.clone(), &url, sandbox_url).await;
+    let mut result = drive_and_check(
+        args,
+        &run_id,
+        &tenants,
+        spawned.clone(),
+        &url,
+        sandbox_url,
+        receiver.as_ref(),
+    )
+    .await;
     if let Some(spawned) = spawned {
         let dir = spawned
             .lock()
@@ -309,6 +324,13 @@ pub async fn soak(args: &SoakArgs) -> anyhow::Result<SoakReport> {
             .to_owned();
         // The last handle: dropping it stops both processes before the files go.
         drop(spawned);
+        if let Ok(report) = &mut result {
+            let (lines, found) = pipeline::scan_logs(&dir, &pipeline::secrets(&tenants));
+            report.logs_checked = true;
+            report.log_lines = lines;
+            report.secrets_in_logs = found;
+            report.judge();
+        }
         let passed = result.as_ref().is_ok_and(|r| r.passed);
         if passed && !args.keep && args.dir.is_none() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -327,6 +349,7 @@ async fn drive_and_check(
     spawned: Option<Arc<Mutex<Spawned>>>,
     url: &str,
     sandbox_url: Option<String>,
+    receiver: Option<&events::Receiver>,
 ) -> anyhow::Result<SoakReport> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(1))
@@ -608,6 +631,16 @@ async fn drive_and_check(
         &outcomes,
         &mut report,
     );
+    judge_events(
+        &http,
+        url,
+        tenants,
+        &accepted,
+        &views,
+        receiver,
+        &mut report,
+    )
+    .await;
     let terminal = views
         .values()
         .filter(|v| invariants::is_terminal(v["status"].as_str().unwrap_or_default()))
@@ -615,6 +648,78 @@ async fn drive_and_check(
     report.terminal_per_second = terminal as f64 / total_seconds.max(1e-9);
     report.judge();
     Ok(report)
+}
+
+/// Every transition of the accepted messages has its event in its tenant's log, and
+/// (started pipeline) every logged event reached the tenant's endpoint, signed.
+async fn judge_events(
+    http: &reqwest::Client,
+    url: &str,
+    tenants: &[Tenant],
+    accepted: &BTreeMap<String, usize>,
+    views: &HashMap<String, Value>,
+    receiver: Option<&events::Receiver>,
+    report: &mut SoakReport,
+) {
+    let mut logs = Vec::with_capacity(tenants.len());
+    for t in tenants {
+        match events::read_log(http, url, &t.key).await {
+            Ok(log) => logs.push(log),
+            Err(e) => {
+                report.events_unreadable.push(format!("{}: {e:#}", t.id));
+                logs.push(events::EventLog::default());
+            }
+        }
+    }
+    report.events_checked = receiver.is_some();
+    report.events_missing = transitions_without_event(tenants, accepted, views, &logs);
+    report.events_logged = logs.iter().map(|l| l.ids.len()).sum();
+    if let Some(receiver) = receiver {
+        // Dispatch is asynchronous (and retried after a kill): give it time.
+        for (t, log) in tenants.iter().zip(&logs) {
+            for id in receiver.wait_for(&log.ids, Duration::from_secs(60)).await {
+                report.events_undelivered.push(Flagged {
+                    tenant: t.id.clone(),
+                    id,
+                    detail: "in the event log, never delivered to the endpoint".into(),
+                });
+            }
+        }
+        report.events_bad_signatures = receiver.bad_signatures();
+    }
+}
+
+/// The accepted messages with a transition whose event is not in their tenant's log.
+fn transitions_without_event(
+    tenants: &[Tenant],
+    accepted: &BTreeMap<String, usize>,
+    views: &HashMap<String, Value>,
+    logs: &[events::EventLog],
+) -> Vec<Flagged> {
+    let mut out = Vec::new();
+    for (id, tenant) in accepted {
+        let (Some(view), Some(log), Some(t)) =
+            (views.get(id), logs.get(*tenant), tenants.get(*tenant))
+        else {
+            continue;
+        };
+        let Some(entries) = invariants::entries(view) else {
+            continue;
+        };
+        let logged = log.statuses.get(id);
+        let missing: Vec<&str> = invariants::expected_event_statuses(&entries)
+            .into_iter()
+            .filter(|s| !logged.is_some_and(|l| l.contains(*s)))
+            .collect();
+        if !missing.is_empty() {
+            out.push(Flagged {
+                tenant: t.id.clone(),
+                id: id.clone(),
+                detail: format!("no message.* event of status {}", missing.join(", ")),
+            });
+        }
+    }
+    out
 }
 
 /// The first 200 characters of an answer that is not a 2xx.
@@ -1051,6 +1156,32 @@ mod tests {
             ]
         );
         assert_eq!(report.tenants[1].queued_to_accepted_ms.p50, 250.0);
+
+        // Events: msg_fail_dup's log lacks its `delivered`; the others are complete.
+        let mut logs = vec![events::EventLog::default(), events::EventLog::default()];
+        let both = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+        logs[0]
+            .statuses
+            .insert("msg_retry_dup".into(), both(&["accepted", "delivered"]));
+        for id in ["msg_phantom", "msg_back"] {
+            logs[1]
+                .statuses
+                .insert(id.into(), both(&["accepted", "sent", "delivered"]));
+        }
+        logs[1]
+            .statuses
+            .insert("msg_fail_dup".into(), both(&["accepted"]));
+        let missing = transitions_without_event(&tenants, &accepted, &views, &logs);
+        assert_eq!(ids(&missing), vec!["msg_fail_dup"]);
+        assert!(missing[0].detail.contains("delivered"), "{missing:?}");
+        report.events_missing = missing;
+        report.judge();
+        assert!(
+            report
+                .invariants
+                .iter()
+                .any(|i| i.name == "events" && !i.ok)
+        );
     }
 
     #[test]

@@ -121,6 +121,77 @@ const GRAPH_TIMEOUT_MS: u64 = 1_500;
 /// How long an accept-then-timeout answer is held (past the Graph timeout).
 const HOLD_MS: u64 = 4_000;
 const APP_SECRET: &str = "soak-app-secret";
+/// The webhook verify token of the started `wa dev`.
+const VERIFY_TOKEN: &str = "soak-verify";
+/// The log level of the started processes: `info`, so the secrets check reads what an
+/// operator's logs would hold.
+const LOG_LEVEL: &str = "info";
+
+/// Every secret the started pipeline holds, with a name that does not reveal it: the
+/// app secret, the verify token, the events endpoints' signing secret, and each
+/// tenant's API key and Graph token.
+pub fn secrets(tenants: &[Tenant]) -> Vec<(String, String)> {
+    let mut out = vec![
+        ("the app secret".to_owned(), APP_SECRET.to_owned()),
+        (
+            "the webhook verify token".to_owned(),
+            VERIFY_TOKEN.to_owned(),
+        ),
+        (
+            "the events endpoint secret".to_owned(),
+            super::events::ENDPOINT_SECRET.to_owned(),
+        ),
+        (
+            "the events endpoint key (base64)".to_owned(),
+            super::events::ENDPOINT_SECRET
+                .trim_start_matches("whsec_")
+                .to_owned(),
+        ),
+    ];
+    for (i, t) in tenants.iter().enumerate() {
+        out.push((format!("the API key of {}", t.id), t.key.clone()));
+        out.push((
+            format!("the Graph token of {}", t.id),
+            format!("soak-token-{i}"),
+        ));
+    }
+    out
+}
+
+/// Read every `*.log` of `dir`: the lines read, and each line holding a secret (as
+/// `file:line: name`, never the secret itself).
+pub fn scan_logs(dir: &Path, secrets: &[(String, String)]) -> (usize, Vec<String>) {
+    let mut lines = 0;
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, vec![format!("{}: unreadable", dir.display())]);
+    };
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    files.sort();
+    for file in files {
+        let Ok(bytes) = std::fs::read(&file) else {
+            found.push(format!("{}: unreadable", file.display()));
+            continue;
+        };
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (n, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+            lines += 1;
+            for (what, secret) in secrets {
+                if line.contains(secret.as_str()) {
+                    found.push(format!("{name}:{}: {what}", n + 1));
+                }
+            }
+        }
+    }
+    (lines, found)
+}
 
 /// The pipeline started by the soak: `wa sandbox` and `wa dev` child processes.
 pub struct Spawned {
@@ -161,6 +232,7 @@ impl Spawned {
         tenants: &[Tenant],
         profile: FaultProfile,
         seed: u64,
+        events_url: Option<&str>,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let exe = std::env::current_exe().context("finding the wa binary")?;
@@ -209,7 +281,7 @@ data = "dev.sqlite"
 
 [webhook]
 app_secret = "{APP_SECRET}"
-verify_token = "soak-verify"
+verify_token = "{VERIFY_TOKEN}"
 
 [graph]
 base_url = "http://{sandbox_listen}"
@@ -229,6 +301,9 @@ lease_ms = 3000
 queued_grace_ms = 2000
 ambiguous_grace_ms = 3000
 webhook_horizon_ms = 5000
+
+[events]
+poll_interval_ms = 50
 "#
         );
         for (i, t) in tenants.iter().enumerate() {
@@ -253,6 +328,12 @@ intake_quota = {{ requests_per_second = 100000, burst = 1000000 }}
                 n = i + 1,
                 policy = t.on_ambiguous,
             ));
+            if let Some(url) = events_url {
+                config.push_str(&format!(
+                    "\n[[tenants.endpoints]]\nurl = \"{url}\"\nsecret = \"{}\"\n",
+                    super::events::ENDPOINT_SECRET
+                ));
+            }
         }
         std::fs::write(dir.join("wa.toml"), config).context("writing wa.toml")?;
 
@@ -270,7 +351,7 @@ intake_quota = {{ requests_per_second = 100000, burst = 1000000 }}
             .arg(sandbox_listen.to_string())
             .arg("--config")
             .arg(&sandbox_path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", LOG_LEVEL)
             .stdout(Stdio::piped())
             .stderr(log("sandbox.log")?)
             .spawn()
@@ -305,7 +386,7 @@ intake_quota = {{ requests_per_second = 100000, burst = 1000000 }}
             .arg("dev")
             .arg("--config")
             .arg(self.dir.join("wa.toml"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", LOG_LEVEL)
             .env_remove("WA_GRAPH_BASE_URL")
             .env_remove("WA_APP_SECRET")
             .env_remove("WA_VERIFY_TOKEN")

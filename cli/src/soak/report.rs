@@ -163,6 +163,24 @@ pub struct SoakReport {
     pub regressions: Vec<RegressedMessage>,
     /// Messages not terminal when the wait ended.
     pub not_terminal: Vec<Flagged>,
+    /// Events in the tenants' logs (`GET /v1/events`).
+    pub events_logged: usize,
+    /// Messages with a transition whose event is not in the log.
+    pub events_missing: Vec<Flagged>,
+    /// Whether deliveries to endpoints were checked (the started pipeline's receiver).
+    pub events_checked: bool,
+    /// Logged events never delivered to the tenant's endpoint (`id`: the event id).
+    pub events_undelivered: Vec<Flagged>,
+    /// Deliveries whose Standard Webhooks signature did not verify.
+    pub events_bad_signatures: usize,
+    /// Tenants whose log could not be read, with the error.
+    pub events_unreadable: Vec<String>,
+    /// Whether the started pipeline's logs were read for secrets.
+    pub logs_checked: bool,
+    /// Lines of those logs.
+    pub log_lines: usize,
+    /// Log lines holding a secret (`file:line: which secret`).
+    pub secrets_in_logs: Vec<String>,
     /// Invalid requests sent, and those that got the right 4xx.
     pub invalid_sent: usize,
     /// Invalid requests answered with the right status.
@@ -244,6 +262,39 @@ impl SoakReport {
                 self.wrong_answers.len()
             ),
         );
+        add(
+            "events",
+            self.events_missing.is_empty()
+                && self.events_undelivered.is_empty()
+                && self.events_bad_signatures == 0
+                && self.events_unreadable.is_empty(),
+            format!(
+                "logged {}, transitions without an event {}, {}, unreadable logs {}",
+                self.events_logged,
+                self.events_missing.len(),
+                if self.events_checked {
+                    format!(
+                        "undelivered {} bad signatures {}",
+                        self.events_undelivered.len(),
+                        self.events_bad_signatures
+                    )
+                } else {
+                    "deliveries not checked (--url)".into()
+                },
+                self.events_unreadable.len()
+            ),
+        );
+        if self.logs_checked {
+            add(
+                "secrets in logs",
+                self.secrets_in_logs.is_empty() && self.log_lines > 0,
+                format!(
+                    "{} of {} log lines hold a token, key or secret",
+                    self.secrets_in_logs.len(),
+                    self.log_lines
+                ),
+            );
+        }
         add(
             "something delivered",
             self.accepted > 0 && self.found > 0,
@@ -357,6 +408,13 @@ impl SoakReport {
         list("duplicated (fail tenants)", flagged(&self.duplicates_fail));
         list("state without a send", flagged(&self.state_without_send));
         list("not terminal", flagged(&self.not_terminal));
+        list(
+            "transitions without an event",
+            flagged(&self.events_missing),
+        );
+        list("events never delivered", flagged(&self.events_undelivered));
+        list("event logs unreadable", self.events_unreadable.clone());
+        list("secrets in logs", self.secrets_in_logs.clone());
         list(
             "regressions",
             self.regressions
