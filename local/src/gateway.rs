@@ -50,6 +50,7 @@ impl Gateway {
         };
         Router::new()
             .route("/v1/messages", post(post_message))
+            .route("/v1/messages/batch", post(post_batch))
             .route("/v1/messages/{id}", get(get_message))
             .route("/v1/events", get(get_events))
             .route("/webhook", get(webhook).post(webhook))
@@ -168,6 +169,28 @@ async fn post_message(
     };
     let event = gw.event(
         "POST /v1/messages",
+        &method,
+        &uri,
+        &headers,
+        HashMap::new(),
+        &body,
+    );
+    gw.invoke(Function::Intake, event).await
+}
+
+/// `POST /v1/messages/batch`: up to 100 send requests, answered item by item.
+async fn post_batch(
+    State(gw): State<Gateway>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let Some(body) = read_body(body).await else {
+        return too_large();
+    };
+    let event = gw.event(
+        "POST /v1/messages/batch",
         &method,
         &uri,
         &headers,

@@ -197,3 +197,70 @@ async fn the_intake_binary_refuses_a_flooding_tenant_and_never_another() {
         "{lines:?}"
     );
 }
+
+/// `POST /v1/messages/batch` through the built binary (`events/intake/send-batch.json`):
+/// answered item by item, the invalid items (a bad `to`, a missing key) refused with
+/// their index in the field path without blocking the valid ones, whose wake-ups go
+/// to the tenant's SQS queue in one batched call; the same batch again replays.
+#[tokio::test]
+async fn the_intake_binary_answers_a_batch_item_by_item() {
+    let Some(stack) = AwsStack::start().await else {
+        return;
+    };
+    let api = RuntimeApi::start().await.unwrap();
+    let mut cmd = api.command(env!("CARGO_BIN_EXE_intake"), "test-wa-intake");
+    cmd.envs(stack.env());
+    let _function = FunctionProcess::spawn(cmd).unwrap();
+
+    let answer = api
+        .invoke(event("intake/send-batch.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let b = body(&answer);
+    let statuses: Vec<i64> = b["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [202, 202, 422, 422], "{b}");
+    assert_eq!(
+        (b["accepted"].as_i64(), b["refused"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        b["results"][2]["error"]["details"][0]["field"],
+        "messages[2].to"
+    );
+    assert_eq!(
+        b["results"][3]["error"]["details"][0]["field"],
+        "messages[3].idempotency_key"
+    );
+    let demo = TenantId::parse("demo").unwrap();
+    let first =
+        MessageId::for_idempotency_key(&demo, &IdempotencyKey::parse("batch-7-order-1").unwrap());
+    assert_eq!(b["results"][0]["message"]["id"], first.as_str());
+    let stored = stack.store.get(&demo, &first).await.unwrap().unwrap();
+    assert_eq!(stored.state, MessageState::Queued);
+    let queued = stack
+        .queues
+        .receive(&stack.queue, 10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2, "one wake-up per new message");
+
+    let again = api
+        .invoke(event("intake/send-batch.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    let statuses: Vec<i64> = body(&again)["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 422, 422], "{again}");
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api_keys;
+mod batch;
 mod events;
 mod gateway_limits;
 mod holds;

@@ -111,6 +111,17 @@ impl ApiError {
 
     /// The response for this error, tagged with the request id.
     pub fn to_response(&self, request_id: &str) -> ApiGatewayV2httpResponse {
+        let error = self.to_error_body(request_id);
+        let mut headers = vec![("x-request-id", request_id.to_owned())];
+        if let ApiError::QuotaExceeded(refusal) = self {
+            headers.push(("retry-after", refusal.retry_after_secs().to_string()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        json_response(self.status(), &json!({ "error": error }), &headers)
+    }
+
+    /// The `error` object of this error's body (also one batch item's error).
+    pub fn to_error_body(&self, request_id: &str) -> Value {
         let mut error = json!({
             "code": self.code(),
             "message": self.to_string(),
@@ -119,15 +130,11 @@ impl ApiError {
         if let ApiError::Validation(problems) = self {
             error["details"] = serde_json::to_value(problems).unwrap_or(Value::Null);
         }
-        let mut headers = vec![("x-request-id", request_id.to_owned())];
         if let ApiError::QuotaExceeded(refusal) = self {
-            let seconds = refusal.retry_after_secs();
             error["limit"] = quota_limit(refusal);
-            error["retry_after_seconds"] = json!(seconds);
-            headers.push(("retry-after", seconds.to_string()));
+            error["retry_after_seconds"] = json!(refusal.retry_after_secs());
         }
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        json_response(self.status(), &json!({ "error": error }), &headers)
+        error
     }
 }
 

@@ -7,6 +7,7 @@
 //! nothing and its cause goes to the log.
 //!
 //! - [`submit`](mod@submit): authenticate, validate, apply policy, persist, enqueue.
+//! - [`batch`]: `POST /v1/messages/batch`, up to 100 of those answered item by item.
 //! - [`quota`](mod@quota): the tenant's intake quota (rate, messages per day): 429.
 //! - [`view`]: what callers see of a message.
 //!
@@ -14,6 +15,7 @@
 //! ([`crate::domain::policy`]); the directory reads go through the cache its wiring
 //! puts around the directory ([`crate::app::DirectoryCache`]).
 
+pub mod batch;
 pub mod events;
 mod quota;
 mod submit;
@@ -88,6 +90,14 @@ async fn route(
         let tenant = authenticate(deps, request).await?;
         quota::take_request(deps, &tenant, deps.ports.clock.now()).await?;
         return submit::submit(deps, request, request_id, &tenant).await;
+    }
+    if path == "/v1/messages/batch" {
+        if method != "POST" {
+            return Err(ApiError::MethodNotAllowed);
+        }
+        let tenant = authenticate(deps, request).await?;
+        quota::take_request(deps, &tenant, deps.ports.clock.now()).await?;
+        return batch::submit_batch(deps, request, request_id, &tenant).await;
     }
     if path == "/v1/events" {
         if method != "GET" {

@@ -16,7 +16,7 @@ use crate::domain::template::{TemplateCatalog, TemplateStatus};
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{Problem, code, requested_template, validate};
 use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, PhoneNumberId, Suppression};
-use crate::ports::{CreateOutcome, QueueRef};
+use crate::ports::{CreateOutcome, QueueError, QueueRef};
 use crate::queues::SendQueueMessage;
 use serde_json::Value;
 use std::time::Duration;
@@ -41,12 +41,49 @@ pub(super) async fn submit(
         code: "malformed_json",
         message: format!("the body is not valid JSON: {e}"),
     })?;
+    let mut submitted = submit_value(deps, tenant, &raw, key).await?;
+    if let Some(body) = submitted.to_enqueue.take() {
+        enqueue(deps, tenant, &body).await;
+    }
+    Ok(submitted.into_response(request_id))
+}
+
+/// What one send request came to: its answer, and the queue message to send when it
+/// stored a new queued message.
+pub(super) struct Submitted {
+    /// 202 (new), 200 (a replay of the stored message).
+    pub status: u16,
+    /// The message view answered.
+    pub body: Value,
+    /// The wake-up for the tenant's queue (a new `queued` message), not yet sent.
+    pub to_enqueue: Option<String>,
+}
+
+impl Submitted {
+    fn into_response(self, request_id: &str) -> ApiGatewayV2httpResponse {
+        let mut headers = vec![("x-request-id", request_id)];
+        if self.status == 200 {
+            headers.push(("idempotent-replayed", "true"));
+        }
+        json_response(self.status, &self.body, &headers)
+    }
+}
+
+/// Validate, apply policy, count and store one send request (its JSON body and its
+/// idempotency key); the queue message is left to the caller, so a batch can send
+/// them together.
+pub(super) async fn submit_value(
+    deps: &IntakeDeps,
+    tenant: &TenantProfile,
+    raw: &Value,
+    key: Option<IdempotencyKey>,
+) -> Result<Submitted, ApiError> {
     let now = deps.ports.clock.now();
 
     // Paused and disabled templates are policy, not caller mistakes: validate against
     // an approved copy so a well-formed request becomes a suppression, not a 422.
-    let (catalog, template_refusal) = catalog_for(deps, tenant, &raw).await?;
-    let validated = validate(&raw, &catalog, tenant.formatting).map_err(ApiError::Validation)?;
+    let (catalog, template_refusal) = catalog_for(deps, tenant, raw).await?;
+    let validated = validate(raw, &catalog, tenant.formatting).map_err(ApiError::Validation)?;
     if let Some(problem) = sending_number_problem(tenant, validated.request().from.as_deref()) {
         return Err(ApiError::Validation(vec![problem]));
     }
@@ -102,7 +139,7 @@ pub(super) async fn submit(
     let counted = match quota::count_message(deps, tenant, now).await {
         Ok(counted) => counted,
         // A full day still answers a replay of a message it stored.
-        Err(refusal) => return stored_answer(deps, tenant, &message, request_id, refusal).await,
+        Err(refusal) => return stored_answer(deps, tenant, &message, refusal).await,
     };
     // A backend error leaves the count as it is: the put may have been stored.
     match deps
@@ -115,16 +152,17 @@ pub(super) async fn submit(
         CreateOutcome::Created => {}
         CreateOutcome::Exists(existing) => {
             quota::give_back(deps, tenant, counted).await;
-            return existing_answer(&existing, &request_hash, request_id);
+            return existing_answer(&existing, &request_hash);
         }
     }
 
     let tenant_dim = [("Tenant", tenant.id.as_str())];
+    let mut to_enqueue = None;
     if let Some(s) = &message.suppression {
         info!(reason = %s.reason, "suppressed by policy");
         count_suppressed(deps, tenant, s);
     } else if message.state == MessageState::Queued {
-        enqueue(deps, tenant, &message).await;
+        to_enqueue = Some(SendQueueMessage::of(&message).to_body());
         deps.ports.metrics.count("Queued", &tenant_dim);
     }
     let mut answer = view::accepted_view(&message);
@@ -132,7 +170,11 @@ pub(super) async fn submit(
     if !validated.sanitized().is_empty() {
         answer["sanitized"] = serde_json::to_value(validated.sanitized()).unwrap_or_default();
     }
-    Ok(json_response(202, &answer, &[("x-request-id", request_id)]))
+    Ok(Submitted {
+        status: 202,
+        body: answer,
+        to_enqueue,
+    })
 }
 
 /// A `from` that is not one of the tenant's numbers (its format was checked by
@@ -158,11 +200,7 @@ fn sending_number_problem(tenant: &TenantProfile, from: Option<&str>) -> Option<
 
 /// The answer for a key already used: the stored message (a replay, 200), or a 409
 /// when the body differs.
-fn existing_answer(
-    existing: &Message,
-    request_hash: &str,
-    request_id: &str,
-) -> Result<ApiGatewayV2httpResponse, ApiError> {
+fn existing_answer(existing: &Message, request_hash: &str) -> Result<Submitted, ApiError> {
     if existing.request_hash != request_hash {
         return Err(ApiError::Conflict {
             code: "idempotency_key_reused",
@@ -170,14 +208,11 @@ fn existing_answer(
         });
     }
     info!("idempotent replay");
-    Ok(json_response(
-        200,
-        &view::message_view(existing),
-        &[
-            ("x-request-id", request_id),
-            ("idempotent-replayed", "true"),
-        ],
-    ))
+    Ok(Submitted {
+        status: 200,
+        body: view::message_view(existing),
+        to_enqueue: None,
+    })
 }
 
 /// When the day is full: the answer for a key already used, else the refusal.
@@ -185,9 +220,8 @@ async fn stored_answer(
     deps: &IntakeDeps,
     tenant: &TenantProfile,
     message: &Message,
-    request_id: &str,
     refusal: QuotaRefusal,
-) -> Result<ApiGatewayV2httpResponse, ApiError> {
+) -> Result<Submitted, ApiError> {
     let stored = match message.idempotency_key {
         Some(_) => deps
             .ports
@@ -198,7 +232,7 @@ async fn stored_answer(
         None => None,
     };
     match stored {
-        Some(existing) => existing_answer(&existing, &message.request_hash, request_id),
+        Some(existing) => existing_answer(&existing, &message.request_hash),
         None => Err(quota::refuse(deps, tenant, refusal)),
     }
 }
@@ -215,22 +249,48 @@ fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) 
 
 /// The queue is only a wake-up call: a failed enqueue after the put is logged and
 /// counted, and the reconciler enqueues the message when its sweep deadline passes.
-async fn enqueue(deps: &IntakeDeps, tenant: &TenantProfile, message: &Message) {
-    let body = SendQueueMessage::of(message).to_body();
+async fn enqueue(deps: &IntakeDeps, tenant: &TenantProfile, body: &str) {
     let queue = QueueRef::new(tenant.queue.clone());
-    if let Err(e) = deps.ports.queue.send(&queue, &body, Duration::ZERO).await {
-        warn!(
-            error = %ErrorChain(&e),
-            "enqueue failed after the message was stored; the reconciler will enqueue it"
-        );
-        deps.ports
-            .metrics
-            .count("EnqueueFailed", &[("Tenant", tenant.id.as_str())]);
+    if let Err(e) = deps.ports.queue.send(&queue, body, Duration::ZERO).await {
+        enqueue_failed(deps, tenant, &e, 1);
     }
 }
 
+/// The wake-ups of a batch's new messages, sent with batched queue calls (SQS takes 10
+/// a call); failures as for [`enqueue`].
+pub(super) async fn enqueue_many(deps: &IntakeDeps, tenant: &TenantProfile, bodies: &[String]) {
+    if bodies.is_empty() {
+        return;
+    }
+    let queue = QueueRef::new(tenant.queue.clone());
+    match deps.ports.queue.send_many(&queue, bodies).await {
+        Ok(outcome) => {
+            for f in &outcome.failed {
+                warn!(index = f.index, code = %f.code, error = %f.message, "batch entry not enqueued after the message was stored; the reconciler will enqueue it");
+                deps.ports
+                    .metrics
+                    .count("EnqueueFailed", &[("Tenant", tenant.id.as_str())]);
+            }
+        }
+        Err(e) => enqueue_failed(deps, tenant, &e, bodies.len()),
+    }
+}
+
+fn enqueue_failed(deps: &IntakeDeps, tenant: &TenantProfile, e: &QueueError, n: usize) {
+    warn!(
+        error = %ErrorChain(e),
+        messages = n,
+        "enqueue failed after the message was stored; the reconciler will enqueue it"
+    );
+    deps.ports
+        .metrics
+        .count_n("EnqueueFailed", n as u64, &[("Tenant", tenant.id.as_str())]);
+}
+
 /// `Idempotency-Key`, if present: 1–255 printable ASCII characters, else 400.
-fn idempotency_key(request: &ApiGatewayV2httpRequest) -> Result<Option<IdempotencyKey>, ApiError> {
+pub(super) fn idempotency_key(
+    request: &ApiGatewayV2httpRequest,
+) -> Result<Option<IdempotencyKey>, ApiError> {
     let Some(raw) = request.headers.get("idempotency-key") else {
         return Ok(None);
     };
