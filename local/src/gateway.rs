@@ -49,7 +49,7 @@ impl Gateway {
             requests: Arc::new(AtomicU64::new(0)),
         };
         Router::new()
-            .route("/v1/messages", post(post_message))
+            .route("/v1/messages", post(post_message).get(list_messages))
             .route("/v1/messages/batch", post(post_batch))
             .route("/v1/messages/{id}", get(get_message))
             .route("/v1/events", get(get_events))
@@ -174,6 +174,24 @@ async fn post_message(
         &headers,
         HashMap::new(),
         &body,
+    );
+    gw.invoke(Function::Intake, event).await
+}
+
+/// `GET /v1/messages`: the caller's messages, filtered and paged.
+async fn list_messages(
+    State(gw): State<Gateway>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let event = gw.event(
+        "GET /v1/messages",
+        &method,
+        &uri,
+        &headers,
+        HashMap::new(),
+        &Bytes::new(),
     );
     gw.invoke(Function::Intake, event).await
 }

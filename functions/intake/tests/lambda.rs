@@ -264,3 +264,59 @@ async fn the_intake_binary_answers_a_batch_item_by_item() {
         .collect();
     assert_eq!(statuses, [200, 200, 422, 422], "{again}");
 }
+
+/// `GET /v1/messages` through the built binary (`events/intake/list-messages.json`,
+/// `to=+14155550123`): the demo tenant's messages to that recipient, newest first,
+/// read through the `by_recipient` index on moto.
+#[tokio::test]
+async fn the_intake_binary_lists_a_tenants_messages_to_a_recipient() {
+    let Some(stack) = AwsStack::start().await else {
+        return;
+    };
+    let api = RuntimeApi::start().await.unwrap();
+    let mut cmd = api.command(env!("CARGO_BIN_EXE_intake"), "test-wa-intake");
+    cmd.envs(stack.env());
+    let _function = FunctionProcess::spawn(cmd).unwrap();
+    // Two messages to +14155550123 and one to another recipient, by the batch route.
+    let answer = api
+        .invoke(event("intake/send-batch.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let sent = body(&answer);
+    let created = api
+        .invoke(event("intake/send-template.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(created["statusCode"], 202, "{created}");
+
+    let listed = api
+        .invoke(event("intake/list-messages.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    assert_eq!(listed["statusCode"], 200, "{listed}");
+    let page = body(&listed);
+    let ids: Vec<&str> = page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    let newest = body(&created)["id"].as_str().unwrap().to_owned();
+    let older = sent["results"][0]["message"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(ids, [newest.as_str(), older.as_str()], "{page}");
+    assert!(page["next_cursor"].is_null());
+    assert!(
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["to"] == "+14155550123")
+    );
+}

@@ -8,6 +8,7 @@ mod batch;
 mod events;
 mod gateway_limits;
 mod holds;
+mod listing;
 mod marketing;
 mod numbers;
 mod security;

@@ -30,6 +30,7 @@ pub use queue::{
 };
 pub use quota::{Admission, QuotaError, QuotaLedger};
 pub use store::{
-    ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
+    ApplyOutcome, CreateOutcome, MessageQuery, MessageStore, Page, Recorded, StoreError,
+    record_event,
 };
 pub use tokens::{TokenError, TokenSource};

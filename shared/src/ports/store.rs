@@ -8,7 +8,7 @@
 use crate::domain::lifecycle::{
     self, Decision, EventKind, LifecycleEvent, LifecyclePolicy, Transition,
 };
-use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
+use crate::domain::{Message, MessageId, MessageState, PhoneNumber, TenantId, Timestamp, Wamid};
 use async_trait::async_trait;
 
 /// Why a store call failed (not a failed condition: that is an [`ApplyOutcome`]).
@@ -72,6 +72,19 @@ pub struct Page {
     pub next: Option<String>,
 }
 
+/// The filters of a message listing; every one optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageQuery {
+    /// Only messages in this state now.
+    pub state: Option<MessageState>,
+    /// Only messages to this recipient (E.164, as stored).
+    pub to: Option<PhoneNumber>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
+}
+
 /// Message items with conditional writes.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
@@ -108,12 +121,33 @@ pub trait MessageStore: Send + Sync {
     ) -> Result<Page, StoreError>;
 
     /// A tenant's messages created at or after `since`, newest first, optionally of one
-    /// state (operators' `wa messages list`).
+    /// state (operators' `wa messages list`): [`MessageStore::list_messages`] with
+    /// those two filters.
     async fn list_by_tenant(
         &self,
         tenant: &TenantId,
         state: Option<MessageState>,
         since: Option<Timestamp>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let query = MessageQuery {
+            state,
+            since,
+            ..MessageQuery::default()
+        };
+        self.list_messages(tenant, &query, limit, cursor).await
+    }
+
+    /// A tenant's messages matching `query`, newest first (creation time, then key),
+    /// at most `limit`, continuing after `cursor`. Read through an index: the tenant's
+    /// creation-time index, or the recipient's when `query.to` is set. A cursor is a
+    /// position in that order, so messages created while a caller pages never shift
+    /// the pages after it (new ones sort before the first page).
+    async fn list_messages(
+        &self,
+        tenant: &TenantId,
+        query: &MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError>;

@@ -235,17 +235,14 @@ impl<S: MessageStore> MessageStore for OneWriteAtATime<S> {
         self.inner.sweep(sweep_key, due, limit, cursor).await
     }
 
-    async fn list_by_tenant(
+    async fn list_messages(
         &self,
         tenant: &TenantId,
-        state: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &wa_shared::ports::MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.inner
-            .list_by_tenant(tenant, state, since, limit, cursor)
-            .await
+        self.inner.list_messages(tenant, query, limit, cursor).await
     }
 }
 
@@ -306,6 +303,7 @@ macro_rules! store_conformance_tests {
             another_tenant_sees_nothing,
             a_tenants_messages_list_newest_first_with_a_state_filter,
             a_foreign_cursor_is_refused,
+            a_listing_by_recipient_and_window_pages_stably_under_writes,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

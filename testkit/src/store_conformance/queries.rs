@@ -2,8 +2,9 @@
 
 use super::*;
 use wa_shared::domain::MessageState;
+use wa_shared::domain::PhoneNumber;
 use wa_shared::domain::lifecycle::claim_transition;
-use wa_shared::ports::{ApplyOutcome, Page, StoreError};
+use wa_shared::ports::{ApplyOutcome, MessageQuery, Page, StoreError};
 
 const MAX_PAGES: usize = 100;
 
@@ -225,4 +226,141 @@ pub async fn a_foreign_cursor_is_refused(h: &dyn StoreHarness) {
         .list_by_tenant(&m.tenant, None, None, 10, Some("AAAA"))
         .await;
     assert!(matches!(list, Err(StoreError::InvalidCursor)), "{list:?}");
+}
+
+/// Every item of a listing with `query`, page by page, running `between_pages` after
+/// the first page (writes that must not shift the pages after it).
+async fn query_all(
+    h: &dyn StoreHarness,
+    tenant_name: &str,
+    query: &MessageQuery,
+    limit: usize,
+    between_pages: Vec<Message>,
+) -> Vec<MessageId> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pending = Some(between_pages);
+    let t = tenant(tenant_name);
+    for _ in 0..MAX_PAGES {
+        let Page { items, next } = h
+            .store()
+            .list_messages(&t, query, limit, cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(items.len() <= limit, "page over its limit: {}", items.len());
+        assert!(items.iter().all(|m| m.tenant == t));
+        all.extend(items.into_iter().map(|m| m.id));
+        if let Some(writes) = pending.take() {
+            for m in writes {
+                create(h, &m).await;
+            }
+        }
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return all,
+        }
+    }
+    panic!("listing did not end after {MAX_PAGES} pages");
+}
+
+/// The product listing (`GET /v1/messages`): by recipient (its own index), by creation
+/// window (`since` inclusive, `until` exclusive), with a state, newest first; and a
+/// cursor that stays put while new messages are written between pages.
+pub async fn a_listing_by_recipient_and_window_pages_stably_under_writes(h: &dyn StoreHarness) {
+    let ana = PhoneNumber::parse("+14155550123").expect("number");
+    let bo = PhoneNumber::parse("+14155550999").expect("number");
+    let to = |mut m: Message, who: &PhoneNumber| {
+        m.to = who.clone();
+        m
+    };
+    let mut to_ana = Vec::new();
+    let mut to_bo = Vec::new();
+    for i in 0..6 {
+        let m = to(queued("acme", at(i * 1_000)), &ana);
+        create(h, &m).await;
+        to_ana.push(m);
+        let m = to(queued("acme", at(i * 1_000 + 500)), &bo);
+        create(h, &m).await;
+        to_bo.push(m);
+    }
+    create(h, &to(queued("globex", at(2_000)), &ana)).await;
+    let ids = |ms: &[Message], picks: &[usize]| -> Vec<MessageId> {
+        picks.iter().map(|&i| ms[i].id.clone()).collect()
+    };
+    let for_ana = MessageQuery {
+        to: Some(ana.clone()),
+        ..MessageQuery::default()
+    };
+    // Two newer messages to Ana written after the first page: later pages are unmoved.
+    let newer = vec![
+        to(queued("acme", at(50_000)), &ana),
+        to(queued("acme", at(60_000)), &ana),
+    ];
+    assert_eq!(
+        query_all(h, "acme", &for_ana, 2, newer.clone()).await,
+        ids(&to_ana, &[5, 4, 3, 2, 1, 0])
+    );
+    assert_eq!(
+        query_all(h, "acme", &for_ana, 3, Vec::new()).await,
+        [ids(&newer, &[1, 0]), ids(&to_ana, &[5, 4, 3, 2, 1, 0])].concat()
+    );
+    let window = MessageQuery {
+        to: Some(ana.clone()),
+        since: Some(at(2_000)),
+        until: Some(at(4_000)),
+        ..MessageQuery::default()
+    };
+    assert_eq!(
+        query_all(h, "acme", &window, 1, Vec::new()).await,
+        ids(&to_ana, &[3, 2])
+    );
+    let both = MessageQuery {
+        since: Some(at(2_000)),
+        until: Some(at(4_000)),
+        ..MessageQuery::default()
+    };
+    assert_eq!(
+        query_all(h, "acme", &both, 10, Vec::new()).await,
+        [
+            ids(&to_bo, &[3]),
+            ids(&to_ana, &[3]),
+            ids(&to_bo, &[2]),
+            ids(&to_ana, &[2])
+        ]
+        .concat()
+    );
+    let queued_to_bo = MessageQuery {
+        to: Some(bo.clone()),
+        state: Some(MessageState::Queued),
+        until: Some(at(2_000)),
+        ..MessageQuery::default()
+    };
+    assert_eq!(
+        query_all(h, "acme", &queued_to_bo, 10, Vec::new()).await,
+        ids(&to_bo, &[1, 0])
+    );
+    let sending = MessageQuery {
+        to: Some(bo),
+        state: Some(MessageState::Sending),
+        ..MessageQuery::default()
+    };
+    assert!(
+        query_all(h, "acme", &sending, 10, Vec::new())
+            .await
+            .is_empty()
+    );
+    let empty = MessageQuery {
+        since: Some(at(4_000)),
+        until: Some(at(4_000)),
+        ..MessageQuery::default()
+    };
+    assert!(
+        query_all(h, "acme", &empty, 10, Vec::new())
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        query_all(h, "globex", &for_ana, 10, Vec::new()).await.len(),
+        1
+    );
 }

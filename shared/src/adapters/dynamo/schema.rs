@@ -116,6 +116,9 @@ pub const BY_WAMID: &str = "by_wamid";
 pub const BY_SWEEP: &str = "by_sweep";
 /// A tenant's messages by `tenant_shard`, by creation time.
 pub const BY_TENANT: &str = "by_tenant";
+/// A tenant's messages to one recipient by `tenant_to` (`{tenant}#{E.164}`), by
+/// creation time.
+pub const BY_RECIPIENT: &str = "by_recipient";
 
 /// The `messages` table: one item per message, key `pk = "{tenant}#{id}"`.
 pub const MESSAGES: TableSpec = TableSpec {
@@ -140,6 +143,12 @@ pub const MESSAGES: TableSpec = TableSpec {
             hash: s("tenant_shard"),
             range: Some(n("created_at")),
             projection: IndexProjection::All,
+        },
+        IndexSpec {
+            name: BY_RECIPIENT,
+            hash: s("tenant_to"),
+            range: Some(n("created_at")),
+            projection: IndexProjection::KeysOnly,
         },
     ],
     ttl_attribute: Some("expires_at"),

@@ -16,7 +16,7 @@ use crate::adapters::dynamo::messages::pk;
 use crate::domain::events::message_events;
 use crate::domain::lifecycle::Transition;
 use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
-use crate::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, StoreError};
+use crate::ports::{ApplyOutcome, CreateOutcome, MessageQuery, MessageStore, Page, StoreError};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,6 +46,15 @@ static MIGRATIONS: &[Migration] = &[
     ",
     },
     super::overview::INDEXES,
+    Migration {
+        id: "store/0003_recipient_index",
+        sql: "
+        ALTER TABLE store_messages ADD COLUMN recipient TEXT
+            GENERATED ALWAYS AS (json_extract(body, '$.to')) VIRTUAL;
+        CREATE INDEX store_messages_by_recipient
+            ON store_messages (tenant, recipient, created_at, pk);
+    ",
+    },
 ];
 
 /// Largest page a caller may ask for.
@@ -338,11 +347,10 @@ impl MessageStore for SqliteMessageStore {
         self.query_page("sweep", sql, args, limit).await
     }
 
-    async fn list_by_tenant(
+    async fn list_messages(
         &self,
         tenant: &TenantId,
-        state: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
@@ -350,18 +358,30 @@ impl MessageStore for SqliteMessageStore {
         let limit = limit_of(limit);
         let args = vec![
             tenant.as_str().to_owned().into(),
-            state.map(|s| s.as_str().to_owned()).into(),
-            since.map(Timestamp::as_millis).into(),
+            query.state.map(|s| s.as_str().to_owned()).into(),
+            query.since.map(Timestamp::as_millis).into(),
             before_at.into(),
             before_pk.into(),
             (limit + 1).into(),
+            query.until.map(Timestamp::as_millis).into(),
+            query.to.as_ref().map(|t| t.as_str().to_owned()).into(),
         ];
-        let sql = "SELECT body, created_at, pk FROM store_messages
-                   WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2)
-                     AND (?3 IS NULL OR created_at >= ?3)
-                     AND (?4 IS NULL OR (created_at, pk) < (?4, ?5))
-                   ORDER BY created_at DESC, pk DESC LIMIT ?6";
-        self.query_page("list_by_tenant", sql, args, limit).await
+        // Two statements so each has its index: (tenant, created_at, pk), or
+        // (tenant, recipient, created_at, pk) when the recipient is given.
+        let sql = if query.to.is_some() {
+            "SELECT body, created_at, pk FROM store_messages
+             WHERE tenant = ?1 AND recipient = ?8 AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR created_at >= ?3) AND (?7 IS NULL OR created_at < ?7)
+               AND (?4 IS NULL OR (created_at, pk) < (?4, ?5))
+             ORDER BY created_at DESC, pk DESC LIMIT ?6"
+        } else {
+            "SELECT body, created_at, pk FROM store_messages
+             WHERE tenant = ?1 AND (?8 IS NULL OR recipient = ?8) AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR created_at >= ?3) AND (?7 IS NULL OR created_at < ?7)
+               AND (?4 IS NULL OR (created_at, pk) < (?4, ?5))
+             ORDER BY created_at DESC, pk DESC LIMIT ?6"
+        };
+        self.query_page("list_messages", sql, args, limit).await
     }
 }
 
@@ -379,6 +399,7 @@ mod tests {
             [
                 "store/0001_messages",
                 "store/0002_overview_indexes",
+                "store/0003_recipient_index",
                 "events/0001_outbox"
             ]
         );

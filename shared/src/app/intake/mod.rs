@@ -8,6 +8,7 @@
 //!
 //! - [`submit`](mod@submit): authenticate, validate, apply policy, persist, enqueue.
 //! - [`batch`]: `POST /v1/messages/batch`, up to 100 of those answered item by item.
+//! - [`listing`]: `GET /v1/messages`, the caller's messages with filters and a cursor.
 //! - [`quota`](mod@quota): the tenant's intake quota (rate, messages per day): 429.
 //! - [`view`]: what callers see of a message.
 //!
@@ -17,6 +18,7 @@
 
 pub mod batch;
 pub mod events;
+pub mod listing;
 mod quota;
 mod submit;
 pub mod view;
@@ -84,6 +86,10 @@ async fn route(
     let path = http::path(request).trim_end_matches('/');
     let method = http::method(request);
     if path == "/v1/messages" {
+        if method == "GET" {
+            let tenant = authenticate(deps, request).await?;
+            return listing::list_messages(deps, request, &tenant, request_id).await;
+        }
         if method != "POST" {
             return Err(ApiError::MethodNotAllowed);
         }

@@ -497,16 +497,13 @@ impl MessageStore for FailingWrites {
         self.inner.sweep(sweep_key, due, limit, cursor).await
     }
 
-    async fn list_by_tenant(
+    async fn list_messages(
         &self,
         tenant: &TenantId,
-        state: Option<wa_shared::domain::MessageState>,
-        since: Option<Timestamp>,
+        query: &wa_shared::ports::MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<wa_shared::ports::Page, wa_shared::ports::StoreError> {
-        self.inner
-            .list_by_tenant(tenant, state, since, limit, cursor)
-            .await
+        self.inner.list_messages(tenant, query, limit, cursor).await
     }
 }

@@ -1,8 +1,8 @@
 //! A [`Message`] as a `messages` item: `serde_dynamo` of the message plus the key and
-//! index attributes that only exist in the table (`pk`, `tenant_shard`).
+//! index attributes that only exist in the table (`pk`, `tenant_shard`, `tenant_to`).
 
 use crate::domain::lifecycle::sweep_shard;
-use crate::domain::{Message, MessageId, TenantId};
+use crate::domain::{Message, MessageId, PhoneNumber, TenantId};
 use crate::ports::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
@@ -36,6 +36,11 @@ pub fn tenant_shard_key(tenant: &TenantId, shard: u32) -> String {
     format!("{}#{shard}", tenant.as_str())
 }
 
+/// The `by_recipient` partition of a message: `{tenant}#{to}` (E.164).
+pub fn tenant_recipient_key(tenant: &TenantId, to: &PhoneNumber) -> String {
+    format!("{}#{}", tenant.as_str(), to.as_str())
+}
+
 fn corrupt(key: &str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
     StoreError::Corrupt {
         key: key.to_owned(),
@@ -65,6 +70,10 @@ pub(crate) fn to_item(message: &Message) -> Result<Item, StoreError> {
     item.insert(
         "tenant_shard".into(),
         AttributeValue::S(tenant_shard(&message.tenant, &message.id)),
+    );
+    item.insert(
+        "tenant_to".into(),
+        AttributeValue::S(tenant_recipient_key(&message.tenant, &message.to)),
     );
     item.insert("pk".into(), AttributeValue::S(key));
     Ok(item)
@@ -115,6 +124,10 @@ mod tests {
         );
         // Pinned shard of this id (FNV-1a % 8 = 6), like the sweep key.
         assert_eq!(item["tenant_shard"], AttributeValue::S("acme#6".into()));
+        assert_eq!(
+            item["tenant_to"],
+            AttributeValue::S("acme#+14155550123".into())
+        );
         assert_eq!(
             item["created_at"],
             AttributeValue::N("1750000000000".into())

@@ -1,12 +1,15 @@
-//! The two paged index queries: the reconciler's sweep (`by_sweep`) and the
-//! operators' listing of a tenant's messages (`by_tenant`, 8 shards merged).
+//! The paged index queries: the reconciler's sweep (`by_sweep`), the listing of a
+//! tenant's messages (`by_tenant`, 8 shards merged) and of its messages to one
+//! recipient (`by_recipient`, keys only: each match is read from the table).
 
-use super::item::{Item, TENANT_SHARDS, from_item, tenant_shard_key};
+use super::item::{
+    Item, TENANT_SHARDS, from_item, parse_pk, tenant_recipient_key, tenant_shard_key,
+};
 use super::{DynamoMessageStore, backend};
 use crate::adapters::dynamo::cursor::{self, KeyData, key_data, key_of};
-use crate::adapters::dynamo::schema::{BY_SWEEP, BY_TENANT};
-use crate::domain::{Message, MessageState, TenantId, Timestamp};
-use crate::ports::{Page, StoreError};
+use crate::adapters::dynamo::schema::{BY_RECIPIENT, BY_SWEEP, BY_TENANT};
+use crate::domain::{Message, PhoneNumber, TenantId, Timestamp};
+use crate::ports::{MessageQuery, MessageStore, Page, StoreError};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
@@ -43,7 +46,12 @@ struct ShardItems {
 
 /// The `by_tenant` key of an item: table key plus index key.
 fn tenant_index_key(item: &Item) -> Option<KeyData> {
-    let key = ["pk", "tenant_shard", "created_at"]
+    index_key(item, "tenant_shard")
+}
+
+/// An index key of an item: the table key, `partition` and `created_at`.
+fn index_key(item: &Item, partition: &str) -> Option<KeyData> {
+    let key = ["pk", partition, "created_at"]
         .into_iter()
         .map(|name| Some((name.to_owned(), item.get(name)?.clone())))
         .collect::<Option<_>>()?;
@@ -107,11 +115,11 @@ impl DynamoMessageStore {
     async fn shard_items(
         &self,
         shard: String,
-        state: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &MessageQuery,
         limit: usize,
         mut start: Option<KeyData>,
     ) -> Result<ShardItems, StoreError> {
+        let state = query.state;
         let mut items = Vec::new();
         loop {
             let mut request = self
@@ -123,13 +131,7 @@ impl DynamoMessageStore {
                 .scan_index_forward(false)
                 .limit(page_limit(limit - items.len()))
                 .set_exclusive_start_key(start.as_ref().map(key_of));
-            request = match since {
-                Some(since) => request
-                    .key_condition_expression("#tenant_shard = :shard AND #created_at >= :since")
-                    .expression_attribute_names("#created_at", "created_at")
-                    .expression_attribute_values(":since", number(since.as_millis())),
-                None => request.key_condition_expression("#tenant_shard = :shard"),
-            };
+            request = created_between(request, "#tenant_shard = :shard", query);
             if let Some(state) = state {
                 request = request
                     .filter_expression("#state = :state")
@@ -161,8 +163,7 @@ impl DynamoMessageStore {
     pub(super) async fn list_page(
         &self,
         tenant: &TenantId,
-        state: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
@@ -185,9 +186,7 @@ impl DynamoMessageStore {
                 ShardPosition::After(key) => Some(key.clone()),
             };
             let key = tenant_shard_key(tenant, shard);
-            fetched.push(Some(
-                self.shard_items(key, state, since, limit, start).await?,
-            ));
+            fetched.push(Some(self.shard_items(key, query, limit, start).await?));
         }
         let (items, positions) = merge_newest_first(positions, fetched, limit);
         let next = if positions.iter().all(|p| *p == ShardPosition::Done) {
@@ -196,6 +195,93 @@ impl DynamoMessageStore {
             Some(cursor::encode(&positions)?)
         };
         Ok(Page { items, next })
+    }
+
+    /// A tenant's messages to `to`, newest first: the keys from `by_recipient` (one
+    /// partition, no shards), each message read from the table (consistent) and
+    /// filtered by state. The cursor is the index key of the last message returned.
+    pub(super) async fn recipient_page(
+        &self,
+        tenant: &TenantId,
+        to: &PhoneNumber,
+        query: &MessageQuery,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, StoreError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        let mut start = cursor.map(cursor::decode::<KeyData>).transpose()?;
+        let mut items = Vec::new();
+        loop {
+            let request = self
+                .client
+                .query()
+                .index_name(BY_RECIPIENT)
+                .expression_attribute_names("#tenant_to", "tenant_to")
+                .expression_attribute_values(
+                    ":recipient",
+                    AttributeValue::S(tenant_recipient_key(tenant, to)),
+                )
+                .scan_index_forward(false)
+                .limit(page_limit(limit - items.len()))
+                .set_exclusive_start_key(start.as_ref().map(key_of));
+            let request = created_between(request, "#tenant_to = :recipient", query);
+            let out = self.run_query(request).await?;
+            let last_evaluated = last_key(&out)?;
+            for key_item in out.items.unwrap_or_default() {
+                let key = index_key(&key_item, "tenant_to")
+                    .ok_or_else(|| backend("Query", "by_recipient item without its key"))?;
+                let Some(AttributeValue::S(pk)) = key_item.get("pk") else {
+                    continue;
+                };
+                let Some((t, id)) = parse_pk(pk) else {
+                    continue;
+                };
+                // Gone since (expired), or moved out of the state asked for.
+                let Some(message) = self.get(&t, &id).await? else {
+                    continue;
+                };
+                if query.state.is_some_and(|s| s != message.state) {
+                    continue;
+                }
+                items.push(message);
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next: Some(cursor::encode(&key)?),
+                    });
+                }
+            }
+            match last_evaluated {
+                None => return Ok(Page { items, next: None }),
+                Some(last) => start = Some(last),
+            }
+        }
+    }
+}
+
+/// `partition` (a key condition on the index's hash key) and the query's creation
+/// window on `created_at`: `since` inclusive, `until` exclusive.
+fn created_between(
+    request: QueryFluentBuilder,
+    partition: &str,
+    query: &MessageQuery,
+) -> QueryFluentBuilder {
+    let window = |r: QueryFluentBuilder| r.expression_attribute_names("#created_at", "created_at");
+    match (query.since, query.until) {
+        (None, None) => request.key_condition_expression(partition),
+        (Some(since), None) => window(request)
+            .key_condition_expression(format!("{partition} AND #created_at >= :since"))
+            .expression_attribute_values(":since", number(since.as_millis())),
+        (None, Some(until)) => window(request)
+            .key_condition_expression(format!("{partition} AND #created_at < :until"))
+            .expression_attribute_values(":until", number(until.as_millis())),
+        // BETWEEN is inclusive on both ends: `until` is exclusive.
+        (Some(since), Some(until)) => window(request)
+            .key_condition_expression(format!(
+                "{partition} AND #created_at BETWEEN :since AND :last"
+            ))
+            .expression_attribute_values(":since", number(since.as_millis()))
+            .expression_attribute_values(":last", number(until.as_millis() - 1)),
     }
 }
 

@@ -23,8 +23,8 @@ use super::capacity::{CapacityMeter, WriteEstimate, estimate_write, item_size};
 use super::schema::{BY_WAMID, MESSAGES};
 use crate::adapters::aws::{CallCounter, SdkConfig};
 use crate::domain::lifecycle::Transition;
-use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
-use crate::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, StoreError};
+use crate::domain::{Message, MessageId, TenantId, Timestamp, Wamid};
+use crate::ports::{ApplyOutcome, CreateOutcome, MessageQuery, MessageStore, Page, StoreError};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -236,14 +236,22 @@ impl MessageStore for DynamoMessageStore {
         self.sweep_page(sweep_key, due, limit, cursor).await
     }
 
-    async fn list_by_tenant(
+    async fn list_messages(
         &self,
         tenant: &TenantId,
-        state: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.list_page(tenant, state, since, limit, cursor).await
+        if let (Some(since), Some(until)) = (query.since, query.until)
+            && since >= until
+        {
+            // An empty window (a key condition cannot express it).
+            return Ok(Page::default());
+        }
+        match &query.to {
+            Some(to) => self.recipient_page(tenant, to, query, limit, cursor).await,
+            None => self.list_page(tenant, query, limit, cursor).await,
+        }
     }
 }

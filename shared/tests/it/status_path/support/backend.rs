@@ -114,16 +114,15 @@ impl MessageStore for Outage {
         self.check("sweep")?;
         self.inner.sweep(key, due, limit, cursor).await
     }
-    async fn list_by_tenant(
+    async fn list_messages(
         &self,
         t: &TenantId,
-        s: Option<MessageState>,
-        since: Option<Timestamp>,
+        query: &wa_shared::ports::MessageQuery,
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, StoreError> {
-        self.check("list_by_tenant")?;
-        self.inner.list_by_tenant(t, s, since, limit, cursor).await
+        self.check("list_messages")?;
+        self.inner.list_messages(t, query, limit, cursor).await
     }
     async fn claim_for_send(
         &self,
