@@ -105,7 +105,8 @@ fn key_attributes_are_defined_once_each() {
             "sweep_key",
             "sweep_at",
             "tenant_shard",
-            "created_at"
+            "created_at",
+            "tenant_to"
         ]
     );
     let names: Vec<_> = DIRECTORY.key_attributes().iter().map(|a| a.name).collect();
