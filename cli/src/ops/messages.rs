@@ -11,8 +11,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::io::Write;
 use wa_shared::app::intake::view::message_view;
-use wa_shared::domain::{Message, MessageId, MessageState, TenantId, Timestamp};
-use wa_shared::ports::MessageStore;
+use wa_shared::domain::{Message, MessageId, MessageState, PhoneNumber, TenantId};
+use wa_shared::ports::{MessageQuery, MessageStore};
 
 /// Largest page asked of the store.
 const PAGE: usize = 100;
@@ -50,6 +50,10 @@ pub struct GetArgs {
     pub raw: bool,
 }
 
+fn recipient(value: &str) -> Result<PhoneNumber, String> {
+    PhoneNumber::parse(value).map_err(|e| e.to_string())
+}
+
 fn state(value: &str) -> Result<MessageState, String> {
     MessageState::parse(value).ok_or_else(|| {
         let names: Vec<&str> = MessageState::ALL.iter().map(|s| s.as_str()).collect();
@@ -69,6 +73,12 @@ pub struct ListArgs {
     /// Only messages created since: RFC 3339 (2026-06-01T08:00:00Z) or a duration back from now (90s, 15m, 1h, 2d, 1w).
     #[arg(long)]
     pub since: Option<String>,
+    /// Only messages created before: RFC 3339 or a duration back from now.
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Only messages to this recipient (E.164, e.g. +14155550123).
+    #[arg(long, value_parser = recipient)]
+    pub to: Option<PhoneNumber>,
     /// Most messages shown.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -85,12 +95,18 @@ pub async fn run(args: MessagesArgs) -> anyhow::Result<()> {
     match args.command {
         MessagesCommand::Get(get) => get_message(store.as_ref(), &get, &mut out).await,
         MessagesCommand::List(list) => {
-            let since = list
-                .since
-                .as_deref()
-                .map(|s| parse_since(s, super::now()))
-                .transpose()?;
-            list_messages(store.as_ref(), &list, since, &mut out).await
+            let window = |t: &Option<String>| {
+                t.as_deref()
+                    .map(|s| parse_since(s, super::now()))
+                    .transpose()
+            };
+            let query = MessageQuery {
+                state: list.status,
+                to: list.to.clone(),
+                since: window(&list.since)?,
+                until: window(&list.until)?,
+            };
+            list_messages(store.as_ref(), &list, &query, &mut out).await
         }
     }
 }
@@ -116,12 +132,11 @@ pub async fn get_message(
     Ok(())
 }
 
-/// Up to `limit` messages, newest first; whether more were left.
+/// Up to `limit` messages matching `query`, newest first; whether more were left.
 pub async fn fetch_messages(
     store: &dyn MessageStore,
     tenant: &TenantId,
-    status: Option<MessageState>,
-    since: Option<Timestamp>,
+    query: &MessageQuery,
     limit: usize,
 ) -> anyhow::Result<(Vec<Message>, bool)> {
     let mut messages = Vec::new();
@@ -129,7 +144,7 @@ pub async fn fetch_messages(
     while messages.len() < limit {
         let want = (limit - messages.len()).min(PAGE);
         let page = store
-            .list_by_tenant(tenant, status, since, want, cursor.as_deref())
+            .list_messages(tenant, query, want, cursor.as_deref())
             .await?;
         messages.extend(page.items);
         cursor = page.next;
@@ -159,11 +174,11 @@ fn failure(m: &Message) -> String {
 pub async fn list_messages(
     store: &dyn MessageStore,
     args: &ListArgs,
-    since: Option<Timestamp>,
+    query: &MessageQuery,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let tenant = TenantId::parse(&args.tenant).context("invalid tenant id")?;
-    let (messages, more) = fetch_messages(store, &tenant, args.status, since, args.limit).await?;
+    let (messages, more) = fetch_messages(store, &tenant, query, args.limit).await?;
     if args.json {
         for m in &messages {
             writeln!(out, "{}", serde_json::to_string(&message_view(m))?)?;

@@ -19,9 +19,7 @@ use wa_shared::domain::lifecycle::{
     EventKind, LifecycleEvent, LifecyclePolicy, ProviderStatus, ProviderStatusKind, sweep_shard,
 };
 use wa_shared::domain::message::NewMessage;
-use wa_shared::domain::{
-    Message, MessageId, MessageState, PhoneNumber, TenantId, Timestamp, Transition, Wamid,
-};
+use wa_shared::domain::{Message, MessageId, PhoneNumber, TenantId, Timestamp, Transition, Wamid};
 use wa_shared::ports::{
     ApplyOutcome, CreateOutcome, MessageStore, Page, Recorded, StoreError, record_event,
 };

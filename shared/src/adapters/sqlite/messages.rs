@@ -15,7 +15,7 @@ use super::{Migration, SqliteDb, SqliteError};
 use crate::adapters::dynamo::messages::pk;
 use crate::domain::events::message_events;
 use crate::domain::lifecycle::Transition;
-use crate::domain::{Message, MessageId, MessageState, TenantId, Timestamp, Wamid};
+use crate::domain::{Message, MessageId, TenantId, Timestamp, Wamid};
 use crate::ports::{ApplyOutcome, CreateOutcome, MessageQuery, MessageStore, Page, StoreError};
 use async_trait::async_trait;
 use base64::Engine;

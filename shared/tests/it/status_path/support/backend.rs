@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wa_shared::adapters::ManualClock;
 use wa_shared::domain::lifecycle::Transition;
-use wa_shared::domain::{
-    LifecyclePolicy, Message, MessageId, MessageState, TenantId, Timestamp, Wamid,
-};
+use wa_shared::domain::{LifecyclePolicy, Message, MessageId, TenantId, Timestamp, Wamid};
 use wa_shared::ports::{ApplyOutcome, CreateOutcome, MessageStore, Page, StoreError};
 
 /// Which adapters a [`World`] runs on.
