@@ -41,7 +41,7 @@ infra-lint:
 ## make dev: the whole pipeline on this machine (`wa dev`: SQLite store in .wa/, Graph sandbox).
 ## Pass a configuration with WA_DEV_CONFIG=wa.toml (see wa.example.toml).
 dev:
-	$(CARGO) run --release --locked -p wa-cli -- dev
+	$(CARGO) run --profile local --locked -p wa-cli -- dev
 
 ## make bench: criterion benches (figures, not pass/fail).
 bench:
