@@ -38,6 +38,8 @@ pub enum Command {
     Dlq(crate::ops::dlq::DlqArgs),
     /// The events emitted (AWS or wa dev's SQLite file): list them, replay them to the tenants' endpoints.
     Events(crate::ops::events::EventsArgs),
+    /// Check a wa dev configuration or a deployed stage end to end: one PASS/FAIL line per check, with the fix.
+    Doctor(crate::ops::doctor::DoctorArgs),
 }
 
 /// `wa dev`: flags override the configuration file.

@@ -6,6 +6,8 @@
 //! | `POST /{version}/{phone_number_id}/messages` | a send, answered like Meta |
 //! | `POST /{version}/{phone_number_id}/marketing_messages` | a send through the Marketing Messages API: the same body, answered and recorded exactly like `/messages` (the recorded path tells them apart) |
 //! | `GET /{version}/{waba_id}/message_templates` | the catalog, cursor-paged |
+//! | `GET /{version}/{phone_number_id}` | the number's fields (`?fields=display_phone_number,quality_rating,verified_name`), [`graph_reads`](super::graph_reads) |
+//! | `GET /{version}/{waba_id}/subscribed_apps` | the apps subscribed to the WABA's webhooks (the sandbox's own) |
 //! | `GET /_sandbox/stats` | [`SandboxStats`](super::SandboxStats) |
 //! | `GET /_sandbox/requests` | recorded requests (`?limit=N`: the newest N) |
 //! | `GET /_sandbox/deliveries` | recorded webhook attempts (`?limit=N`) |
@@ -23,6 +25,7 @@ use super::control::{
     InboundText, MarketingCap, PhoneQualityChange, TemplateCategoryChange, TemplateQualityChange,
     TemplateStatusChange, TokenExpiry, UserPreference,
 };
+use super::graph_reads;
 use super::meta_error::MetaError;
 use super::process::process_send;
 use super::recording::{RecordedRequest, RequestOutcome};
@@ -54,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/{version}/{id}/messages", post(send))
         .route("/{version}/{id}/marketing_messages", post(send_marketing))
         .route("/{version}/{id}/message_templates", get(templates))
+        .route("/{version}/{id}/subscribed_apps", get(subscribed_apps))
+        .route("/{version}/{id}", get(phone_number))
         .route("/_sandbox/stats", get(stats))
         .route("/_sandbox/requests", get(requests))
         .route("/_sandbox/deliveries", get(deliveries))
@@ -178,6 +183,63 @@ async fn templates(
         );
     });
     response
+}
+
+/// A Graph read (`wa doctor`'s): answered from `result`, recorded like the listing.
+fn graph_read(app: &AppState, path: String, result: Result<Value, MetaError>) -> Response {
+    let trace = app.shared.core().next_trace();
+    let (http_status, outcome, response) = match result {
+        Ok(body) => (200, RequestOutcome::Served, Json(body).into_response()),
+        Err(e) => (
+            e.http_status,
+            RequestOutcome::Rejected {
+                code: e.code,
+                injected: false,
+            },
+            meta(&e, &trace),
+        ),
+    };
+    app.shared.with_recorder(|r| {
+        r.request(
+            RecordedRequest {
+                seq: 0,
+                at_ms: app.shared.elapsed_ms(),
+                method: "GET".into(),
+                path,
+                http_status,
+                outcome,
+                callback_data: None,
+                body: None,
+            },
+            false,
+        );
+    });
+    response
+}
+
+async fn phone_number(
+    State(app): State<AppState>,
+    Path((version, id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if !is_version(&version) {
+        return unknown_path().await;
+    }
+    let result = graph_reads::phone_number(&app.shared, &id, bearer(&headers), &query);
+    graph_read(&app, format!("/{version}/{id}"), result)
+}
+
+async fn subscribed_apps(
+    State(app): State<AppState>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if !is_version(&version) {
+        return unknown_path().await;
+    }
+    let result = graph_reads::subscribed_apps(&app.shared, &id, bearer(&headers));
+    graph_read(&app, format!("/{version}/{id}/subscribed_apps"), result)
 }
 
 async fn unknown_path() -> Response {

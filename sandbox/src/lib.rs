@@ -11,6 +11,7 @@
 //! - [`webhooks`]: envelopes, batching, signing, retries.
 //! - [`recording`]: requests, deliveries, [`SandboxStats`].
 //! - [`control`]: inbound messages and management updates on request.
+//! - [`graph_reads`]: the reads `wa doctor` makes (a phone number, a WABA's subscribed apps).
 //! - [`http`]: the routes.
 //!
 //! Start it with [`run`] (a listener and a shutdown future, like `wa dev`) or, in
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod control;
 pub mod faults;
+pub mod graph_reads;
 pub mod http;
 pub mod limits;
 pub mod meta_error;

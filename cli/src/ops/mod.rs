@@ -1,5 +1,5 @@
 //! The operator commands: `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
-//! `wa events`.
+//! `wa events`, `wa doctor`.
 //!
 //! Each works on AWS (the deployed stack: DynamoDB, SQS, and for provisioning
 //! Lambda, Secrets Manager and CloudWatch) or, with `--data PATH`, on the SQLite
@@ -12,6 +12,7 @@
 //! - [`templates`]: `sync` from the Graph API, `load` from a file.
 //! - [`messages`]: `get`, `list`.
 //! - [`dlq`]: `list`, `redrive`.
+//! - [`doctor`]: checks a `wa dev` configuration or a deployed stage end to end.
 //! - [`events`]: `list`, `replay` (the event log and its deliveries, on AWS and on `wa dev`'s file).
 //! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
 //!   progress bars, `--since` parsing).
@@ -19,6 +20,7 @@
 pub mod backend;
 pub mod config;
 pub mod dlq;
+pub mod doctor;
 pub mod events;
 pub mod messages;
 pub mod output;

@@ -3,6 +3,7 @@
 //! `wa_testkit::moto`), with the Graph sandbox for template syncs.
 
 mod dlq;
+mod doctor;
 mod endpoints;
 mod keys;
 mod messages;
