@@ -50,7 +50,9 @@ static MIGRATIONS: &[Migration] = &[
         id: "store/0003_recipient_index",
         sql: "
         ALTER TABLE store_messages ADD COLUMN recipient TEXT
-            GENERATED ALWAYS AS (json_extract(body, '$.to')) VIRTUAL;
+            GENERATED ALWAYS AS (
+                CASE WHEN json_valid(body) THEN json_extract(body, '$.to') END
+            ) VIRTUAL;
         CREATE INDEX store_messages_by_recipient
             ON store_messages (tenant, recipient, created_at, pk);
     ",

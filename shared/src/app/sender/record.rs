@@ -378,6 +378,11 @@ impl Send<'_> {
             FailureSource::Transport
         };
         let failure = c.to_failure(source);
+        // Every failed Graph call, by class (its error-rate alarms read Stage x Class).
+        self.deps
+            .ports
+            .metrics
+            .count("GraphError", &[("Class", c.class.as_str())]);
         match c.class {
             FailureClass::Ambiguous => {
                 warn!(title = %c.title, "Graph answer lost: ambiguous, waiting for a webhook");

@@ -202,6 +202,10 @@ async fn a_mixed_batch_fails_retries_parks_and_drops_each_record_by_its_outcome(
     );
     assert_eq!(p.metric("Ambiguous", &[("Tenant", "demo")]), 1.0);
     assert_eq!(p.metric("Accepted", &[]), 1.0);
+    // Every failed Graph call by class: what the graph-errors-* alarms read.
+    for class in ["rejected", "transient", "ambiguous"] {
+        assert_eq!(p.metric("GraphError", &[("Class", class)]), 1.0, "{class}");
+    }
 
     // The retried record is hidden for its backoff (transient, attempt 1: 1–2 s) and
     // comes back after it; sending it again succeeds.
