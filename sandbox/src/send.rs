@@ -8,6 +8,12 @@
 //! code 100, as Graph does for malformed parameters; a well-formed number that cannot
 //! receive (listed in `failing_recipients`) is accepted and then fails by webhook with
 //! 131026, as Meta does for numbers not on WhatsApp.
+//!
+//! Free-form objects (text, media, interactive reply buttons and lists, location,
+//! reaction) and a reply `context` are checked against Meta's limits in [`free_form`]
+//! (131008 missing, 131009 out of limits, 100 wrong type or unknown parameter).
+
+mod free_form;
 
 use super::meta_error::MetaError;
 use serde_json::{Map, Value};
@@ -152,6 +158,10 @@ pub fn parse_send(body: &Value) -> Result<SendBody<'_>, MetaError> {
             }
         },
         "text" => {
+            if let Some(Value::Object(t)) = body.get("text") {
+                free_form::check_text(t)?;
+            }
+            free_form::check_context("text", body)?;
             let text = body
                 .get("text")
                 .and_then(|t| t.get("body"))
@@ -177,17 +187,13 @@ pub fn parse_send(body: &Value) -> Result<SendBody<'_>, MetaError> {
                 },
             }
         }
-        other if OTHER_TYPES.contains(&other) => match body.get(other) {
-            Some(Value::Object(_)) => OutboundContent::FreeForm {
+        other if OTHER_TYPES.contains(&other) => {
+            free_form::check_context(other, body)?;
+            free_form::check(other, body)?;
+            OutboundContent::FreeForm {
                 kind: other.to_owned(),
-            },
-            _ => {
-                return Err(MetaError::new(
-                    131008,
-                    format!("The parameter {other} is required."),
-                ));
             }
-        },
+        }
         other => {
             return Err(MetaError::new(
                 100,

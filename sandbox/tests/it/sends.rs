@@ -53,7 +53,8 @@ async fn every_golden_payload_of_the_builder_is_accepted() {
         }
         let payload: Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        if payload["type"] == "text" {
+        // Every free-form type needs the customer service window open.
+        if payload["type"] != "template" {
             let from = payload["to"].as_str().unwrap().to_owned();
             sandbox
                 .sandbox
@@ -76,7 +77,7 @@ async fn every_golden_payload_of_the_builder_is_accepted() {
         );
         checked += 1;
     }
-    assert!(checked >= 8, "only {checked} golden payloads found");
+    assert!(checked >= 15, "only {checked} golden payloads found");
 }
 
 /// (what, body, token, expected HTTP status, expected code)
@@ -262,6 +263,61 @@ async fn free_form_text_outside_the_window_fails_synchronously_when_so_configure
         (status, body["error"]["code"].as_i64()),
         (400, Some(131047)),
         "{body}"
+    );
+}
+
+#[tokio::test]
+async fn every_free_form_type_outside_the_window_fails_like_text() {
+    let mut config = config();
+    config.limits.window_failure = WindowFailure::Sync;
+    let sandbox = start(config).await;
+    let client = client();
+    let to = "+14155550123";
+    let wamid = "wamid.HBgLMTQxNTU1NTAxMjMVAgASGBQzQTdCNTg5RjY1MEMyRjlGMjRGNgA=";
+    for (kind, object) in [
+        ("image", json!({"link": "https://cdn.example/a.jpg"})),
+        ("document", json!({"id": "1013859600285441"})),
+        ("audio", json!({"id": "1"})),
+        ("sticker", json!({"id": "1"})),
+        ("video", json!({"id": "1"})),
+        (
+            "interactive",
+            json!({"type": "button", "body": {"text": "Hi"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}),
+        ),
+        ("location", json!({"latitude": 1.0, "longitude": 2.0})),
+        ("reaction", json!({"message_id": wamid, "emoji": "👍"})),
+    ] {
+        let body = json!({"messaging_product": "whatsapp", "to": to, "type": kind, kind: object});
+        let (status, answer) = send(&client, &sandbox, &body).await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_i64()),
+            (400, Some(131047)),
+            "{kind}: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_free_form_object_out_of_metas_limits_is_refused_with_its_envelope() {
+    let sandbox = start(config()).await;
+    let buttons: Vec<Value> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|id| json!({"type": "reply", "reply": {"id": id, "title": id}}))
+        .collect();
+    let body = json!({"messaging_product": "whatsapp", "to": "+14155550123", "type": "interactive",
+        "interactive": {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": buttons}}});
+    let (status, answer) = send(&client(), &sandbox, &body).await;
+    assert_eq!(status, 400, "{answer}");
+    let error = GraphError::parse(&serde_json::to_vec(&answer).unwrap()).unwrap();
+    assert_eq!(error.code, Some(131009));
+    assert_eq!(error.title(), Some("Parameter value is not valid"));
+    assert!(
+        error
+            .details()
+            .unwrap()
+            .contains("interactive['action']['buttons']"),
+        "{answer}"
     );
 }
 

@@ -5,7 +5,8 @@
 //! not need the template here, and what intake stored is exactly what gets sent.
 
 use crate::domain::request::{
-    BodyParams, ButtonValue, Content, HeaderParam, LocationParam, ParamValue, TemplateMessage,
+    BodyParams, ButtonValue, Content, HeaderParam, InteractiveMessage, LocationParam, MediaMessage,
+    ParamValue, ReactionMessage, ReplyContext, TemplateMessage,
 };
 use crate::domain::validation::ValidatedRequest;
 use serde::Serialize;
@@ -34,9 +35,13 @@ pub struct GraphMessage {
     pub recipient_type: &'static str,
     /// Recipient in E.164 with the `+`, so Meta never guesses the country.
     pub to: String,
-    /// `template` or `text`.
+    /// `template`, `text`, `image`, `document`, `video`, `audio`, `sticker`,
+    /// `interactive`, `location` or `reaction`: the one content field present below.
     #[serde(rename = "type")]
     pub kind: &'static str,
+    /// Send as a quoted reply to this wamid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ReplyContext>,
     /// Echoed in every status webhook of this message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
@@ -46,6 +51,30 @@ pub struct GraphMessage {
     /// For text sends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub text: Option<GraphText>,
+    /// For image sends (`link` or `id`, `caption`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<MediaMessage>,
+    /// For document sends (`link` or `id`, `caption`, `filename`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<MediaMessage>,
+    /// For video sends (`link` or `id`, `caption`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video: Option<MediaMessage>,
+    /// For audio sends (`link` or `id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<MediaMessage>,
+    /// For sticker sends (`link` or `id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<MediaMessage>,
+    /// For interactive sends: Meta's object, which the request's mirrors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactive: Option<InteractiveMessage>,
+    /// For location sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<LocationParam>,
+    /// For reaction sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionMessage>,
 }
 
 impl GraphMessage {
@@ -198,26 +227,43 @@ pub fn build_payload(
     if chars > MAX_CALLBACK_DATA_CHARS {
         return Err(PayloadError::CallbackDataTooLong { chars });
     }
-    let (kind, template, text) = match &request.request().content {
-        Content::Template(t) => ("template", Some(template(t)), None),
-        Content::Text(t) => (
-            "text",
-            None,
-            Some(GraphText {
-                body: t.body.clone(),
-                preview_url: t.preview_url,
-            }),
-        ),
-    };
-    Ok(GraphMessage {
+    let sent = request.request();
+    let mut message = GraphMessage {
         messaging_product: "whatsapp",
         recipient_type: "individual",
         to: request.to().as_str().to_owned(),
-        kind,
+        kind: sent.content.type_name(),
+        context: sent.context.clone(),
         biz_opaque_callback_data: (!callback_data.is_empty()).then(|| callback_data.to_owned()),
-        template,
-        text,
-    })
+        template: None,
+        text: None,
+        image: None,
+        document: None,
+        video: None,
+        audio: None,
+        sticker: None,
+        interactive: None,
+        location: None,
+        reaction: None,
+    };
+    match &sent.content {
+        Content::Template(t) => message.template = Some(template(t)),
+        Content::Text(t) => {
+            message.text = Some(GraphText {
+                body: t.body.clone(),
+                preview_url: t.preview_url,
+            });
+        }
+        Content::Image(m) => message.image = Some(m.clone()),
+        Content::Document(m) => message.document = Some(m.clone()),
+        Content::Video(m) => message.video = Some(m.clone()),
+        Content::Audio(m) => message.audio = Some(m.clone()),
+        Content::Sticker(m) => message.sticker = Some(m.clone()),
+        Content::Interactive(i) => message.interactive = Some(i.clone()),
+        Content::Location(l) => message.location = Some(l.clone()),
+        Content::Reaction(r) => message.reaction = Some(r.clone()),
+    }
+    Ok(message)
 }
 
 fn template(t: &TemplateMessage) -> GraphTemplate {
@@ -421,5 +467,138 @@ mod tests {
         assert_eq!(url_safe_suffix("100%"), "100%25");
         assert_eq!(url_safe_suffix("São\"<>"), "S%C3%A3o%22%3C%3E");
         assert_eq!(url_safe_suffix("a\tb"), "a%09b");
+    }
+
+    const WAMID: &str = "wamid.HBgLMTQxNTU1NTAxMjMVAgARGBI1RjQyNUE3NEYxMzAzMzQ5MkEA";
+
+    /// The Graph body built for `content` (one content key and an optional context).
+    fn built(content: Value) -> Value {
+        let mut request = json!({"to": "+1 415 555 0123"});
+        for (k, v) in content.as_object().unwrap() {
+            request[k] = v.clone();
+        }
+        build_payload(&validated(request), "cb").unwrap().to_json()
+    }
+
+    fn envelope(kind: &str, key: &str, object: Value) -> Value {
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": "+14155550123", "type": kind, "biz_opaque_callback_data": "cb", key: object})
+    }
+
+    #[test]
+    fn text_sends_carry_preview_url_and_a_reply_context() {
+        assert_eq!(
+            built(json!({"text": {"body": "https://shop.example", "preview_url": true}})),
+            envelope(
+                "text",
+                "text",
+                json!({"body": "https://shop.example", "preview_url": true})
+            )
+        );
+        let mut expected = envelope("text", "text", json!({"body": "ok", "preview_url": false}));
+        expected["context"] = json!({"message_id": WAMID});
+        assert_eq!(
+            built(json!({"text": {"body": "ok"}, "context": {"message_id": WAMID}})),
+            expected
+        );
+    }
+
+    #[test]
+    fn media_sends_are_metas_media_objects() {
+        assert_eq!(
+            built(json!({"image": {"link": "https://cdn.example/a.jpg", "caption": "Receipt"}})),
+            envelope(
+                "image",
+                "image",
+                json!({"link": "https://cdn.example/a.jpg", "caption": "Receipt"})
+            )
+        );
+        assert_eq!(
+            built(
+                json!({"document": {"id": "1013859600285441", "caption": "Invoice", "filename": "inv.pdf"}})
+            ),
+            envelope(
+                "document",
+                "document",
+                json!({"id": "1013859600285441", "caption": "Invoice", "filename": "inv.pdf"})
+            )
+        );
+        assert_eq!(
+            built(json!({"video": {"id": "9"}})),
+            envelope("video", "video", json!({"id": "9"}))
+        );
+        assert_eq!(
+            built(json!({"audio": {"link": "https://cdn.example/a.ogg"}})),
+            envelope(
+                "audio",
+                "audio",
+                json!({"link": "https://cdn.example/a.ogg"})
+            )
+        );
+        let mut sticker = envelope("sticker", "sticker", json!({"id": "5"}));
+        sticker["context"] = json!({"message_id": WAMID});
+        assert_eq!(
+            built(json!({"sticker": {"id": "5"}, "context": {"message_id": WAMID}})),
+            sticker
+        );
+    }
+
+    #[test]
+    fn interactive_sends_are_metas_interactive_objects() {
+        let buttons = json!({"type": "button",
+            "header": {"type": "image", "image": {"link": "https://cdn.example/h.jpg"}},
+            "body": {"text": "Keep your 9am slot?"}, "footer": {"text": "Lucky Shrub"},
+            "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "keep", "title": "Keep"}},
+                {"type": "reply", "reply": {"id": "change", "title": "Change"}}]}});
+        assert_eq!(
+            built(json!({"interactive": buttons.clone()})),
+            envelope("interactive", "interactive", buttons)
+        );
+        let list = json!({"type": "list", "header": {"type": "text", "text": "Shipping"},
+            "body": {"text": "Which option?"},
+            "action": {"button": "Options", "sections": [
+                {"title": "Fast", "rows": [{"id": "express", "title": "Express", "description": "Next day"}]},
+                {"title": "Cheap", "rows": [{"id": "ground", "title": "Ground"}]}]}});
+        assert_eq!(
+            built(json!({"interactive": list.clone()})),
+            envelope("interactive", "interactive", list)
+        );
+    }
+
+    #[test]
+    fn location_and_reaction_sends_are_metas_objects() {
+        assert_eq!(
+            built(
+                json!({"location": {"latitude": 38.7223, "longitude": -9.1393,
+                "name": "Store", "address": "Rua Augusta 1"}})
+            ),
+            envelope(
+                "location",
+                "location",
+                json!({"latitude": 38.7223, "longitude": -9.1393, "name": "Store",
+                    "address": "Rua Augusta 1"})
+            )
+        );
+        assert_eq!(
+            built(json!({"location": {"latitude": 1.5, "longitude": 2.5}})),
+            envelope(
+                "location",
+                "location",
+                json!({"latitude": 1.5, "longitude": 2.5})
+            )
+        );
+        assert_eq!(
+            built(json!({"reaction": {"message_id": WAMID, "emoji": "👍"}})),
+            envelope(
+                "reaction",
+                "reaction",
+                json!({"message_id": WAMID, "emoji": "👍"})
+            )
+        );
+        assert_eq!(
+            built(json!({"reaction": {"message_id": WAMID, "emoji": ""}}))["reaction"]["emoji"],
+            ""
+        );
     }
 }

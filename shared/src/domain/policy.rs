@@ -72,10 +72,13 @@ pub fn is_marketing(template: Option<&Template>) -> bool {
 }
 
 /// The recipient opted out (of everything, or of marketing for a MARKETING template),
-/// or free-form text outside the 24-hour window.
+/// or a free-form message outside the 24-hour window. `free_form` is every content but
+/// a template (text, media, interactive, location, reaction), i.e. a send whose
+/// [`ValidatedRequest::template_name`](crate::domain::validation::ValidatedRequest::template_name)
+/// is `None`: Meta refuses them all outside the window (131047).
 pub fn recipient_refusal(
     contact: &Contact,
-    is_text: bool,
+    free_form: bool,
     is_marketing: bool,
     now: Timestamp,
 ) -> Option<Suppression> {
@@ -83,7 +86,7 @@ pub fn recipient_refusal(
         Some(suppression(SuppressionReason::OptedOut, None))
     } else if is_marketing && contact.marketing_opted_out {
         Some(suppression(SuppressionReason::MarketingOptedOut, None))
-    } else if is_text && !contact.window_open(now) {
+    } else if free_form && !contact.window_open(now) {
         Some(suppression(SuppressionReason::WindowClosed, None))
     } else {
         None

@@ -19,6 +19,13 @@ const CASES: &[&str] = &[
     "invoice_document_currency",
     "pickup_location",
     "text_with_preview",
+    "text_reply_context",
+    "image_caption",
+    "document_by_id",
+    "interactive_reply_buttons",
+    "interactive_list",
+    "location_pin",
+    "reaction_thumbs_up",
 ];
 
 /// The callback data of the golden payloads: the real encoder's output for tenant

@@ -8,7 +8,11 @@
 //!               "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]},
 //!  "metadata": {"order": "1234"}}
 //! ```
-//! or `{"to": ..., "text": {"body": "...", "preview_url": false}, "metadata": ...}`.
+//! or `{"to": ..., "text": {"body": "...", "preview_url": false}, "metadata": ...}`, or one of
+//! the other free-form types of [`free_form`] (`image`, `document`, `video`, `audio`,
+//! `sticker`, `interactive`, `location`, `reaction`): exactly one content key. Any
+//! content but a template or a reaction may add `"context": {"message_id": "wamid..."}`
+//! to be sent as a quoted reply.
 //!
 //! - `header`: `{"type":"text","text":..}` (optional `parameter_name`, filled in by
 //!   validation for named templates), `{"type":"image"|"video","link":"https://.."}`,
@@ -23,8 +27,16 @@
 //! Values of these types only come out of [`SendRequest::from_json`] (structure) or
 //! validation (structure and template); serializing gives the canonical JSON back.
 
+mod free_form;
+mod free_form_parse;
 mod parse;
 mod partial;
+
+pub use free_form::{
+    ButtonsAction, InteractiveAction, InteractiveHeader, InteractiveMessage, InteractiveText,
+    ListAction, ListRow, ListSection, MediaMessage, MediaSource, MediaType, ReactionMessage,
+    ReplyButton, ReplyContext,
+};
 
 pub(crate) use parse::parse_partial;
 pub(crate) use partial::{PartialBody, PartialTemplate, Slot};
@@ -40,7 +52,10 @@ use serde_json::{Map, Value};
 pub struct SendRequest {
     /// Recipient as given (validation normalises it to E.164).
     pub to: String,
-    /// A template or a free-form text.
+    /// Send as a quoted reply to this message (not with templates or reactions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<ReplyContext>,
+    /// A template or a free-form message.
     #[serde(flatten)]
     pub content: Content,
     /// Caller's own data, stored and returned, never sent to Meta (≤ 1 KiB serialized).
@@ -83,7 +98,8 @@ impl<'de> Deserialize<'de> for SendRequest {
     }
 }
 
-/// What is sent: exactly one of a template or a text.
+/// What is sent: a template, or one free-form message (only inside the 24-hour
+/// customer service window).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Content {
@@ -91,6 +107,83 @@ pub enum Content {
     Template(TemplateMessage),
     /// `"text": {...}`.
     Text(TextMessage),
+    /// `"image": {...}`.
+    Image(MediaMessage),
+    /// `"document": {...}`.
+    Document(MediaMessage),
+    /// `"video": {...}`.
+    Video(MediaMessage),
+    /// `"audio": {...}`.
+    Audio(MediaMessage),
+    /// `"sticker": {...}`.
+    Sticker(MediaMessage),
+    /// `"interactive": {...}`.
+    Interactive(InteractiveMessage),
+    /// `"location": {...}`.
+    Location(LocationParam),
+    /// `"reaction": {...}`.
+    Reaction(ReactionMessage),
+}
+
+impl Content {
+    /// Every content key of a request, `template` first.
+    pub const KEYS: [&'static str; 10] = [
+        "template",
+        "text",
+        "image",
+        "document",
+        "video",
+        "audio",
+        "sticker",
+        "interactive",
+        "location",
+        "reaction",
+    ];
+
+    /// The request key and Graph `type` of this content.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Content::Template(_) => "template",
+            Content::Text(_) => "text",
+            Content::Interactive(_) => "interactive",
+            Content::Location(_) => "location",
+            Content::Reaction(_) => "reaction",
+            Content::Image(_) => "image",
+            Content::Document(_) => "document",
+            Content::Video(_) => "video",
+            Content::Audio(_) => "audio",
+            Content::Sticker(_) => "sticker",
+        }
+    }
+
+    /// Whether this is a template send; every other content is free-form, allowed only
+    /// inside the 24-hour customer service window.
+    pub fn is_template(&self) -> bool {
+        matches!(self, Content::Template(_))
+    }
+
+    /// The media message kind and object, for media content.
+    pub fn media(&self) -> Option<(MediaType, &MediaMessage)> {
+        match self {
+            Content::Image(m) => Some((MediaType::Image, m)),
+            Content::Document(m) => Some((MediaType::Document, m)),
+            Content::Video(m) => Some((MediaType::Video, m)),
+            Content::Audio(m) => Some((MediaType::Audio, m)),
+            Content::Sticker(m) => Some((MediaType::Sticker, m)),
+            _ => None,
+        }
+    }
+
+    /// A media message of kind `kind`.
+    pub fn from_media(kind: MediaType, media: MediaMessage) -> Self {
+        match kind {
+            MediaType::Image => Content::Image(media),
+            MediaType::Document => Content::Document(media),
+            MediaType::Video => Content::Video(media),
+            MediaType::Audio => Content::Audio(media),
+            MediaType::Sticker => Content::Sticker(media),
+        }
+    }
 }
 
 /// A template send.

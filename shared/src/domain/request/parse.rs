@@ -1,7 +1,8 @@
 //! Structural parsing of a request that keeps going after the first problem.
 
+use super::free_form_parse::{parse_context, parse_free_form};
 use super::partial::{PartialBody, PartialRequest, PartialTemplate, Slot, optional, required};
-use super::{ButtonParam, ButtonValue, HeaderParam, LocationParam, ParamValue, TextMessage};
+use super::{ButtonParam, ButtonValue, Content, HeaderParam, LocationParam, ParamValue};
 use crate::domain::validation::{Problem, child, code, item};
 use serde_json::{Map, Value};
 
@@ -11,19 +12,17 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
     let mut partial = PartialRequest {
         to: Slot::Absent,
         template: Slot::Absent,
-        text: Slot::Absent,
+        free_form: Slot::Absent,
+        context: Slot::Absent,
         metadata: Slot::Absent,
         from: Slot::Absent,
     };
     let Some(map) = object(json, "", &mut p) else {
         return (partial, p);
     };
-    unknown_fields(
-        map,
-        &["to", "from", "template", "text", "metadata"],
-        "",
-        &mut p,
-    );
+    let mut allowed = vec!["to", "from", "context", "metadata"];
+    allowed.extend(Content::KEYS);
+    unknown_fields(map, &allowed, "", &mut p);
     partial.to = string(map, "", "to", true, &mut p);
     partial.from = string(map, "", "from", false, &mut p);
     partial.template = match field(map, "template") {
@@ -33,21 +32,46 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
             None => Slot::Invalid,
         },
     };
-    partial.text = match field(map, "text") {
-        None => Slot::Absent,
-        Some(v) => parse_text(v, &mut p),
-    };
-    if partial.template.is_absent() == partial.text.is_absent() {
-        p.push(Problem::new(
-            if partial.template.is_absent() {
-                "template"
-            } else {
-                "text"
-            },
-            code::EXACTLY_ONE_OF_TEMPLATE_OR_TEXT,
-            "give exactly one of `template` or `text`",
-        ));
+    let given: Vec<&str> = Content::KEYS
+        .into_iter()
+        .filter(|k| field(map, k).is_some())
+        .collect();
+    for key in given.iter().filter(|k| **k != "template") {
+        let Some(value) = field(map, key) else {
+            continue;
+        };
+        let parsed = parse_free_form(key, value, &mut p);
+        if partial.free_form.is_absent() {
+            partial.free_form = parsed;
+        } else {
+            partial.free_form = Slot::Invalid;
+        }
     }
+    match given.as_slice() {
+        [_] => {}
+        [] => p.push(Problem::new(
+            "template",
+            code::EXACTLY_ONE_OF_TEMPLATE_OR_TEXT,
+            format!("give exactly one of {}", content_keys()),
+        )),
+        [_, second, ..] => p.push(Problem::new(
+            *second,
+            code::EXACTLY_ONE_OF_TEMPLATE_OR_TEXT,
+            format!(
+                "give exactly one of {}, not {}",
+                content_keys(),
+                given
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        )),
+    }
+    partial.context = match field(map, "context") {
+        None => Slot::Absent,
+        Some(v) => parse_context(v, &mut p),
+    };
     partial.metadata = match field(map, "metadata") {
         None => Slot::Absent,
         // String values only: products echo them into events and logs as they are.
@@ -98,28 +122,6 @@ fn parse_template(map: &Map<String, Value>, p: &mut Vec<Problem>) -> PartialTemp
                 Slot::Invalid
             }
         },
-    }
-}
-
-fn parse_text(value: &Value, p: &mut Vec<Problem>) -> Slot<TextMessage> {
-    let Some(map) = object(value, "text", p) else {
-        return Slot::Invalid;
-    };
-    unknown_fields(map, &["body", "preview_url"], "text", p);
-    let body = string(map, "text", "body", true, p);
-    let preview_url = match field(map, "preview_url") {
-        None => Some(false),
-        Some(Value::Bool(b)) => Some(*b),
-        Some(_) => {
-            p.push(invalid_type("text.preview_url", "a boolean"));
-            None
-        }
-    };
-    match (body, preview_url) {
-        (Slot::Present(body), Some(preview_url)) => {
-            Slot::Present(TextMessage { body, preview_url })
-        }
-        _ => Slot::Invalid,
     }
 }
 
@@ -183,7 +185,16 @@ fn parse_header(value: &Value, p: &mut Vec<Problem>) -> Slot<HeaderParam> {
     header.map_or(Slot::Invalid, Slot::Present)
 }
 
-fn parse_location(
+/// `` `template`, `text`, ... `` for messages.
+fn content_keys() -> String {
+    Content::KEYS
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub(super) fn parse_location(
     map: &Map<String, Value>,
     at: &str,
     p: &mut Vec<Problem>,
@@ -384,11 +395,15 @@ fn parse_button(value: &Value, at: &str, p: &mut Vec<Problem>) -> Slot<ButtonPar
 }
 
 /// A field's value; `null` counts as absent.
-fn field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(super) fn field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     map.get(key).filter(|v| !v.is_null())
 }
 
-fn object<'a>(value: &'a Value, at: &str, p: &mut Vec<Problem>) -> Option<&'a Map<String, Value>> {
+pub(super) fn object<'a>(
+    value: &'a Value,
+    at: &str,
+    p: &mut Vec<Problem>,
+) -> Option<&'a Map<String, Value>> {
     let map = value.as_object();
     if map.is_none() {
         p.push(invalid_type(at, "an object"));
@@ -396,7 +411,7 @@ fn object<'a>(value: &'a Value, at: &str, p: &mut Vec<Problem>) -> Option<&'a Ma
     map
 }
 
-fn string(
+pub(super) fn string(
     map: &Map<String, Value>,
     at: &str,
     key: &str,
@@ -417,7 +432,12 @@ fn string(
     }
 }
 
-fn unknown_fields(map: &Map<String, Value>, allowed: &[&str], at: &str, p: &mut Vec<Problem>) {
+pub(super) fn unknown_fields(
+    map: &Map<String, Value>,
+    allowed: &[&str],
+    at: &str,
+    p: &mut Vec<Problem>,
+) {
     for key in map.keys().filter(|k| !allowed.contains(&k.as_str())) {
         p.push(Problem::new(
             child(at, key),
@@ -430,11 +450,11 @@ fn unknown_fields(map: &Map<String, Value>, allowed: &[&str], at: &str, p: &mut 
     }
 }
 
-fn missing(path: &str) -> Problem {
+pub(super) fn missing(path: &str) -> Problem {
     Problem::new(path, code::MISSING_FIELD, format!("`{path}` is required"))
 }
 
-fn invalid_type(path: &str, expected: &str) -> Problem {
+pub(super) fn invalid_type(path: &str, expected: &str) -> Problem {
     let shown = if path.is_empty() { "the request" } else { path };
     Problem::new(
         path,

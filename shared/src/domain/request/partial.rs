@@ -3,8 +3,8 @@
 //! rules of the parts that parsed, without reporting a broken field twice.
 
 use super::{
-    BodyParams, ButtonParam, Content, HeaderParam, NamedValue, ParamValue, SendRequest,
-    TemplateMessage, TextMessage,
+    BodyParams, ButtonParam, Content, HeaderParam, NamedValue, ParamValue, ReplyContext,
+    SendRequest, TemplateMessage,
 };
 use serde_json::{Map, Value};
 
@@ -44,7 +44,9 @@ impl<T> Slot<T> {
 pub(crate) struct PartialRequest {
     pub(crate) to: Slot<String>,
     pub(crate) template: Slot<PartialTemplate>,
-    pub(crate) text: Slot<TextMessage>,
+    /// Any content but a template (`Invalid` when several free-form keys are given).
+    pub(crate) free_form: Slot<Content>,
+    pub(crate) context: Slot<ReplyContext>,
     pub(crate) metadata: Slot<Map<String, Value>>,
     pub(crate) from: Slot<String>,
 }
@@ -68,16 +70,17 @@ pub(crate) enum PartialBody {
 }
 
 impl PartialRequest {
-    /// The request, if every field parsed and exactly one of template/text is present.
+    /// The request, if every field parsed and exactly one content key is present.
     pub(crate) fn into_request(self) -> Option<SendRequest> {
         let Slot::Present(to) = self.to else {
             return None;
         };
-        let content = match (self.template, self.text) {
+        let content = match (self.template, self.free_form) {
             (Slot::Present(t), Slot::Absent) => Content::Template(t.into_message()?),
-            (Slot::Absent, Slot::Present(t)) => Content::Text(t),
+            (Slot::Absent, Slot::Present(c)) => c,
             _ => return None,
         };
+        let context = optional(self.context)?;
         let metadata = match self.metadata {
             Slot::Absent => None,
             Slot::Present(m) => Some(m),
@@ -90,6 +93,7 @@ impl PartialRequest {
         };
         Some(SendRequest {
             to,
+            context,
             content,
             metadata,
             from,

@@ -181,6 +181,95 @@ pub(crate) fn apply(
     }
 }
 
+/// How a free-form text field may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FreeText {
+    /// Message text (a text body, a caption, an interactive body or footer): line
+    /// breaks and tabs allowed, invisible and control characters not.
+    MultiLine,
+    /// A label (a title, a header, a file name): no line break or tab either.
+    SingleLine,
+}
+
+/// `text` with invisible and control characters removed, and under
+/// [`FreeText::SingleLine`] line breaks and tabs replaced by a space first, with a
+/// description of what changed. Strictly valid afterwards: a kept zero-width joiner sits
+/// between two visible non-ASCII characters, and those are never removed.
+fn sanitize_free(text: &str, kind: FreeText) -> (String, Option<String>) {
+    let mut replaced = 0usize;
+    let chars: Vec<char> = text
+        .chars()
+        .map(|c| {
+            if kind == FreeText::SingleLine && is_line_break_or_tab(c) {
+                replaced += 1;
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let kept: String = (0..chars.len())
+        .filter(|&i| !invisible_at(&chars, i))
+        .map(|i| chars[i])
+        .collect();
+    let removed = chars.len() - kept.chars().count();
+    let mut parts = Vec::new();
+    if replaced > 0 {
+        parts.push(format!("replaced {replaced} newline/tab with a space"));
+    }
+    if removed > 0 {
+        parts.push(format!("removed {removed} invisible or control characters"));
+    }
+    let change = (!parts.is_empty()).then(|| parts.join("; "));
+    (kept, change)
+}
+
+/// Problems of a free-form `text` under the strict rule, reported at `field`.
+pub(crate) fn check_free(text: &str, kind: FreeText, field: &str, problems: &mut Vec<Problem>) {
+    if kind == FreeText::SingleLine && text.chars().any(is_line_break_or_tab) {
+        problems.push(Problem::new(
+            field,
+            code::NEWLINE_OR_TAB,
+            format!("`{field}` must be one line: no newline or tab"),
+        ));
+    }
+    if let Some(c) = first_invisible(text) {
+        problems.push(Problem::new(
+            field,
+            code::INVISIBLE_CHARACTER,
+            format!(
+                "`{field}` must not contain control, bidirectional or zero-width characters (found U+{:04X})",
+                u32::from(c)
+            ),
+        ));
+    }
+}
+
+/// Apply `policy` to one free-form text: sanitize it in place (recording the change) or
+/// check it.
+pub(crate) fn apply_free(
+    policy: FormattingPolicy,
+    kind: FreeText,
+    text: &mut String,
+    field: &str,
+    problems: &mut Vec<Problem>,
+    changes: &mut Vec<Sanitized>,
+) {
+    match policy {
+        FormattingPolicy::Strict => check_free(text, kind, field, problems),
+        FormattingPolicy::Sanitize => {
+            let (clean, change) = sanitize_free(text, kind);
+            if let Some(change) = change {
+                *text = clean;
+                changes.push(Sanitized {
+                    field: field.to_owned(),
+                    change,
+                });
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,5 +329,61 @@ mod tests {
         assert_eq!(sanitize(family), (family.to_owned(), None));
         check("a\u{200D}b", "x", &mut p);
         assert_eq!(p.len(), 1);
+    }
+
+    #[test]
+    fn free_form_texts_keep_line_breaks_where_allowed_and_lose_invisible_characters() {
+        let mut p = Vec::new();
+        check_free("Hi\nthere\t!", FreeText::MultiLine, "text.body", &mut p);
+        assert!(p.is_empty(), "{p:?}");
+        check_free("Yes\nplease", FreeText::SingleLine, "t", &mut p);
+        assert_eq!(p[0].code, code::NEWLINE_OR_TAB);
+        p.clear();
+        check_free(
+            "pay\u{202E}ment",
+            FreeText::MultiLine,
+            "image.caption",
+            &mut p,
+        );
+        assert_eq!(p.len(), 1);
+        assert_eq!(
+            (p[0].field.as_str(), p[0].code),
+            ("image.caption", code::INVISIBLE_CHARACTER)
+        );
+        // Five spaces are fine outside templates.
+        p.clear();
+        check_free("a     b", FreeText::SingleLine, "t", &mut p);
+        assert!(p.is_empty());
+
+        let (clean, change) = sanitize_free("Line\n\u{200B}two", FreeText::MultiLine);
+        assert_eq!(clean, "Line\ntwo");
+        assert_eq!(
+            change.as_deref(),
+            Some("removed 1 invisible or control characters")
+        );
+        let (clean, _) = sanitize_free("Yes\u{2028}\u{200D}\u{00E9}", FreeText::SingleLine);
+        assert_eq!(clean, "Yes \u{00E9}");
+        let family = "\u{1F468}\u{200D}\u{1F469}";
+        assert_eq!(
+            sanitize_free(family, FreeText::SingleLine),
+            (family.to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn sanitized_free_form_texts_pass_the_strict_check() {
+        for text in [
+            "a\u{2028}\u{200D}\u{00E9}",
+            "\u{00E9}\u{200D}\u{200D}\u{00E9}",
+            "\u{0}\u{7}x\r\n",
+            "\u{00E9}\u{85}\u{200D}\u{00E9}",
+        ] {
+            for kind in [FreeText::MultiLine, FreeText::SingleLine] {
+                let (clean, _) = sanitize_free(text, kind);
+                let mut p = Vec::new();
+                check_free(&clean, kind, "x", &mut p);
+                assert!(p.is_empty(), "{text:?} -> {clean:?}: {p:?}");
+            }
+        }
     }
 }

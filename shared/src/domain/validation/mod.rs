@@ -6,15 +6,24 @@
 
 mod buttons;
 mod formatting;
+mod free_form;
 mod problem;
 mod rules;
 
+#[cfg(test)]
+mod free_form_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod tests;
 
 pub use formatting::{FormattingPolicy, Sanitized, is_line_break_or_tab, sanitize};
+pub use free_form::{
+    MAX_BUTTON_ID_CHARS, MAX_BUTTON_TITLE_CHARS, MAX_BUTTONS_BODY_CHARS, MAX_CAPTION_CHARS,
+    MAX_FOOTER_CHARS, MAX_INTERACTIVE_HEADER_CHARS, MAX_LIST_BODY_CHARS, MAX_LIST_BUTTON_CHARS,
+    MAX_LIST_ROWS, MAX_LIST_SECTIONS, MAX_REPLY_BUTTONS, MAX_ROW_DESCRIPTION_CHARS,
+    MAX_ROW_ID_CHARS, MAX_ROW_TITLE_CHARS, MAX_SECTION_TITLE_CHARS, is_single_emoji,
+};
 pub use problem::{Problem, code};
 pub(crate) use problem::{child, item};
 pub use rules::{
@@ -22,7 +31,7 @@ pub use rules::{
 };
 
 use crate::domain::ids::{PhoneNumber, PhoneNumberId};
-use crate::domain::request::{Content, SendRequest, Slot, TextMessage, parse_partial};
+use crate::domain::request::{Content, SendRequest, Slot, parse_partial};
 use crate::domain::template::{Lookup, TemplateCatalog};
 use serde_json::Value;
 
@@ -31,8 +40,8 @@ pub const MAX_METADATA_BYTES: usize = 1024;
 /// Longest free-form text body.
 pub const MAX_TEXT_BODY_CHARS: usize = 4096;
 
-/// A request that passed validation, normalised: `to` in E.164, template values
-/// sanitized (under [`FormattingPolicy::Sanitize`]), a named text header's
+/// A request that passed validation, normalised: `to` in E.164, template values and
+/// free-form texts sanitized (under [`FormattingPolicy::Sanitize`]), a named text header's
 /// `parameter_name` filled in, and an OTP button given the body's code when omitted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedRequest {
@@ -52,11 +61,12 @@ impl ValidatedRequest {
         &self.to
     }
 
-    /// The template name, for template sends.
+    /// The template name, for template sends (`None`: a free-form message, allowed only
+    /// inside the 24-hour customer service window).
     pub fn template_name(&self) -> Option<&str> {
         match &self.request.content {
             Content::Template(t) => Some(&t.name),
-            Content::Text(_) => None,
+            _ => None,
         }
     }
 
@@ -80,7 +90,7 @@ pub fn requested_template(request: &Value) -> Option<(&str, &str)> {
 }
 
 /// Validate a raw request against `catalog` (only the template's language versions
-/// need to be in it). Text sends ignore the catalog.
+/// need to be in it). Free-form sends (text, media, interactive, ...) ignore the catalog.
 pub fn validate(
     request: &Value,
     catalog: &TemplateCatalog,
@@ -135,11 +145,19 @@ pub fn validate_with(
             ));
         }
     }
-    if let Some(text) = partial.text.present() {
-        check_text(text, &mut problems);
+    if let Some(content) = partial.free_form.present_mut() {
+        free_form::check_content(content, policy, &mut problems, &mut sanitized);
     }
     if let Some(template) = partial.template.present_mut() {
         rules::check_template(template, lookup, policy, &mut problems, &mut sanitized);
+    }
+    if let Some(context) = partial.context.present() {
+        let content = match (&partial.template, &partial.free_form) {
+            (Slot::Absent, Slot::Present(c)) => Some(c.type_name()),
+            (Slot::Absent, _) => None,
+            _ => Some("template"),
+        };
+        free_form::check_context(context, content, &mut problems);
     }
 
     if !problems.is_empty() {
@@ -157,23 +175,5 @@ pub fn validate_with(
             code::INVALID_VALUE,
             "the request could not be read",
         )]),
-    }
-}
-
-fn check_text(text: &TextMessage, problems: &mut Vec<Problem>) {
-    if text.body.trim().is_empty() {
-        problems.push(Problem::new(
-            "text.body",
-            code::MISSING_PARAMETER,
-            "text.body must not be empty",
-        ));
-    }
-    let chars = text.body.chars().count();
-    if chars > MAX_TEXT_BODY_CHARS {
-        problems.push(Problem::new(
-            "text.body",
-            code::TEXT_TOO_LONG,
-            format!("text.body has {chars} characters; the limit is {MAX_TEXT_BODY_CHARS}"),
-        ));
     }
 }

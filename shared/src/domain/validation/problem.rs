@@ -73,8 +73,24 @@ pub mod code {
     pub const INVISIBLE_CHARACTER: &str = "invisible_character";
     /// `metadata` serializes to more than 1 KiB.
     pub const METADATA_TOO_LARGE: &str = "metadata_too_large";
-    /// Neither or both of `template` and `text`.
+    /// No content key, or several: a request has exactly one of `template`, `text`,
+    /// `image`, `document`, `video`, `audio`, `sticker`, `interactive`, `location` and
+    /// `reaction` (the code keeps its first name so callers matching on it still work).
     pub const EXACTLY_ONE_OF_TEMPLATE_OR_TEXT: &str = "exactly_one_of_template_or_text";
+    /// A media object with neither or both of `link` and `id`.
+    pub const EXACTLY_ONE_OF_LINK_OR_ID: &str = "exactly_one_of_link_or_id";
+    /// A media `link` of a free-form message that is not an `https://` URL.
+    pub const MEDIA_NOT_HTTPS: &str = "media_not_https";
+    /// Too few or too many elements (buttons, sections, rows).
+    pub const INVALID_ITEM_COUNT: &str = "invalid_item_count";
+    /// A value that must be unique (a button id or title, a row id) given twice.
+    pub const DUPLICATE_VALUE: &str = "duplicate_value";
+    /// A `message_id` that is not a WhatsApp message id (`wamid.`...).
+    pub const INVALID_MESSAGE_ID: &str = "invalid_message_id";
+    /// A reaction `emoji` that is not one emoji (or empty, to remove a reaction).
+    pub const INVALID_EMOJI: &str = "invalid_emoji";
+    /// `context` with a message type that cannot be a quoted reply (template, reaction).
+    pub const CONTEXT_NOT_ALLOWED: &str = "context_not_allowed";
     /// A field this API does not know.
     pub const UNKNOWN_FIELD: &str = "unknown_field";
     /// A field of the wrong JSON type.

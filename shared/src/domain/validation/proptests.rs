@@ -1,7 +1,7 @@
 //! Properties of validation over arbitrary JSON.
 
 use super::*;
-use crate::domain::request::BodyParams;
+use crate::domain::request::{BodyParams, SendRequest};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -106,6 +106,21 @@ fn arb_json() -> impl Strategy<Value = Value> {
             "amount_1000",
             "latitude",
             "longitude",
+            "image",
+            "document",
+            "interactive",
+            "reaction",
+            "location",
+            "context",
+            "message_id",
+            "emoji",
+            "caption",
+            "id",
+            "action",
+            "sections",
+            "rows",
+            "reply",
+            "title",
             "a.b",
             "first_name",
             "",
@@ -148,10 +163,82 @@ fn arb_template_request() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Free-form requests of every type, with arbitrary (often invalid) texts and sizes.
+fn arb_free_form_request() -> impl Strategy<Value = Value> {
+    let text = prop_oneof![
+        "[a-zA-Z0-9 ]{0,30}",
+        "[a-z \n\t\u{200B}\u{202E}é👍]{0,30}",
+        (1usize..300).prop_map(|n| "x".repeat(n)),
+    ];
+    let texts = prop::collection::vec(text, 12);
+    let small = 0usize..5;
+    let media = prop::sample::select(vec!["image", "document", "video", "audio", "sticker"]);
+    let emoji = prop::sample::select(vec!["👍", "", "❤️", "ok", "👩‍👩‍👧", "🇵🇹"]);
+    let wamid = prop::sample::select(vec!["wamid.HBgLMTQx", "wamid.", "abc"]);
+    (0u8..6, texts, small.clone(), small, media, emoji, wamid, any::<bool>(), -200.0f64..200.0)
+        .prop_map(|(kind, t, n, m, media, emoji, wamid, with_context, deg)| {
+            let content = match kind {
+                0 => json!({"text": {"body": t[0], "preview_url": with_context}}),
+                1 => {
+                    let mut o = json!({"caption": t[1], "filename": t[2]});
+                    if n % 2 == 0 { o["link"] = json!(format!("https://x.example/{}", t[3])); } else { o["id"] = json!("123"); }
+                    if media != "document" { o.as_object_mut().unwrap().remove("filename"); }
+                    if media == "audio" || media == "sticker" { o.as_object_mut().unwrap().remove("caption"); }
+                    json!({ media: o })
+                }
+                2 => {
+                    let buttons: Vec<Value> = (0..n).map(|i| json!({"type": "reply",
+                        "reply": {"id": format!("{}{}", t[4], i % 2), "title": t[5 + i % 3]}})).collect();
+                    json!({"interactive": {"type": "button", "body": {"text": t[6]},
+                        "footer": {"text": t[7]}, "action": {"buttons": buttons}}})
+                }
+                3 => {
+                    let sections: Vec<Value> = (0..n).map(|s| json!({"title": t[8 + s % 2],
+                        "rows": (0..m).map(|r| json!({"id": format!("r{s}{r}"), "title": t[10], "description": t[11]})).collect::<Vec<_>>()})).collect();
+                    json!({"interactive": {"type": "list", "header": {"type": "text", "text": t[9]},
+                        "body": {"text": t[0]}, "action": {"button": t[1], "sections": sections}}})
+                }
+                4 => json!({"location": {"latitude": deg / 2.0, "longitude": deg, "name": t[2], "address": t[3]}}),
+                _ => json!({"reaction": {"message_id": wamid, "emoji": emoji}}),
+            };
+            let mut request = json!({"to": "+14155550123"});
+            for (k, v) in content.as_object().unwrap() { request[k] = v.clone(); }
+            if with_context { request["context"] = json!({"message_id": wamid}); }
+            request
+        })
+}
+
 proptest! {
     #[test]
+    fn a_valid_free_form_request_round_trips_through_its_canonical_json(
+        request in arb_free_form_request(),
+        sanitize in any::<bool>(),
+    ) {
+        let policy = if sanitize { FormattingPolicy::Sanitize } else { FormattingPolicy::Strict };
+        match validate(&request, &catalog(), policy) {
+            Ok(v) => {
+                let canonical = v.to_json();
+                let parsed = SendRequest::from_json(&canonical).unwrap();
+                prop_assert_eq!(&parsed.to_json(), &canonical);
+                prop_assert_eq!(&parsed, v.request());
+                // The sender re-validates the stored JSON strictly: it must pass unchanged.
+                let again = validate(&canonical, &catalog(), FormattingPolicy::Strict).unwrap();
+                prop_assert_eq!(again.request(), v.request());
+                prop_assert!(again.sanitized().is_empty());
+                prop_assert_eq!(v.template_name(), None);
+            }
+            Err(problems) => {
+                prop_assert!(!problems.is_empty());
+                for p in problems {
+                    prop_assert!(parent_exists(&request, &p.field), "{} ({}) in {}", p.field, p.code, request);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn validation_never_panics_and_problems_point_into_the_request(
-        request in prop_oneof![arb_json(), arb_template_request()],
+        request in prop_oneof![arb_json(), arb_template_request(), arb_free_form_request()],
         sanitize in any::<bool>(),
     ) {
         let policy = if sanitize { FormattingPolicy::Sanitize } else { FormattingPolicy::Strict };
