@@ -9,10 +9,11 @@ NEXTEST_PROFILE := --profile ci
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: test dev fmt-check clippy unit infra-lint bench
+.PHONY: test dev fmt-check clippy unit infra-lint api-contract bench
 
-## make test: every check — formatting, lints, all tests (moto started and stopped around them).
-test: fmt-check clippy infra-lint unit
+## make test: every check — formatting, lints, all tests (moto started and stopped around them),
+## the API contract.
+test: fmt-check clippy infra-lint unit api-contract
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -37,6 +38,11 @@ endif
 ## SAM template: cfn-lint (SAM and translated CloudFormation), IAM guard, checkov.
 infra-lint:
 	scripts/lint-infra.sh
+
+## docs/openapi.yaml: openapi-spec-validator, then schemathesis (every check) against the
+## built `wa dev`; both pinned in .venv/contract.
+api-contract:
+	CARGO=$(CARGO) scripts/api-contract.sh
 
 ## make dev: the whole pipeline on this machine (`wa dev`: SQLite store in .wa/, Graph sandbox).
 ## Pass a configuration with WA_DEV_CONFIG=wa.toml (see wa.example.toml).

@@ -2,8 +2,10 @@
 //! v2) events for the very intake and webhook handlers the Lambdas run, and their
 //! responses become HTTP responses again.
 //!
-//! Routes, as in `infra/template.yaml`: `POST /v1/messages`, `GET /v1/messages/{id}`
-//! (intake), `GET`/`POST /webhook` (webhook).
+//! Routes, as in `infra/template.yaml`: the intake routes (`/v1/...`) and `GET`/`POST
+//! /webhook` (webhook); and `GET /openapi.json`, the contract of them all
+//! (`docs/openapi.yaml`, served as JSON; local/tests/it/openapi.rs keeps the router and
+//! that document in step).
 
 use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::Router;
@@ -15,8 +17,8 @@ use axum::routing::{get, post};
 use base64::Engine;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use wa_shared::app::http::{ApiError, ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use wa_shared::wiring::local::Functions;
 
@@ -24,6 +26,22 @@ use wa_shared::wiring::local::Functions;
 /// limits (64 KiB intake, 3 MiB webhook) are lower and answer 413 themselves, naming
 /// the size they saw; this only bounds memory.
 pub const MAX_READ_BYTES: usize = 10 * 1024 * 1024;
+
+/// `docs/openapi.yaml`: the OpenAPI 3.1 contract of these routes, the source of truth
+/// of what `GET /openapi.json` serves.
+pub const OPENAPI_YAML: &str = include_str!("../../docs/openapi.yaml");
+
+/// [`OPENAPI_YAML`] as JSON, converted once (a test keeps it convertible).
+static OPENAPI_JSON: LazyLock<Result<String, String>> = LazyLock::new(|| {
+    openapi_json()
+        .map(|v| v.to_string())
+        .map_err(|e| e.to_string())
+});
+
+/// The OpenAPI document as JSON: [`OPENAPI_YAML`] converted.
+pub fn openapi_json() -> Result<serde_json::Value, serde_yaml_ng::Error> {
+    serde_yaml_ng::from_str(OPENAPI_YAML)
+}
 
 /// What the routes share.
 #[derive(Clone)]
@@ -54,6 +72,7 @@ impl Gateway {
             .route("/v1/messages/{id}", get(get_message))
             .route("/v1/events", get(get_events))
             .route("/webhook", get(webhook).post(webhook))
+            .route("/openapi.json", get(openapi))
             .with_state(gateway)
     }
 
@@ -268,6 +287,21 @@ async fn webhook(
     let route_key = format!("{method} /webhook");
     let event = gw.event(&route_key, &method, &uri, &headers, HashMap::new(), &body);
     gw.invoke(Function::Webhook, event).await
+}
+
+/// `GET /openapi.json`: the API's contract, `docs/openapi.yaml` as JSON.
+async fn openapi() -> Response {
+    match &*OPENAPI_JSON {
+        Ok(json) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json.clone(),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "docs/openapi.yaml is not valid YAML");
+            into_http(ApiError::Internal.to_response("dev-gateway"))
+        }
+    }
 }
 
 /// The body, or `None` past [`MAX_READ_BYTES`].

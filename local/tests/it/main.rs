@@ -1,5 +1,7 @@
 //! The integration tests of `wa-local`, one binary: the status page over a real
-//! store, in headless Chromium; events delivered to Standard Webhooks endpoints.
+//! store, in headless Chromium; events delivered to Standard Webhooks endpoints; the
+//! API contract (`docs/openapi.yaml`) against the gateway's routes and the handlers'
+//! error codes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,5 +13,6 @@ mod holds;
 mod listing;
 mod marketing;
 mod numbers;
+mod openapi;
 mod security;
 mod status_page;
