@@ -107,9 +107,42 @@ pub struct SendArgs {
     /// Coupon of a copy-code button (`INDEX=CODE`). OTP buttons take the body's code.
     #[arg(long = "coupon-button")]
     pub coupon_buttons: Vec<String>,
-    /// Free-form text (inside the 24-hour window only).
+    /// Free-form text (inside the 24-hour window only); with `--reply-button`, the
+    /// interactive message's body.
     #[arg(long, conflicts_with = "body_file")]
     pub text: Option<String>,
+    /// Render a link preview of the text's first URL.
+    #[arg(long, requires = "text")]
+    pub preview_url: bool,
+    /// A media message (in-window): `KIND=LINK_OR_ID`, KIND one of image, document,
+    /// video, audio, sticker; an `https://` value is a link, anything else a media id.
+    #[arg(long, conflicts_with_all = ["template", "text", "body_file"])]
+    pub media: Option<String>,
+    /// The media's caption (image, document, video).
+    #[arg(long, requires = "media")]
+    pub caption: Option<String>,
+    /// The document's file name.
+    #[arg(long, requires = "media")]
+    pub filename: Option<String>,
+    /// A reply button (`ID=TITLE`, up to 3): the message becomes interactive, `--text`
+    /// its body.
+    #[arg(long = "reply-button", requires = "text")]
+    pub reply_buttons: Vec<String>,
+    /// A location pin (in-window): `LATITUDE,LONGITUDE`.
+    #[arg(long, conflicts_with_all = ["template", "text", "media", "body_file"])]
+    pub location: Option<String>,
+    /// The location's name.
+    #[arg(long, requires = "location")]
+    pub location_name: Option<String>,
+    /// The location's address.
+    #[arg(long, requires = "location")]
+    pub location_address: Option<String>,
+    /// A reaction (in-window): `WAMID=EMOJI` (an empty emoji removes it).
+    #[arg(long, conflicts_with_all = ["template", "text", "media", "location", "body_file"])]
+    pub react: Option<String>,
+    /// Quote this inbound message (its wamid) as the reply's context.
+    #[arg(long, conflicts_with = "body_file")]
+    pub reply_to: Option<String>,
     /// The whole JSON request body from a file (`-`: standard input).
     #[arg(long)]
     pub body_file: Option<PathBuf>,

@@ -198,14 +198,17 @@ fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
     if let Some(from) = &args.from {
         body["from"] = json!(from);
     }
-    if let Some(text) = &args.text {
-        body["text"] = json!({"body": text});
+    if let Some(wamid) = &args.reply_to {
+        body["context"] = json!({"message_id": wamid});
+    }
+    if let Some(content) = free_form(args)? {
+        let (key, value) = content;
+        body[key] = value;
         return Ok(body);
     }
-    let name = args
-        .template
-        .as_deref()
-        .context("give --template NAME or --text TEXT")?;
+    let name = args.template.as_deref().context(
+        "give --template NAME, --text TEXT, --media KIND=LINK_OR_ID, --location or --react",
+    )?;
     let mut template = Map::new();
     template.insert("name".into(), json!(name));
     template.insert("language".into(), json!(args.language));
@@ -226,6 +229,83 @@ fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
     }
     body["template"] = Value::Object(template);
     Ok(body)
+}
+
+/// The in-window content the flags describe (its key and object), if any.
+fn free_form(args: &SendArgs) -> anyhow::Result<Option<(&'static str, Value)>> {
+    if let Some(text) = &args.text {
+        if args.reply_buttons.is_empty() {
+            let mut t = json!({"body": text});
+            if args.preview_url {
+                t["preview_url"] = json!(true);
+            }
+            return Ok(Some(("text", t)));
+        }
+        let mut buttons = Vec::new();
+        for spec in &args.reply_buttons {
+            let (id, title) = spec
+                .split_once('=')
+                .with_context(|| format!("--reply-button takes ID=TITLE, got {spec:?}"))?;
+            buttons.push(json!({"type": "reply", "reply": {"id": id, "title": title}}));
+        }
+        return Ok(Some((
+            "interactive",
+            json!({"type": "button", "body": {"text": text}, "action": {"buttons": buttons}}),
+        )));
+    }
+    if let Some(spec) = &args.media {
+        let (kind, source) = spec
+            .split_once('=')
+            .with_context(|| format!("--media takes KIND=LINK_OR_ID, got {spec:?}"))?;
+        let key = match kind {
+            "image" => "image",
+            "document" => "document",
+            "video" => "video",
+            "audio" => "audio",
+            "sticker" => "sticker",
+            other => bail!("--media: {other:?} is not image, document, video, audio or sticker"),
+        };
+        let mut media = if source.starts_with("https://") || source.starts_with("http://") {
+            json!({"link": source})
+        } else {
+            json!({"id": source})
+        };
+        if let Some(caption) = &args.caption {
+            media["caption"] = json!(caption);
+        }
+        if let Some(filename) = &args.filename {
+            media["filename"] = json!(filename);
+        }
+        return Ok(Some((key, media)));
+    }
+    if let Some(spec) = &args.location {
+        let (lat, lon) = spec
+            .split_once(',')
+            .with_context(|| format!("--location takes LATITUDE,LONGITUDE, got {spec:?}"))?;
+        let number = |s: &str| -> anyhow::Result<f64> {
+            s.trim()
+                .parse::<f64>()
+                .with_context(|| format!("--location: {s:?} is not a number"))
+        };
+        let mut location = json!({"latitude": number(lat)?, "longitude": number(lon)?});
+        if let Some(name) = &args.location_name {
+            location["name"] = json!(name);
+        }
+        if let Some(address) = &args.location_address {
+            location["address"] = json!(address);
+        }
+        return Ok(Some(("location", location)));
+    }
+    if let Some(spec) = &args.react {
+        let (wamid, emoji) = spec
+            .split_once('=')
+            .with_context(|| format!("--react takes WAMID=EMOJI, got {spec:?}"))?;
+        return Ok(Some((
+            "reaction",
+            json!({"message_id": wamid, "emoji": emoji}),
+        )));
+    }
+    Ok(None)
 }
 
 /// Positional values, or `name=value` pairs for a named template (all or none).
@@ -331,6 +411,63 @@ mod tests {
             request_body(&args).unwrap(),
             json!({"to": "+14155550123", "from": "106540352242923", "text": {"body": "hi"}})
         );
+    }
+
+    #[test]
+    fn in_window_flags_make_each_type() {
+        let body = |flags: &[&str]| {
+            let mut all = vec!["--to", "+14155550123"];
+            all.extend_from_slice(flags);
+            request_body(&send_args(&all)).unwrap()
+        };
+        assert_eq!(
+            body(&[
+                "--media",
+                "image=https://cdn.example.com/a.jpg",
+                "--caption",
+                "Receipt"
+            ]),
+            json!({"to": "+14155550123",
+                   "image": {"link": "https://cdn.example.com/a.jpg", "caption": "Receipt"}})
+        );
+        assert_eq!(
+            body(&[
+                "--media",
+                "document=1013859600285441",
+                "--filename",
+                "invoice.pdf"
+            ])["document"],
+            json!({"id": "1013859600285441", "filename": "invoice.pdf"})
+        );
+        assert_eq!(
+            body(&[
+                "--text",
+                "Keep 9am?",
+                "--reply-button",
+                "keep=Keep",
+                "--reply-button",
+                "move=Change"
+            ])["interactive"],
+            json!({"type": "button", "body": {"text": "Keep 9am?"}, "action": {"buttons": [
+                {"type": "reply", "reply": {"id": "keep", "title": "Keep"}},
+                {"type": "reply", "reply": {"id": "move", "title": "Change"}}]}})
+        );
+        assert_eq!(
+            body(&["--location", "38.72,-9.14", "--location-name", "Store"])["location"],
+            json!({"latitude": 38.72, "longitude": -9.14, "name": "Store"})
+        );
+        assert_eq!(
+            body(&["--react", "wamid.X=👍"])["reaction"],
+            json!({"message_id": "wamid.X", "emoji": "👍"})
+        );
+        let reply = body(&["--text", "thanks", "--preview-url", "--reply-to", "wamid.Y"]);
+        assert_eq!(reply["context"], json!({"message_id": "wamid.Y"}));
+        assert_eq!(
+            reply["text"],
+            json!({"body": "thanks", "preview_url": true})
+        );
+        let bad = send_args(&["--to", "+1", "--media", "gif=x"]);
+        assert!(request_body(&bad).is_err());
     }
 
     #[test]
