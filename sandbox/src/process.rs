@@ -331,9 +331,14 @@ fn schedule_statuses(
         },
         category: template_category.unwrap_or("service").to_owned(),
     };
+    // Meta reports only `sent` for a reaction: no `delivered` or `read` follows.
+    let reaction =
+        matches!(&message.content, OutboundContent::FreeForm { kind } if kind == "reaction");
     let mut plan: Vec<(&'static str, Duration, Option<PricingInfo>)> = Vec::new();
     if failure.is_some() {
         plan.push(("failed", ms(w.sent_after_ms), None));
+    } else if reaction {
+        plan.push(("sent", ms(w.sent_after_ms), Some(pricing)));
     } else {
         plan.push(("sent", ms(w.sent_after_ms), Some(pricing.clone())));
         if let Some(d) = w.delivered_after_ms {

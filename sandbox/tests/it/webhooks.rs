@@ -472,3 +472,31 @@ async fn control_requests_for_unknown_things_are_refused() {
     };
     assert!(s.phone_quality(&phone).is_err());
 }
+
+/// Meta reports a reaction only as `sent`: no `delivered` or `read` follows it.
+#[tokio::test]
+async fn a_reaction_gets_only_a_sent_status() {
+    let receiver = Receiver::start(0).await;
+    let mut config = config();
+    config.webhook.url = Some(receiver.url.clone());
+    let sandbox = start(config).await;
+    let client = client();
+    let inbound = client
+        .post(format!("{}/_sandbox/inbound", sandbox.base_url()))
+        .json(&serde_json::json!({"phone_number_id": PHONE, "from": "14155550123", "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inbound.status(), 200);
+    let reaction = serde_json::json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+        "to": "+14155550123", "type": "reaction",
+        "reaction": {"message_id": "wamid.HBgLMTQxNTU1NTAxMjMVAgASGBQzQUVCNTlBRjQ2", "emoji": "👍"}});
+    let (status, body) = send(&client, &sandbox, &reaction).await;
+    assert_eq!(status, 200, "{body}");
+    let taken = receiver.wait_for(WAIT, |t| !statuses(t).is_empty()).await;
+    // Room for a `delivered` the config would send after 80 ms, had it been planned.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = statuses(&receiver.taken());
+    assert_eq!(statuses(&taken)[0].1, "sent", "{all:?}");
+    assert!(all.iter().all(|s| s.1 == "sent"), "{all:?}");
+}
