@@ -18,12 +18,14 @@ pub mod tokens;
 pub use clock::{ManualClock, SystemClock};
 pub use dynamo::directory::DynamoDirectory;
 pub use dynamo::{
-    DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore, DynamoPacingLedger,
-    DynamoQuotaLedger,
+    DynamoCostLedger, DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore,
+    DynamoPacingLedger, DynamoQuotaLedger,
 };
 pub use eventbridge::EventBridgePublisher;
 pub use graph::{GraphConfig, GraphProvider};
 pub use secrets::SecretsManagerEndpointSecrets;
+#[cfg(feature = "sqlite")]
+pub use sqlite::costs::SqliteCostLedger;
 #[cfg(feature = "sqlite")]
 pub use sqlite::directory::SqliteDirectory;
 #[cfg(feature = "sqlite")]

@@ -5,6 +5,7 @@
 
 pub mod account_state;
 pub mod canonical;
+pub mod costs;
 pub mod endpoints;
 pub mod events;
 pub mod failure;

@@ -4,6 +4,7 @@
 //! a port passes the same conformance suite (DESIGN §2).
 
 pub mod clock;
+pub mod costs;
 pub mod deliveries;
 pub mod directory;
 pub mod endpoints;
@@ -17,6 +18,7 @@ pub mod store;
 pub mod tokens;
 
 pub use clock::Clock;
+pub use costs::{CostLedger, CostLedgerError, MAX_COST_DAYS};
 pub use deliveries::{DeliveryQueue, DeliveryQueueError, MAX_JOB_DELAY};
 pub use directory::{AccountSignal, Directory, DirectoryError, StoredTemplate};
 pub use endpoints::{EndpointRegistry, EndpointRegistryError, EndpointSecrets};

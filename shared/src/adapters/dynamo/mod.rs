@@ -4,6 +4,7 @@
 //! (`AWS_ENDPOINT_URL`), so moto needs no special code path.
 
 pub mod capacity;
+pub mod costs;
 mod cursor;
 pub mod directory;
 pub mod endpoints;
@@ -13,6 +14,7 @@ pub mod pacing;
 pub mod quotas;
 pub mod schema;
 
+pub use costs::DynamoCostLedger;
 pub use endpoints::DynamoEndpointRegistry;
 pub use events::DynamoEventLog;
 pub use messages::DynamoMessageStore;

@@ -6,6 +6,7 @@
 //! committed (acknowledged) write survives a process kill and a power loss;
 //! `NORMAL` survives a process kill only and is offered for throughput tests.
 
+pub mod costs;
 pub mod directory;
 pub mod events;
 pub mod messages;
