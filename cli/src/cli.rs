@@ -22,6 +22,8 @@ pub enum Command {
     Send(SendArgs),
     /// Show a message: its state, timestamps, failure and history.
     Status(StatusArgs),
+    /// Cancel a scheduled or queued message (`DELETE /v1/messages/{id}`).
+    Cancel(StatusArgs),
     /// Load or soak a running pipeline and report throughput and latency figures.
     Load(LoadArgs),
     /// Soak a pipeline under faults (and crashes), then check its invariants.
@@ -146,6 +148,11 @@ pub struct SendArgs {
     /// The whole JSON request body from a file (`-`: standard input).
     #[arg(long)]
     pub body_file: Option<PathBuf>,
+    /// Send later: an RFC 3339 time (`2026-06-03T09:00:00Z`) or a duration ahead
+    /// (`+10m`, `2h`, `1d`), at most 30 days; the message stays `scheduled` until then
+    /// and `wa cancel` can cancel it.
+    #[arg(long, conflicts_with = "body_file")]
+    pub send_at: Option<String>,
     /// Idempotency key; a retry with the same key never sends twice.
     #[arg(long)]
     pub idempotency_key: Option<String>,
@@ -215,7 +222,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-/// `wa status ID`.
+/// `wa status ID` and `wa cancel ID`.
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     /// Where the API is and who is calling.

@@ -1,4 +1,4 @@
-//! `wa send` and `wa status`: the public HTTP API from the command line, against a
+//! `wa send`, `wa status` and `wa cancel`: the public HTTP API from the command line, against a
 //! running `wa dev` or a deployed stage (`--url`).
 
 use crate::cli::{ApiArgs, SendArgs, StatusArgs};
@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
 /// States after which a message never changes again (`read` is the last provider state).
-const SETTLED: [&str; 3] = ["read", "failed", "suppressed"];
+const SETTLED: [&str; 4] = ["read", "failed", "suppressed", "cancelled"];
 
 /// `wa send`: build the request, post it, print the answer (and wait if asked).
 pub async fn send(args: SendArgs) -> anyhow::Result<()> {
@@ -67,6 +67,25 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     print_message(&message, args.api.json)
 }
 
+/// `wa cancel ID`: cancel a scheduled or queued message, print it.
+pub async fn cancel(args: StatusArgs) -> anyhow::Result<()> {
+    let client = http_client()?;
+    let api = &args.api;
+    let response = client
+        .delete(format!("{}/v1/messages/{}", base(api), args.id))
+        .bearer_auth(&api.key)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {}", base(api)))?;
+    let status = response.status();
+    let answer: Value = response.json().await.context("the answer is not JSON")?;
+    if !status.is_success() {
+        print_error(status.as_u16(), &answer);
+        bail!("{} was not cancelled ({status})", args.id);
+    }
+    print_message(&answer, api.json)
+}
+
 fn http_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
@@ -119,6 +138,7 @@ async fn wait_for(
 
 fn rank(state: &str) -> Option<u8> {
     let order = [
+        "scheduled",
         "queued",
         "sending",
         "accepted",
@@ -200,6 +220,9 @@ fn request_body(args: &SendArgs) -> anyhow::Result<Value> {
     }
     if let Some(wamid) = &args.reply_to {
         body["context"] = json!({"message_id": wamid});
+    }
+    if let Some(at) = &args.send_at {
+        body["send_at"] = json!(crate::ops::since::parse_send_at(at, crate::ops::now())?);
     }
     if let Some(content) = free_form(args)? {
         let (key, value) = content;

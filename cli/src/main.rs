@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(args) => wa_cli::dev::command(args).await,
         Command::Send(args) => wa_cli::client::send(args).await,
         Command::Status(args) => wa_cli::client::status(args).await,
+        Command::Cancel(args) => wa_cli::client::cancel(args).await,
         Command::Load(args) => wa_cli::load::run(args).await,
         Command::Soak(args) => wa_cli::soak::run(args).await,
         Command::Sandbox(args) => wa_cli::sandbox::run(args).await,

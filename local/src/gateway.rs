@@ -69,7 +69,7 @@ impl Gateway {
         Router::new()
             .route("/v1/messages", post(post_message).get(list_messages))
             .route("/v1/messages/batch", post(post_batch))
-            .route("/v1/messages/{id}", get(get_message))
+            .route("/v1/messages/{id}", get(get_message).delete(cancel_message))
             .route("/v1/events", get(get_events))
             .route("/webhook", get(webhook).post(webhook))
             .route("/openapi.json", get(openapi))
@@ -247,6 +247,26 @@ async fn get_message(
     let params = HashMap::from([("id".to_owned(), id)]);
     let event = gw.event(
         "GET /v1/messages/{id}",
+        &method,
+        &uri,
+        &headers,
+        params,
+        &Bytes::new(),
+    );
+    gw.invoke(Function::Intake, event).await
+}
+
+/// `DELETE /v1/messages/{id}`: cancel a scheduled or queued message.
+async fn cancel_message(
+    State(gw): State<Gateway>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let params = HashMap::from([("id".to_owned(), id)]);
+    let event = gw.event(
+        "DELETE /v1/messages/{id}",
         &method,
         &uri,
         &headers,

@@ -26,6 +26,9 @@ fn schema_text(event_type: EventType) -> &'static str {
         EventType::MessageSuppressed => {
             include_str!("../../docs/events/v1/message.suppressed.schema.json")
         }
+        EventType::MessageCancelled => {
+            include_str!("../../docs/events/v1/message.cancelled.schema.json")
+        }
         EventType::MessageUnconfirmed => {
             include_str!("../../docs/events/v1/message.unconfirmed.schema.json")
         }
@@ -164,6 +167,7 @@ mod tests {
                 json!({"wamid": null,
                        "suppression": {"reason": "window_closed", "detail": null}}),
             ),
+            message_event("message.cancelled", "cancelled", json!({"wamid": null})),
             message_event(
                 "message.unconfirmed",
                 "unconfirmed",

@@ -21,6 +21,18 @@ pub fn parse_since(value: &str, now: Timestamp) -> Result<Timestamp, SinceError>
         .ok_or_else(|| SinceError(value.to_owned()))
 }
 
+/// `--send-at`: an RFC 3339 instant, or a duration ahead of `now` (`+10m`, `2h`, `1d`),
+/// as the canonical RFC 3339 the API takes.
+pub fn parse_send_at(value: &str, now: Timestamp) -> Result<String, SinceError> {
+    let value = value.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(value) {
+        return Ok(Timestamp::from_millis(t.timestamp_millis()).to_rfc3339());
+    }
+    parse_duration_ms(value.strip_prefix('+').unwrap_or(value))
+        .map(|ms| now.plus_millis(ms).to_rfc3339())
+        .ok_or_else(|| SinceError(value.to_owned()))
+}
+
 /// Milliseconds of `1h30m`-style durations: numbers each followed by one unit.
 fn parse_duration_ms(value: &str) -> Option<i64> {
     if value.is_empty() {
@@ -52,6 +64,24 @@ fn parse_duration_ms(value: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn send_at_takes_an_instant_or_a_duration_ahead() {
+        let now = Timestamp::from_millis(1_780_000_000_000);
+        assert_eq!(
+            parse_send_at("2026-06-03T11:00:00+02:00", now).unwrap(),
+            "2026-06-03T09:00:00.000Z"
+        );
+        assert_eq!(
+            parse_send_at("+10m", now).unwrap(),
+            now.plus_millis(600_000).to_rfc3339()
+        );
+        assert_eq!(
+            parse_send_at("1h30m", now).unwrap(),
+            now.plus_millis(5_400_000).to_rfc3339()
+        );
+        assert!(parse_send_at("tomorrow", now).is_err());
+    }
 
     const NOW: Timestamp = Timestamp::from_millis(1_780_000_000_000);
 

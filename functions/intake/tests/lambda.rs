@@ -12,7 +12,7 @@ use wa_shared::domain::quota::IntakeQuota;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::tenant::ApiKeyHash;
 use wa_shared::domain::{IdempotencyKey, MessageId, MessageState, TenantId, Timestamp};
-use wa_shared::ports::{Directory, MessageStore, WorkQueue};
+use wa_shared::ports::{Clock, Directory, MessageStore, WorkQueue};
 use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
 use wa_testkit::unique_name;
 
@@ -319,4 +319,86 @@ async fn the_intake_binary_lists_a_tenants_messages_to_a_recipient() {
             .iter()
             .all(|m| m["to"] == "+14155550123")
     );
+}
+
+/// A scheduled send and its cancellation through the built binary on moto
+/// (`events/intake/send-scheduled.json`, `events/intake/cancel.json`): the message is
+/// stored `scheduled` and not enqueued; `DELETE` moves it to `cancelled`, a second
+/// `DELETE` answers the same, and a claimed message answers 409.
+#[tokio::test]
+async fn the_intake_binary_schedules_and_cancels_a_message() {
+    let Some(stack) = AwsStack::start().await else {
+        return;
+    };
+    let api = RuntimeApi::start().await.unwrap();
+    let mut cmd = api.command(env!("CARGO_BIN_EXE_intake"), "test-wa-intake");
+    cmd.envs(stack.env());
+    let _function = FunctionProcess::spawn(cmd).unwrap();
+    let demo = TenantId::parse("demo").unwrap();
+    let id = MessageId::for_idempotency_key(&demo, &IdempotencyKey::parse("reminder-42").unwrap());
+
+    // The file's send_at is an example; the test schedules one hour from now.
+    let mut send = event("intake/send-scheduled.json");
+    let mut request: Value = serde_json::from_str(send["body"].as_str().unwrap()).unwrap();
+    let now = wa_shared::adapters::SystemClock.now();
+    let send_at = now.plus_millis(3_600_000).to_rfc3339();
+    request["send_at"] = Value::String(send_at.clone());
+    send["body"] = Value::String(request.to_string());
+    let created = api.invoke(send, ANSWER).await.unwrap().response();
+    assert_eq!(created["statusCode"], 202, "{created}");
+    assert_eq!(body(&created)["status"], "scheduled");
+    assert_eq!(body(&created)["send_at"], send_at.as_str());
+    assert_eq!(body(&created)["id"], id.as_str());
+    let stored = stack.store.get(&demo, &id).await.unwrap().unwrap();
+    assert_eq!(stored.state, MessageState::Scheduled);
+    assert_eq!(
+        stored.sweep_at.map(|t| t.to_rfc3339()),
+        Some(send_at.clone())
+    );
+    let queued = stack
+        .queues
+        .receive(&stack.queue, 10, Duration::from_secs(30), Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(
+        queued.is_empty(),
+        "a scheduled message is not enqueued: {queued:?}"
+    );
+
+    let mut cancel = event("intake/cancel.json");
+    assert_eq!(
+        cancel["pathParameters"]["id"],
+        id.as_str(),
+        "cancel.json names reminder-42's id"
+    );
+    cancel["pathParameters"]["id"] = Value::String(id.as_str().to_owned());
+    let cancelled = api.invoke(cancel.clone(), ANSWER).await.unwrap().response();
+    assert_eq!(cancelled["statusCode"], 200, "{cancelled}");
+    assert_eq!(body(&cancelled)["status"], "cancelled");
+    assert!(body(&cancelled)["timestamps"]["cancelled_at"].is_string());
+    let again = api.invoke(cancel, ANSWER).await.unwrap().response();
+    assert_eq!(again["statusCode"], 200, "{again}");
+    let stored = stack.store.get(&demo, &id).await.unwrap().unwrap();
+    assert_eq!(stored.state, MessageState::Cancelled);
+    assert_eq!(stored.sweep_key, None);
+
+    // A message a sender has claimed is past cancelling.
+    let created = api
+        .invoke(event("intake/send-template.json"), ANSWER)
+        .await
+        .unwrap()
+        .response();
+    let sent_id = MessageId::parse(body(&created)["id"].as_str().unwrap()).unwrap();
+    stack
+        .store
+        .claim_for_send(&demo, &sent_id, now, &Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut late = event("intake/cancel.json");
+    late["pathParameters"]["id"] = Value::String(sent_id.as_str().to_owned());
+    late["rawPath"] = Value::String(format!("/v1/messages/{sent_id}"));
+    let refused = api.invoke(late, ANSWER).await.unwrap().response();
+    assert_eq!(refused["statusCode"], 409, "{refused}");
+    assert_eq!(body(&refused)["error"]["code"], "not_cancellable");
 }

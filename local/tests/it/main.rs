@@ -14,5 +14,6 @@ mod listing;
 mod marketing;
 mod numbers;
 mod openapi;
+mod schedule;
 mod security;
 mod status_page;

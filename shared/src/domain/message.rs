@@ -149,6 +149,25 @@ impl Message {
         m
     }
 
+    /// A message accepted by intake with a future `send_at`: `scheduled`, not enqueued,
+    /// in the sweep index with `send_at` as deadline, when the reconciler releases it to
+    /// `queued`. Its TTL counts from `send_at`, so a far schedule never expires unsent.
+    pub fn new_scheduled(
+        new: NewMessage,
+        send_at: Timestamp,
+        now: Timestamp,
+        policy: &LifecyclePolicy,
+    ) -> Self {
+        let sweep_key = Some(policy.sweep_key(MessageState::Scheduled, &new.id));
+        let mut m = Self::base(new, MessageState::Scheduled, None, now, policy);
+        m.timestamps.scheduled_at = Some(now);
+        m.sweep_key = sweep_key;
+        m.sweep_at = Some(send_at);
+        m.expires_at = send_at.plus_millis(policy.message_ttl_ms()).as_secs();
+        m.record_creation("intake.scheduled", Some(json!({ "send_at": send_at })));
+        m
+    }
+
     /// A valid request our policy refused: `suppressed` with its reason, never swept.
     pub fn new_suppressed(
         new: NewMessage,
@@ -218,6 +237,41 @@ impl Message {
         );
     }
 
+    /// When the message became sendable: its release from `scheduled`, else its
+    /// creation. The maximum age counts from here, so a schedule does not age a message.
+    pub fn sendable_since(&self) -> Timestamp {
+        match self.timestamps.scheduled_at {
+            Some(_) => self.timestamps.queued_at.unwrap_or(self.created_at),
+            None => self.created_at,
+        }
+    }
+
+    /// The caller's `send_at`, as stored in its request.
+    pub fn send_at(&self) -> Option<&str> {
+        self.request.get("send_at").and_then(Value::as_str)
+    }
+
+    /// Whether the caller may still cancel the message: `scheduled`, or `queued` with no
+    /// earlier attempt whose outcome is unknown (an ambiguous attempt sent back to
+    /// `queued` by the tenant's `retry` policy may have reached Meta).
+    pub fn cancellable(&self) -> Result<(), NotCancellable> {
+        match self.state {
+            MessageState::Scheduled => Ok(()),
+            MessageState::Queued if self.maybe_sent_before() => Err(NotCancellable::MaybeSent),
+            MessageState::Queued => Ok(()),
+            MessageState::Cancelled => Err(NotCancellable::AlreadyCancelled),
+            state => Err(NotCancellable::SendingBegan(state)),
+        }
+    }
+
+    /// An earlier attempt was dispatched and its answer lost (ambiguous): Meta may
+    /// have it.
+    fn maybe_sent_before(&self) -> bool {
+        self.history.values().any(|e| {
+            e.event == "sender.marked_ambiguous" || e.event == "reconciler.dispatch_lapsed"
+        })
+    }
+
     /// Whether an event with this fingerprint is already recorded.
     pub fn has_seen(&self, fingerprint: &str) -> bool {
         self.history.contains_key(fingerprint)
@@ -243,6 +297,20 @@ impl Message {
         self.attempt
             .saturating_sub(u32::try_from(uncounted).unwrap_or(u32::MAX))
     }
+}
+
+/// Why a message cannot be cancelled ([`Message::cancellable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotCancellable {
+    /// A sender claimed it: sending has begun (or it is already done).
+    #[error("the message is {0}: sending has begun")]
+    SendingBegan(MessageState),
+    /// Queued again after an attempt whose answer was lost: Meta may have it.
+    #[error("an earlier attempt may have reached Meta (its answer was lost)")]
+    MaybeSent,
+    /// Already cancelled.
+    #[error("the message is already cancelled")]
+    AlreadyCancelled,
 }
 
 /// Why our policy refused a message, with an optional human-readable detail.

@@ -7,6 +7,7 @@
 //!
 //! | state | rank | why |
 //! | --- | --- | --- |
+//! | scheduled | 0 | leaves only by explicit, state-guarded moves (released, cancelled) |
 //! | queued | 0 | |
 //! | sending | 10 | |
 //! | accepted | 20 | |
@@ -15,7 +16,7 @@
 //! | failed (from a webhook) | 35 | Meta's word: beats sent, loses to delivered/read |
 //! | delivered | 40 | |
 //! | read | 50 | |
-//! | failed (other), suppressed | 100 | terminal: nothing overrides it |
+//! | failed (other), suppressed, cancelled | 100 | terminal: nothing overrides it |
 
 use super::failure::{Failure, FailureSource};
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageState {
+    /// Accepted by intake with a future `send_at`: kept, not enqueued, until the
+    /// reconciler's sweep releases it to `queued` when it is due.
+    Scheduled,
     /// Accepted by intake, persisted, waiting in the tenant's queue.
     Queued,
     /// Claimed by a sender (lease); the Graph call is in flight or its answer was lost.
@@ -41,6 +45,9 @@ pub enum MessageState {
     Failed,
     /// Terminal: our policy refused it; never sent.
     Suppressed,
+    /// Terminal: the caller cancelled it (`DELETE /v1/messages/{id}`) while it was
+    /// `scheduled` or `queued`; never sent.
+    Cancelled,
 }
 
 /// Rank of a failure established by our own guess (ambiguous, unconfirmed).
@@ -52,7 +59,8 @@ pub const RANK_TERMINAL: u8 = 100;
 
 impl MessageState {
     /// Every state, for tables and tests.
-    pub const ALL: [MessageState; 8] = [
+    pub const ALL: [MessageState; 10] = [
+        MessageState::Scheduled,
         MessageState::Queued,
         MessageState::Sending,
         MessageState::Accepted,
@@ -61,11 +69,13 @@ impl MessageState {
         MessageState::Read,
         MessageState::Failed,
         MessageState::Suppressed,
+        MessageState::Cancelled,
     ];
 
     /// The snake_case name used in storage, APIs, sweep keys and metrics.
     pub const fn as_str(self) -> &'static str {
         match self {
+            MessageState::Scheduled => "scheduled",
             MessageState::Queued => "queued",
             MessageState::Sending => "sending",
             MessageState::Accepted => "accepted",
@@ -74,6 +84,7 @@ impl MessageState {
             MessageState::Read => "read",
             MessageState::Failed => "failed",
             MessageState::Suppressed => "suppressed",
+            MessageState::Cancelled => "cancelled",
         }
     }
 
@@ -85,13 +96,13 @@ impl MessageState {
     /// The rank of this state; for `Failed` it depends on the failure (see module docs).
     pub fn rank(self, failure: Option<&Failure>) -> u8 {
         match self {
-            MessageState::Queued => 0,
+            MessageState::Scheduled | MessageState::Queued => 0,
             MessageState::Sending => 10,
             MessageState::Accepted => 20,
             MessageState::Sent => 30,
             MessageState::Delivered => 40,
             MessageState::Read => 50,
-            MessageState::Suppressed => RANK_TERMINAL,
+            MessageState::Suppressed | MessageState::Cancelled => RANK_TERMINAL,
             MessageState::Failed => match failure {
                 Some(f) if f.class.is_correctable_by_provider() => RANK_FAILED_CORRECTABLE,
                 Some(f) if f.source == FailureSource::Webhook => RANK_FAILED_BY_PROVIDER,
@@ -109,16 +120,19 @@ impl MessageState {
                 | MessageState::Read
                 | MessageState::Failed
                 | MessageState::Suppressed
+                | MessageState::Cancelled
         )
     }
 
     /// Whether the reconciler still watches a message in this state (it sits in the
-    /// sparse sweep index). `delivered`/`read` need nothing more; `failed` and
-    /// `suppressed` are final.
+    /// sparse sweep index). `delivered`/`read` need nothing more; `failed`,
+    /// `suppressed` and `cancelled` are final. A `scheduled` message is swept at its
+    /// `send_at`, when the reconciler releases it.
     pub const fn is_swept(self) -> bool {
         matches!(
             self,
-            MessageState::Queued
+            MessageState::Scheduled
+                | MessageState::Queued
                 | MessageState::Sending
                 | MessageState::Accepted
                 | MessageState::Sent

@@ -7,9 +7,11 @@
 //! is a fresh, empty store (a new database file, or a new table).
 
 mod queries;
+mod schedule;
 mod writes;
 
 pub use queries::*;
+pub use schedule::*;
 pub use writes::*;
 
 use async_trait::async_trait;
@@ -302,6 +304,9 @@ macro_rules! store_conformance_tests {
             a_tenants_messages_list_newest_first_with_a_state_filter,
             a_foreign_cursor_is_refused,
             a_listing_by_recipient_and_window_pages_stably_under_writes,
+            a_scheduled_message_is_released_at_its_send_at_then_claimed,
+            a_cancellation_racing_a_claim_has_exactly_one_winner,
+            a_cancelled_message_is_never_claimed_again,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -1,4 +1,4 @@
-//! Intake (DESIGN §4): `POST /v1/messages`, `GET /v1/messages/{id}` and
+//! Intake (DESIGN §4): `POST /v1/messages`, `GET` and `DELETE /v1/messages/{id}` and
 //! `GET /v1/events` (the pull API of DESIGN §10) behind
 //! API Gateway's HTTP API (payload v2).
 //!
@@ -9,6 +9,8 @@
 //! - [`submit`](mod@submit): authenticate, validate, apply policy, persist, enqueue.
 //! - [`batch`]: `POST /v1/messages/batch`, up to 100 of those answered item by item.
 //! - [`listing`]: `GET /v1/messages`, the caller's messages with filters and a cursor.
+//! - [`cancel`](mod@cancel): `DELETE /v1/messages/{id}`, a `scheduled` or `queued`
+//!   message to `cancelled`.
 //! - [`quota`](mod@quota): the tenant's intake quota (rate, messages per day): 429.
 //! - [`view`]: what callers see of a message.
 //!
@@ -17,6 +19,7 @@
 //! puts around the directory ([`crate::app::DirectoryCache`]).
 
 pub mod batch;
+mod cancel;
 pub mod events;
 pub mod listing;
 mod quota;
@@ -113,11 +116,14 @@ async fn route(
         return events::list_events(deps, request, &tenant, request_id).await;
     }
     if let Some(id) = path.strip_prefix("/v1/messages/") {
-        if method != "GET" {
+        if method != "GET" && method != "DELETE" {
             return Err(ApiError::MethodNotAllowed);
         }
         let tenant = authenticate(deps, request).await?;
         let id = request.path_parameters.get("id").map_or(id, String::as_str);
+        if method == "DELETE" {
+            return cancel::cancel_message(deps, &tenant, id, request_id).await;
+        }
         return get_message(deps, &tenant, id, request_id).await;
     }
     Err(ApiError::NotFound {

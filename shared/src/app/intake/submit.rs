@@ -15,7 +15,9 @@ use crate::domain::quota::QuotaRefusal;
 use crate::domain::template::{TemplateCatalog, TemplateStatus};
 use crate::domain::tenant::TenantProfile;
 use crate::domain::validation::{Problem, code, requested_template, validate};
-use crate::domain::{IdempotencyKey, Message, MessageId, MessageState, PhoneNumberId, Suppression};
+use crate::domain::{
+    IdempotencyKey, Message, MessageId, MessageState, PhoneNumberId, Suppression, Timestamp,
+};
 use crate::ports::{CreateOutcome, QueueError, QueueRef};
 use crate::queues::SendQueueMessage;
 use serde_json::Value;
@@ -95,6 +97,13 @@ pub(super) async fn submit_value(
     let span = Span::current();
     span.record("message_id", tracing::field::display(&id));
     span.record("to", validated.to().masked());
+    let send_at = match scheduled_send(validated.request().send_at.as_deref(), now) {
+        Ok(send_at) => send_at,
+        // A replay keeps its answer even once its `send_at` has passed.
+        Err(problem) => {
+            return replay_or_refuse(deps, tenant, &id, &key, &request_hash, problem).await;
+        }
+    };
 
     let is_text = validated.template_name().is_none();
     let (template_name, template_language) = match requested_template(&stored_request) {
@@ -130,9 +139,11 @@ pub(super) async fn submit_value(
             policy::recipient_refusal(&contact, is_text, is_marketing, now)
         }
     };
-    let mut message = match refusal {
-        Some(s) => Message::new_suppressed(new, s, now, &deps.ports.lifecycle),
-        None => Message::new_queued(new, now, &deps.ports.lifecycle),
+    let lifecycle = &deps.ports.lifecycle;
+    let mut message = match (refusal, send_at) {
+        (Some(s), _) => Message::new_suppressed(new, s, now, lifecycle),
+        (None, Some(at)) => Message::new_scheduled(new, at, now, lifecycle),
+        (None, None) => Message::new_queued(new, now, lifecycle),
     };
     message.idempotency_key = key.as_ref().map(|k| k.as_str().to_owned());
 
@@ -164,6 +175,9 @@ pub(super) async fn submit_value(
     } else if message.state == MessageState::Queued {
         to_enqueue = Some(SendQueueMessage::of(&message).to_body());
         deps.ports.metrics.count("Queued", &tenant_dim);
+    } else if message.state == MessageState::Scheduled {
+        info!(send_at = ?message.send_at(), "scheduled");
+        deps.ports.metrics.count("Scheduled", &tenant_dim);
     }
     let mut answer = view::accepted_view(&message);
     // Sanitize mode rewrote values: the caller sees each change (field, what changed).
@@ -175,6 +189,77 @@ pub(super) async fn submit_value(
         body: answer,
         to_enqueue,
     })
+}
+
+/// How far ahead a send may be scheduled (30 days).
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 30 * 86_400_000;
+
+/// How far in the past a `send_at` may be and still mean "now" (clock skew between
+/// the caller and us): one minute.
+pub const SEND_AT_PAST_TOLERANCE_MS: i64 = 60_000;
+
+/// The instant a request is scheduled for: `None` to send now (no `send_at`, or one
+/// not in the future but within [`SEND_AT_PAST_TOLERANCE_MS`]), else the future
+/// instant, at most [`MAX_SCHEDULE_AHEAD_MS`] ahead. `send_at` is canonical here
+/// (validation parsed it).
+fn scheduled_send(send_at: Option<&str>, now: Timestamp) -> Result<Option<Timestamp>, Problem> {
+    let Some(raw) = send_at else {
+        return Ok(None);
+    };
+    let at = chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|t| Timestamp::from_millis(t.timestamp_millis()))
+        .map_err(|_| {
+            Problem::new(
+                "send_at",
+                code::INVALID_VALUE,
+                "`send_at` must be an RFC 3339 date-time",
+            )
+        })?;
+    let ahead = at.millis_since(now);
+    if ahead < -SEND_AT_PAST_TOLERANCE_MS {
+        return Err(Problem::new(
+            "send_at",
+            code::SEND_AT_IN_PAST,
+            format!(
+                "`send_at` {raw} is in the past (now is {now}); omit it to send now",
+                now = now.to_rfc3339()
+            ),
+        ));
+    }
+    if ahead > MAX_SCHEDULE_AHEAD_MS {
+        return Err(Problem::new(
+            "send_at",
+            code::SEND_AT_TOO_FAR,
+            format!(
+                "`send_at` {raw} is more than 30 days ahead (latest: {})",
+                now.plus_millis(MAX_SCHEDULE_AHEAD_MS).to_rfc3339()
+            ),
+        ));
+    }
+    Ok((ahead > 0).then_some(at))
+}
+
+/// A request refused by `problem`: the stored message's answer when its idempotency
+/// key was used already (a replay), else the 422.
+async fn replay_or_refuse(
+    deps: &IntakeDeps,
+    tenant: &TenantProfile,
+    id: &MessageId,
+    key: &Option<IdempotencyKey>,
+    request_hash: &str,
+    problem: Problem,
+) -> Result<Submitted, ApiError> {
+    if key.is_some()
+        && let Some(existing) = deps
+            .ports
+            .store
+            .get(&tenant.id, id)
+            .await
+            .map_err(|e| internal("get", &e))?
+    {
+        return existing_answer(&existing, request_hash);
+    }
+    Err(ApiError::Validation(vec![problem]))
 }
 
 /// A `from` that is not one of the tenant's numbers (its format was checked by

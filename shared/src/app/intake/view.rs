@@ -8,7 +8,8 @@ use crate::domain::message::{HistoryEntry, TimestampField};
 use crate::domain::{Message, MessageState};
 use serde_json::{Map, Value, json};
 
-const FIELDS: [TimestampField; 8] = [
+const FIELDS: [TimestampField; 10] = [
+    TimestampField::ScheduledAt,
     TimestampField::QueuedAt,
     TimestampField::SendingAt,
     TimestampField::AcceptedAt,
@@ -17,6 +18,7 @@ const FIELDS: [TimestampField; 8] = [
     TimestampField::ReadAt,
     TimestampField::FailedAt,
     TimestampField::SuppressedAt,
+    TimestampField::CancelledAt,
 ];
 
 /// The 202 answer to a new message: id, status, recipient, creation time, and the
@@ -30,6 +32,9 @@ pub fn accepted_view(message: &Message) -> Value {
     });
     if let Some(s) = &message.suppression {
         view["suppression"] = json!(s);
+    }
+    if let Some(at) = message.send_at() {
+        view["send_at"] = json!(at);
     }
     view
 }
@@ -103,6 +108,9 @@ pub fn message_view(message: &Message) -> Value {
     }
     if let Some(m) = &message.metadata {
         view["metadata"] = Value::Object(m.clone());
+    }
+    if let Some(at) = message.send_at() {
+        view["send_at"] = json!(at);
     }
     view
 }

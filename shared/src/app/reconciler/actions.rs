@@ -68,6 +68,7 @@ impl<'d> Sweep<'d> {
             *oldest = (*oldest).max(overdue);
         }
         let result = match state {
+            MessageState::Scheduled => self.release(message).await,
             MessageState::Queued => self.reenqueue(message).await,
             MessageState::Sending if message.ambiguous_at.is_some() => {
                 self.resolve_ambiguous(message).await
@@ -116,6 +117,21 @@ impl<'d> Sweep<'d> {
         *self.reenqueued.entry(message.tenant.clone()).or_insert(0) += 1;
         self.enqueue(&queue, message).await?;
         Ok(Some(Action::Reenqueued))
+    }
+
+    /// `scheduled` whose `send_at` has come: `queued`, then enqueued (the queue only
+    /// wakes the sender; if the enqueue fails, the queued grace brings it back).
+    async fn release(&mut self, message: &Message) -> Result<Option<Action>, ActError> {
+        let queue = self.queue_of(&message.tenant).await?;
+        if !self.record(message, EventKind::Released).await? {
+            return Ok(None);
+        }
+        self.enqueue(&queue, message).await?;
+        self.deps
+            .ports
+            .metrics
+            .count("Queued", &[("Tenant", message.tenant.as_str())]);
+        Ok(Some(Action::Released))
     }
 
     /// `sending` whose lease expired: the sender died or timed out before reporting.

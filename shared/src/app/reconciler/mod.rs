@@ -1,5 +1,7 @@
 //! The reconciler (DESIGN §7): every minute, sweep the sparse, sharded sweep index and
-//! act on what is overdue, within a time budget and with bounded pages.
+//! act on what is overdue, within a time budget and with bounded pages. It also
+//! releases `scheduled` messages whose `send_at` has come (their sweep deadline), so a
+//! schedule is kept to within one run's interval.
 //!
 //! Every action is a lifecycle event written through [`record_event`]
 //! (crate::ports::record_event): conditional on the situation the sweep found, so a
@@ -71,6 +73,8 @@ pub enum Action {
     AmbiguousRetried,
     /// `accepted`/`sent` past the webhook horizon failed as `unconfirmed`.
     Unconfirmed,
+    /// A `scheduled` message reached its `send_at`: released to `queued` and enqueued.
+    Released,
 }
 
 impl Action {
@@ -84,6 +88,7 @@ impl Action {
             Action::AmbiguousFailed => "ambiguous_failed",
             Action::AmbiguousRetried => "ambiguous_retried",
             Action::Unconfirmed => "unconfirmed",
+            Action::Released => "released",
         }
     }
 }
@@ -137,9 +142,10 @@ impl ReconcilerError {
 }
 
 /// The states the sweep visits, in order: recover stuck sends first, since they hold
-/// messages nobody else will pick up.
-const SWEPT: [MessageState; 4] = [
+/// messages nobody else will pick up, then release due schedules.
+const SWEPT: [MessageState; 5] = [
     MessageState::Sending,
+    MessageState::Scheduled,
     MessageState::Queued,
     MessageState::Accepted,
     MessageState::Sent,

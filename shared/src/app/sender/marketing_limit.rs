@@ -71,7 +71,7 @@ impl Send<'_> {
         let lifecycle = &self.deps.ports.lifecycle;
         let retried_by = not_before.plus_millis(lifecycle.queued_grace_ms());
         let max_age_ms = i64::try_from(lifecycle.max_age.as_millis()).unwrap_or(i64::MAX);
-        if retried_by.millis_since(self.message.created_at) <= max_age_ms {
+        if retried_by.millis_since(self.message.sendable_since()) <= max_age_ms {
             return None;
         }
         Some(Failure {

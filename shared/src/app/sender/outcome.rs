@@ -29,7 +29,7 @@ impl Send<'_> {
     /// Exhausted when this attempt was the last, or the message is too old to send.
     pub(super) fn exhausted(&self, now: Timestamp, last: Option<&Failure>) -> Option<Failure> {
         let settings = &self.deps.ports.lifecycle;
-        let age_ms = now.millis_since(self.message.created_at);
+        let age_ms = now.millis_since(self.message.sendable_since());
         let max_age_ms = i64::try_from(settings.max_age.as_millis()).unwrap_or(i64::MAX);
         // Attempts that failed with a tenant class (the tenant's hold) or the per-user
         // marketing limit (131049) do not count toward the budget, this one included.

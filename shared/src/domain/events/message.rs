@@ -16,11 +16,11 @@ use serde_json::{Map, Value, json};
 /// - nothing unless the state changed: a duplicate, a late lower-rank status that only
 ///   fills a timestamp, an anomaly, a claim, a dispatch mark or a requeue emit nothing.
 ///   A created `queued` message emits nothing; a created `suppressed` one emits
-///   `message.suppressed`.
-/// - entering `accepted`, `sent`, `delivered`, `read` or `suppressed` emits that
-///   state's event; entering `failed` emits `message.unconfirmed` when the failure
+///   `message.suppressed`; a created `scheduled` one emits nothing.
+/// - entering `accepted`, `sent`, `delivered`, `read`, `suppressed` or `cancelled`
+///   emits that state's event; entering `failed` emits `message.unconfirmed` when the failure
 ///   class is `unconfirmed`, else `message.failed`; entering `queued` or `sending`
-///   emits nothing.
+///   emits nothing (nor does `scheduled`).
 /// - one write keeps the state `failed` and still emits: Meta's `failed` webhook
 ///   replacing our own guess (a failure of class `ambiguous` or `unconfirmed`) with
 ///   its own failure emits `message.failed`, with a `correction`.
@@ -94,7 +94,8 @@ fn entered(old: Option<&Message>, new: &Message) -> Option<EventType> {
         return None;
     }
     match new.state {
-        MessageState::Queued | MessageState::Sending => None,
+        MessageState::Scheduled | MessageState::Queued | MessageState::Sending => None,
+        MessageState::Cancelled => Some(EventType::MessageCancelled),
         MessageState::Accepted => Some(EventType::MessageAccepted),
         MessageState::Sent => Some(EventType::MessageSent),
         MessageState::Delivered => Some(EventType::MessageDelivered),

@@ -93,6 +93,9 @@ pub enum EventType {
     /// Our policy refused the message; it was never sent.
     #[serde(rename = "message.suppressed")]
     MessageSuppressed,
+    /// The caller cancelled the message while it was scheduled or queued; never sent.
+    #[serde(rename = "message.cancelled")]
+    MessageCancelled,
     /// Meta accepted the message but no status webhook came within the horizon
     /// (a later webhook can still correct it).
     #[serde(rename = "message.unconfirmed")]
@@ -120,6 +123,7 @@ impl EventType {
         Self::MessageRead,
         Self::MessageFailed,
         Self::MessageSuppressed,
+        Self::MessageCancelled,
         Self::MessageUnconfirmed,
         Self::MessageReceived,
         Self::ContactOptedOut,
@@ -136,6 +140,7 @@ impl EventType {
             Self::MessageRead => "message.read",
             Self::MessageFailed => "message.failed",
             Self::MessageSuppressed => "message.suppressed",
+            Self::MessageCancelled => "message.cancelled",
             Self::MessageUnconfirmed => "message.unconfirmed",
             Self::MessageReceived => "message.received",
             Self::ContactOptedOut => "contact.opted_out",

@@ -533,7 +533,7 @@ fn events_serialize_with_a_dotted_type_and_round_trip() {
 #[test]
 fn event_type_names_parse_serialize_and_are_unique() {
     let names: BTreeSet<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 12);
     for t in EventType::ALL {
         assert_eq!(t.as_str().parse::<EventType>(), Ok(*t));
         assert_eq!(serde_json::to_value(t).unwrap(), json!(t.as_str()));
@@ -920,4 +920,27 @@ fn media_reactions_and_locations_carry_their_references() {
     ));
     assert_eq!(bare.data["kind"], "video");
     assert!(bare.data.get("media").is_none());
+}
+
+#[test]
+fn a_schedule_and_its_release_are_silent_and_a_cancellation_emits_message_cancelled() {
+    let mut m = Message::new_scheduled(new_message(), at(60_000), at(0), &policy());
+    assert!(
+        message_events(None, &m).is_empty(),
+        "a created scheduled message is silent"
+    );
+    let mut released = m.clone();
+    assert!(matches!(
+        silent(&mut released, &ev(60_000, EventKind::Released)),
+        Decision::Advance(_)
+    ));
+    let e = one(&mut m, &ev(10, EventKind::Cancelled));
+    assert_eq!(e.event_type, EventType::MessageCancelled);
+    assert_eq!(e.id, format!("evt_{ID}_2"));
+    assert_eq!(e.data["status"], "cancelled");
+    assert_eq!(e.data["wamid"], Value::Null);
+    assert!(e.data.get("failure").is_none() && e.data.get("suppression").is_none());
+    let e = one(&mut released, &ev(60_010, EventKind::Cancelled));
+    assert_eq!(e.event_type, EventType::MessageCancelled);
+    assert_eq!(e.data["sequence"], 3);
 }

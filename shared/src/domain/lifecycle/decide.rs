@@ -55,7 +55,9 @@ pub fn decide(current: &Message, event: &LifecycleEvent, policy: &LifecyclePolic
         | EventKind::AmbiguousFailed { .. }
         | EventKind::AmbiguousRetry { .. }
         | EventKind::Unconfirmed
-        | EventKind::SweepPushed { .. } => internal::decide_reconciler(current, event, policy),
+        | EventKind::SweepPushed { .. }
+        | EventKind::Released => internal::decide_reconciler(current, event, policy),
+        EventKind::Cancelled => internal::cancel(current, event, policy),
     }
 }
 

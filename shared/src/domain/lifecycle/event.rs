@@ -130,6 +130,11 @@ pub enum EventKind {
         /// The new sweep deadline.
         next: Timestamp,
     },
+    /// Reconciler: a `scheduled` message reached its `send_at`: `queued`, then enqueued.
+    Released,
+    /// The caller cancelled a `scheduled` or `queued` message (`DELETE
+    /// /v1/messages/{id}`): terminal `cancelled`, never sent.
+    Cancelled,
 }
 
 /// One entry of a status webhook, already matched to our message.
@@ -212,6 +217,8 @@ impl EventKind {
             Self::AmbiguousRetry { .. } => "reconciler.ambiguous_retry",
             Self::Unconfirmed => "reconciler.unconfirmed",
             Self::SweepPushed { .. } => "reconciler.sweep_pushed",
+            Self::Released => "reconciler.released",
+            Self::Cancelled => "api.cancelled",
         }
     }
 
@@ -233,7 +240,9 @@ impl EventKind {
             | Self::Provider(_)
             | Self::MarketingLimited { .. }
             | Self::Unconfirmed
-            | Self::SweepPushed { .. } => None,
+            | Self::SweepPushed { .. }
+            | Self::Released
+            | Self::Cancelled => None,
         }
     }
 }
@@ -264,7 +273,10 @@ impl LifecycleEvent {
     /// What the history entry keeps about the event.
     pub(crate) fn detail(&self) -> Option<Value> {
         let detail = match &self.kind {
-            EventKind::Claimed | EventKind::Unconfirmed => return None,
+            EventKind::Claimed
+            | EventKind::Unconfirmed
+            | EventKind::Released
+            | EventKind::Cancelled => return None,
             EventKind::Accepted {
                 attempt,
                 wamid,

@@ -179,7 +179,7 @@ pub(super) fn marketing_limited(
     };
     let retried_by = not_before.plus_millis(policy.queued_grace_ms());
     let max_age_ms = i64::try_from(policy.max_age.as_millis()).unwrap_or(i64::MAX);
-    let patch = if retried_by.millis_since(current.created_at) > max_age_ms {
+    let patch = if retried_by.millis_since(current.sendable_since()) > max_age_ms {
         let exhausted = Failure {
             class: FailureClass::Exhausted,
             code: failure.code,
@@ -200,6 +200,32 @@ pub(super) fn marketing_limited(
         patch
     };
     Some(advance(current, event, policy, guard, patch))
+}
+
+/// The caller's cancellation: `scheduled` or `queued` (see
+/// [`Message::cancellable`]) -> `cancelled`, guarded by that state and attempt, so a
+/// sender's claim written first makes it fail (and the claim fails once it is
+/// written: [`Guard::Claimable`] wants `queued`). Anything else writes nothing; the
+/// caller answers from the returned item.
+pub(super) fn cancel(
+    current: &Message,
+    event: &LifecycleEvent,
+    policy: &LifecyclePolicy,
+) -> Decision {
+    if current.cancellable().is_err() {
+        return Decision::Duplicate;
+    }
+    let guard = Guard::StateIs {
+        state: current.state,
+        attempt: Some(current.attempt),
+    };
+    let state = MessageState::Cancelled;
+    let mut patch = move_to(state, state.rank(None), event.at);
+    patch
+        .timestamps
+        .insert(TimestampField::CancelledAt, TimestampWrite::Fill(event.at));
+    patch.sweep = Some(sweep_for(policy, &current.id, state, event.at));
+    advance(current, event, policy, guard, patch)
 }
 
 /// The failure the reconciler stores when an ambiguous send's grace ran out.
@@ -293,6 +319,29 @@ pub(super) fn decide_reconciler(
                 attempt: None,
             };
             let patch = fail(current, at, &unconfirmed_failure(), policy);
+            advance(current, event, policy, guard, patch)
+        }
+        EventKind::Released => {
+            if !(due && current.state == MessageState::Scheduled) {
+                return Decision::Duplicate;
+            }
+            // Nothing but a release or a cancellation moves a scheduled message, and
+            // it is never claimed (attempt 0): the state pins the situation.
+            let guard = Guard::StateIs {
+                state: MessageState::Scheduled,
+                attempt: Some(current.attempt),
+            };
+            let state = MessageState::Queued;
+            let mut patch = move_to(state, state.rank(None), at);
+            patch
+                .timestamps
+                .insert(TimestampField::QueuedAt, TimestampWrite::Fill(at));
+            patch.sweep = Some(sweep_for(
+                policy,
+                &current.id,
+                state,
+                at.plus_millis(policy.queued_grace_ms()),
+            ));
             advance(current, event, policy, guard, patch)
         }
         EventKind::SweepPushed { next } => {

@@ -10,7 +10,10 @@ use serde::{Deserialize, Serialize};
 /// overwritten with a new failure and removed when provider evidence clears one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timestamps {
-    /// Stored by intake.
+    /// Stored by intake with a future `send_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<Timestamp>,
+    /// Stored by intake, or released from `scheduled` when due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_at: Option<Timestamp>,
     /// First claimed by a sender.
@@ -34,12 +37,17 @@ pub struct Timestamps {
     /// Refused by our policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suppressed_at: Option<Timestamp>,
+    /// Cancelled by the caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<Timestamp>,
 }
 
 /// Names one field of [`Timestamps`]; `as_str` is the stored attribute name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimestampField {
+    /// `scheduled_at`
+    ScheduledAt,
     /// `queued_at`
     QueuedAt,
     /// `sending_at`
@@ -56,12 +64,15 @@ pub enum TimestampField {
     FailedAt,
     /// `suppressed_at`
     SuppressedAt,
+    /// `cancelled_at`
+    CancelledAt,
 }
 
 impl TimestampField {
     /// The field that records reaching `state`.
     pub const fn for_state(state: MessageState) -> Self {
         match state {
+            MessageState::Scheduled => Self::ScheduledAt,
             MessageState::Queued => Self::QueuedAt,
             MessageState::Sending => Self::SendingAt,
             MessageState::Accepted => Self::AcceptedAt,
@@ -70,12 +81,14 @@ impl TimestampField {
             MessageState::Read => Self::ReadAt,
             MessageState::Failed => Self::FailedAt,
             MessageState::Suppressed => Self::SuppressedAt,
+            MessageState::Cancelled => Self::CancelledAt,
         }
     }
 
     /// The attribute name inside `timestamps`, e.g. `delivered_at`.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::ScheduledAt => "scheduled_at",
             Self::QueuedAt => "queued_at",
             Self::SendingAt => "sending_at",
             Self::AcceptedAt => "accepted_at",
@@ -84,6 +97,7 @@ impl TimestampField {
             Self::ReadAt => "read_at",
             Self::FailedAt => "failed_at",
             Self::SuppressedAt => "suppressed_at",
+            Self::CancelledAt => "cancelled_at",
         }
     }
 }
@@ -92,6 +106,7 @@ impl Timestamps {
     /// The slot of one field.
     pub fn get_mut(&mut self, field: TimestampField) -> &mut Option<Timestamp> {
         match field {
+            TimestampField::ScheduledAt => &mut self.scheduled_at,
             TimestampField::QueuedAt => &mut self.queued_at,
             TimestampField::SendingAt => &mut self.sending_at,
             TimestampField::AcceptedAt => &mut self.accepted_at,
@@ -100,12 +115,14 @@ impl Timestamps {
             TimestampField::ReadAt => &mut self.read_at,
             TimestampField::FailedAt => &mut self.failed_at,
             TimestampField::SuppressedAt => &mut self.suppressed_at,
+            TimestampField::CancelledAt => &mut self.cancelled_at,
         }
     }
 
     /// The value of one field.
     pub fn get(&self, field: TimestampField) -> Option<Timestamp> {
         match field {
+            TimestampField::ScheduledAt => self.scheduled_at,
             TimestampField::QueuedAt => self.queued_at,
             TimestampField::SendingAt => self.sending_at,
             TimestampField::AcceptedAt => self.accepted_at,
@@ -114,6 +131,7 @@ impl Timestamps {
             TimestampField::ReadAt => self.read_at,
             TimestampField::FailedAt => self.failed_at,
             TimestampField::SuppressedAt => self.suppressed_at,
+            TimestampField::CancelledAt => self.cancelled_at,
         }
     }
 }

@@ -8,6 +8,8 @@
 //!               "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]},
 //!  "metadata": {"order": "1234"}}
 //! ```
+//! Optional beside the content: `from` (a business number id of the tenant) and
+//! `send_at` (RFC 3339; a future instant schedules the send).
 //! or `{"to": ..., "text": {"body": "...", "preview_url": false}, "metadata": ...}`, or one of
 //! the other free-form types of [`free_form`] (`image`, `document`, `video`, `audio`,
 //! `sticker`, `interactive`, `location`, `reaction`): exactly one content key. Any
@@ -64,6 +66,10 @@ pub struct SendRequest {
     /// The tenant's business phone number id to send from (absent: its default number).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// When to send (RFC 3339, canonical UTC with milliseconds): a future instant keeps
+    /// the message `scheduled` until then (at most 30 days ahead, checked by intake).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
 }
 
 impl SendRequest {

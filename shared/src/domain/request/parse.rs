@@ -16,15 +16,32 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
         context: Slot::Absent,
         metadata: Slot::Absent,
         from: Slot::Absent,
+        send_at: Slot::Absent,
     };
     let Some(map) = object(json, "", &mut p) else {
         return (partial, p);
     };
-    let mut allowed = vec!["to", "from", "context", "metadata"];
+    let mut allowed = vec!["to", "from", "context", "metadata", "send_at"];
     allowed.extend(Content::KEYS);
     unknown_fields(map, &allowed, "", &mut p);
     partial.to = string(map, "", "to", true, &mut p);
     partial.from = string(map, "", "from", false, &mut p);
+    partial.send_at = match string(map, "", "send_at", false, &mut p) {
+        Slot::Present(raw) => match parse_send_at(&raw) {
+            Some(at) => Slot::Present(at),
+            None => {
+                p.push(Problem::new(
+                    "send_at",
+                    code::INVALID_VALUE,
+                    format!(
+                        "`send_at` must be an RFC 3339 date-time with an offset, e.g. 2026-06-03T09:00:00Z (got {raw:?})"
+                    ),
+                ));
+                Slot::Invalid
+            }
+        },
+        other => other,
+    };
     partial.template = match field(map, "template") {
         None => Slot::Absent,
         Some(v) => match object(v, "template", &mut p) {
@@ -94,6 +111,13 @@ pub(crate) fn parse_partial(json: &Value) -> (PartialRequest, Vec<Problem>) {
         }
     };
     (partial, p)
+}
+
+/// `send_at` in its canonical form: the instant in UTC with milliseconds, so the same
+/// instant written with another offset is the same request (same idempotency hash).
+fn parse_send_at(raw: &str) -> Option<String> {
+    let at = chrono::DateTime::parse_from_rfc3339(raw).ok()?;
+    Some(crate::domain::Timestamp::from_millis(at.timestamp_millis()).to_rfc3339())
 }
 
 fn parse_template(map: &Map<String, Value>, p: &mut Vec<Problem>) -> PartialTemplate {

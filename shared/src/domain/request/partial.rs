@@ -49,6 +49,8 @@ pub(crate) struct PartialRequest {
     pub(crate) context: Slot<ReplyContext>,
     pub(crate) metadata: Slot<Map<String, Value>>,
     pub(crate) from: Slot<String>,
+    /// `send_at`, canonical (UTC, milliseconds).
+    pub(crate) send_at: Slot<String>,
 }
 
 /// A template send as far as it parsed.
@@ -91,12 +93,18 @@ impl PartialRequest {
             Slot::Present(f) => Some(f),
             Slot::Invalid => return None,
         };
+        let send_at = match self.send_at {
+            Slot::Absent => None,
+            Slot::Present(at) => Some(at),
+            Slot::Invalid => return None,
+        };
         Some(SendRequest {
             to,
             context,
             content,
             metadata,
             from,
+            send_at,
         })
     }
 }

@@ -91,6 +91,10 @@ pub mod code {
     pub const INVALID_EMOJI: &str = "invalid_emoji";
     /// `context` with a message type that cannot be a quoted reply (template, reaction).
     pub const CONTEXT_NOT_ALLOWED: &str = "context_not_allowed";
+    /// `send_at` more than a minute in the past.
+    pub const SEND_AT_IN_PAST: &str = "send_at_in_past";
+    /// `send_at` more than 30 days ahead.
+    pub const SEND_AT_TOO_FAR: &str = "send_at_too_far";
     /// A field this API does not know.
     pub const UNKNOWN_FIELD: &str = "unknown_field";
     /// A field of the wrong JSON type.

@@ -36,6 +36,21 @@ pub fn queued() -> Message {
     Message::new_queued(new, at(0), &policy())
 }
 
+/// A message scheduled at `at(0)` for `at(send_at_ms)`.
+pub fn scheduled_for(send_at_ms: i64) -> Message {
+    let new = NewMessage {
+        tenant: TenantId::parse("acme").unwrap(),
+        id: MessageId::parse("msg_01J9Z3Q4R5S6T7V8W9X0Y1Z2A3").unwrap(),
+        to: PhoneNumber::parse("+14155550123").unwrap(),
+        template_name: Some("order_update".into()),
+        template_language: Some("en_US".into()),
+        request: json!({"template": {"name": "order_update"}, "send_at": "x"}),
+        request_hash: "h".into(),
+        metadata: None,
+    };
+    Message::new_scheduled(new, at(send_at_ms), at(0), &policy())
+}
+
 pub fn failure(class: FailureClass, source: FailureSource) -> Failure {
     Failure {
         class,

@@ -4,6 +4,7 @@ mod kit;
 mod proptests;
 mod provider;
 mod reconciler;
+mod schedule;
 mod sender;
 
 use crate::domain::lifecycle::*;

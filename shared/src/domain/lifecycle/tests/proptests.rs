@@ -123,7 +123,7 @@ fn fast_policy() -> LifecyclePolicy {
 
 /// (event tag, stale report, provider status index).
 fn any_kind() -> impl Strategy<Value = (u8, bool, usize)> {
-    (0u8..40, prop::bool::weighted(0.2), 0usize..KINDS.len())
+    (0u8..42, prop::bool::weighted(0.2), 0usize..KINDS.len())
 }
 
 /// Build one event of any actor. Most reports name the current attempt (so internal
@@ -176,6 +176,8 @@ fn any_event(
         32..=34 => EventKind::SweepPushed {
             next: at(offset + 3_000),
         },
+        36 => EventKind::Cancelled,
+        37 => EventKind::Released,
         35 => {
             let e = kit::status(
                 ProviderStatusKind::Failed,
@@ -220,9 +222,10 @@ proptest! {
     #[test]
     fn every_actor_interleaving_keeps_the_stored_invariants(
         steps in prop::collection::vec((any_kind(), 0i64..1_500), 1..60),
+        scheduled in prop::bool::weighted(0.25),
     ) {
         let policy = fast_policy();
-        let mut m = queued();
+        let mut m = if scheduled { kit::scheduled_for(2_000) } else { queued() };
         let mut blind = m.clone();
         let mut now = 0i64;
         let mut recorded = 1u32; // intake's entry
