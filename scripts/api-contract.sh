@@ -18,6 +18,7 @@
 #      the webhook's parser and apply step, not only its signature check. One worker:
 #      schemathesis is CPU-bound under the GIL (two are slower on 2 cores), and two
 #      threads parsing at once trip a CPython 3.11 AST bug inside hypothesis.
+#      use_after_free is excluded: a cancelled message stays readable (schemathesis.toml).
 #
 # `wa dev` is always stopped (trap), also on failure or Ctrl-C. The tools live in
 # .venv/contract (gitignored), installed on first use and reused while their pins
@@ -161,6 +162,7 @@ set +e
     --config-file "${repo_root}/scripts/schemathesis.toml" \
     run "${url}/openapi.json" \
     --checks all \
+    --exclude-checks use_after_free \
     --max-examples "${EXAMPLES}" \
     --seed "${SEED}" \
     --generation-database none \
