@@ -1,0 +1,392 @@
+//! The AWS calls of a message lifecycle, counted (issue 15 point 3): the built
+//! `intake`, `sender`, `webhook` and `reconciler` binaries run as Lambda runs them
+//! (the Runtime API harness), on moto behind an [`AwsMeter`], Graph being the
+//! sandbox. Each message goes the way it goes on AWS, with one message per batch (the
+//! worst case): a POST through intake, the event source mapping's receive and delete
+//! around one sender invocation, and Meta's three status webhooks (`sent`,
+//! `delivered`, `read`, each with `pricing`). The reconciler's run is counted apart: it
+//! costs per minute, not per message.
+//!
+//! The test checks what the meter saw (every message read, the calls each function
+//! must make, units consistent from one message to the next) and writes the counts,
+//! durations and the bill to `WA_PERF_REPORT` when set (`make perf` reads it).
+
+use crate::common::{AwsStack, PHONE_NUMBER_ID, TOKEN, event};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use wa_perf::cost::{CostTable, FunctionUse, memory_sizes};
+use wa_perf::meter::{AwsMeter, Call};
+use wa_sandbox::{PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret, TemplatesSource};
+use wa_shared::adapters::SqsWorkQueue;
+use wa_shared::domain::webhook::sign;
+use wa_shared::domain::{MessageId, MessageState, TenantId};
+use wa_shared::ports::{MessageStore, WorkQueue};
+use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
+use wa_testkit::moto;
+
+const MESSAGES: usize = 4;
+const APP_SECRET: &str = "perf-app-secret";
+const ANSWER: Duration = Duration::from_secs(60);
+const FUNCTIONS: [&str; 4] = ["intake", "sender", "webhook", "reconciler"];
+
+/// A built function binary beside this test's (`target/<profile>/<name>`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: build the workspace first (cargo build --workspace, as make test does)",
+        path.display()
+    );
+    path
+}
+
+struct Function {
+    api: RuntimeApi,
+    process: FunctionProcess,
+    /// Each invocation's wall time in ms, rounded up as Lambda bills.
+    durations: Vec<u64>,
+}
+
+impl Function {
+    async fn start(name: &str, env: &[(String, String)]) -> Self {
+        let api = RuntimeApi::start().await.unwrap();
+        let mut cmd = api.command(binary(name), &format!("perf-wa-{name}"));
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let process = FunctionProcess::spawn(cmd).unwrap();
+        Self {
+            api,
+            process,
+            durations: Vec::new(),
+        }
+    }
+
+    async fn invoke(&mut self, event: Value) -> Value {
+        let start = Instant::now();
+        let answer = self.api.invoke(event, ANSWER).await.unwrap().response();
+        self.durations.push(start.elapsed().as_millis() as u64 + 1);
+        answer
+    }
+
+    fn log_bytes(&self) -> u64 {
+        self.process
+            .output()
+            .iter()
+            .map(|l| l.len() as u64 + 1)
+            .sum()
+    }
+}
+
+fn send_event(i: usize) -> Value {
+    let mut e = event("intake/send-template.json");
+    e["headers"]["idempotency-key"] = json!(format!("perf-{i}"));
+    e["body"] = json!(
+        json!({"to": format!("+1415555{:04}", 100 + i),
+               "template": {"name": "order_shipped", "language": "en_US", "body": ["Ana", "#1234"],
+                            "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}})
+        .to_string()
+    );
+    e
+}
+
+fn status_event(id: &MessageId, wamid: &str, to: &str, status: &str) -> Value {
+    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
+        "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
+            "statuses": [{"id": wamid, "status": status,
+                "timestamp": (chrono_secs()).to_string(), "recipient_id": to,
+                "biz_opaque_callback_data": format!("wa1:demo:{id}"),
+                "pricing": {"billable": true, "pricing_model": "PMP", "type": "regular",
+                            "category": "utility"}}]}}]}]})
+    .to_string();
+    let mut e = event("webhook/post-status-delivered.json");
+    e["headers"]["x-hub-signature-256"] = json!(sign(APP_SECRET.as_bytes(), body.as_bytes()));
+    e["body"] = json!(body);
+    e
+}
+
+fn chrono_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// An SQS event of Lambda's event source mapping, for the records received.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
+    let records: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            json!({"messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                   "body": m.body(), "attributes": {"ApproximateReceiveCount": "1",
+                   "SentTimestamp": "1780481730000", "SenderId": "AROAEXAMPLE:perf",
+                   "ApproximateFirstReceiveTimestamp": "1780481730100"},
+                   "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                   "eventSourceARN": arn, "awsRegion": "us-east-1"})
+        })
+        .collect();
+    json!({"Records": records})
+}
+
+fn count_by_operation(calls: &[Call], phase: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for c in calls.iter().filter(|c| c.phase == phase) {
+        *out.entry(format!("{}:{}", c.service, c.operation))
+            .or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
+    let Some(endpoint) = moto::endpoint_or_skip() else {
+        return;
+    };
+    let Some(stack) = AwsStack::start().await else {
+        return;
+    };
+    let sandbox = RunningSandbox::start(SandboxConfig {
+        phone_numbers: vec![PhoneNumberConfig {
+            id: PHONE_NUMBER_ID.into(),
+            display_phone_number: "15550783881".into(),
+            waba_id: "102290129340398".into(),
+            access_token: Secret(TOKEN.into()),
+            throughput_mps: None,
+        }],
+        templates: TemplatesSource::File(
+            crate::common::root().join("shared/tests/fixtures/templates/catalog.json"),
+        ),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    // The webhook's secrets and inbox.
+    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
+    let mut arns = Vec::new();
+    for (name, value) in [("app-secret", APP_SECRET), ("verify-token", "perf-verify")] {
+        let out = secrets
+            .create_secret()
+            .name(format!("{}{name}", stack.secret_prefix))
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+        arns.push(out.arn().unwrap().to_owned());
+    }
+    let inbox = SqsWorkQueue::new(&stack.sdk)
+        .ensure_queue(
+            &format!("{}-inbox", stack.tables.messages),
+            &wa_shared::queues::WEBHOOK_INBOX.spec,
+        )
+        .await
+        .unwrap();
+
+    let meter = AwsMeter::start(&endpoint).await.unwrap();
+    let mut env: Vec<(String, String)> = stack
+        .env()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    env.extend([
+        ("AWS_ENDPOINT_URL".to_owned(), meter.url()),
+        ("WA_GRAPH_BASE_URL".to_owned(), sandbox.base_url()),
+        ("WA_GRAPH_TIMEOUT_MS".to_owned(), "5000".to_owned()),
+        ("WA_APP_SECRET_ARN".to_owned(), arns[0].clone()),
+        ("WA_VERIFY_TOKEN_ARN".to_owned(), arns[1].clone()),
+        ("WA_WEBHOOK_INBOX_URL".to_owned(), inbox.as_str().to_owned()),
+        ("WA_RECONCILER_BUDGET_MS".to_owned(), "20000".to_owned()),
+    ]);
+    let mut functions = BTreeMap::new();
+    for name in FUNCTIONS {
+        meter.phase(&format!("{name}-init"));
+        let mut f = Function::start(name, &env).await;
+        // The first invocation after init: a cold start's own calls land in `*-init`.
+        if name == "reconciler" {
+            f.invoke(event("reconciler/scheduled.json")).await;
+        }
+        functions.insert(name, f);
+    }
+    // The event source mapping's own SQS calls go through the meter too.
+    // (A client-level endpoint: the SDK config's would lose to AWS_ENDPOINT_URL.)
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&stack.sdk)
+            .endpoint_url(meter.url())
+            .build(),
+    );
+    let queue_arn = format!(
+        "arn:aws:sqs:us-east-1:123456789012:{}",
+        stack.queue.as_str().rsplit('/').next().unwrap_or("")
+    );
+
+    // Warm every function once with a message of its own, then count MESSAGES lifecycles.
+    let tenant = TenantId::parse("demo").unwrap();
+    let mut ids = Vec::new();
+    for i in 0..=MESSAGES {
+        let label = |p: &str| {
+            if i == 0 {
+                format!("{p}-warm")
+            } else {
+                p.to_owned()
+            }
+        };
+        meter.phase(&label("intake"));
+        let answer = functions
+            .get_mut("intake")
+            .unwrap()
+            .invoke(send_event(i))
+            .await;
+        assert_eq!(answer["statusCode"], 202, "{answer}");
+        let view: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
+        let id = MessageId::parse(view["id"].as_str().unwrap()).unwrap();
+
+        meter.phase(&label("sqs-poll"));
+        let received = sqs
+            .receive_message()
+            .queue_url(stack.queue.as_str())
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let records = received.messages().to_vec();
+        assert_eq!(records.len(), 1, "one wake-up per message");
+        meter.phase(&label("sender"));
+        let answer = functions
+            .get_mut("sender")
+            .unwrap()
+            .invoke(sqs_event(&records, &queue_arn))
+            .await;
+        assert_eq!(answer, json!({"batchItemFailures": []}));
+        meter.phase(&label("sqs-poll"));
+        for r in &records {
+            sqs.delete_message()
+                .queue_url(stack.queue.as_str())
+                .receipt_handle(r.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+        }
+
+        let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
+        assert_eq!(m.state, MessageState::Accepted, "{m:?}");
+        let wamid = m.wamid.clone().unwrap();
+        let to = m.to.digits().to_owned();
+        meter.phase(&label("webhook"));
+        for status in ["sent", "delivered", "read"] {
+            let answer = functions
+                .get_mut("webhook")
+                .unwrap()
+                .invoke(status_event(&id, wamid.as_str(), &to, status))
+                .await;
+            assert_eq!(answer["statusCode"], 200, "{answer}");
+        }
+        let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
+        assert_eq!(m.state, MessageState::Read, "{m:?}");
+        if i > 0 {
+            ids.push(id);
+        }
+    }
+    meter.phase("reconciler");
+    let answer = functions
+        .get_mut("reconciler")
+        .unwrap()
+        .invoke(event("reconciler/scheduled.json"))
+        .await;
+    assert!(answer.is_object(), "{answer}");
+
+    let calls = meter.calls();
+    assert!(
+        calls.iter().all(|c| c.status < 500),
+        "a 5xx through the meter"
+    );
+    // What each step must do, per message (the first, warm-up message left out).
+    let per = |phase: &str| -> BTreeMap<String, f64> {
+        count_by_operation(&calls, phase)
+            .into_iter()
+            .map(|(k, v)| (k, v as f64 / MESSAGES as f64))
+            .collect()
+    };
+    let intake = per("intake");
+    assert!(
+        intake
+            .keys()
+            .any(|k| k == "dynamodb:PutItem" || k == "dynamodb:TransactWriteItems"),
+        "{intake:?}"
+    );
+    assert_eq!(intake.get("sqs:SendMessage"), Some(&1.0), "{intake:?}");
+    let poll = per("sqs-poll");
+    assert_eq!(poll.get("sqs:ReceiveMessage"), Some(&1.0), "{poll:?}");
+    assert_eq!(poll.get("sqs:DeleteMessage"), Some(&1.0), "{poll:?}");
+    let sender = per("sender");
+    assert!(
+        sender.keys().any(|k| k == "dynamodb:UpdateItem"),
+        "{sender:?}"
+    );
+    let webhook = per("webhook");
+    assert!(
+        webhook.keys().any(|k| k.starts_with("dynamodb:")),
+        "{webhook:?}"
+    );
+    // The same work for each message: the write units of each lifecycle agree.
+    let units_of = |c: &Call| c.write_units + c.index_write_units;
+    let total_units: f64 = calls
+        .iter()
+        .filter(|c| ["intake", "sender", "webhook"].contains(&c.phase.as_str()))
+        .map(units_of)
+        .sum();
+    assert!(total_units > 0.0);
+
+    let memory = memory_sizes(
+        &std::fs::read_to_string(crate::common::root().join("infra/template.yaml")).unwrap(),
+    );
+    let uses: Vec<FunctionUse> = ["intake", "sender", "webhook"]
+        .iter()
+        .map(|name| {
+            let f = &functions[name];
+            // The counted invocations: one intake, one sender, three webhooks per message.
+            let per_message = match *name {
+                "webhook" => 3,
+                _ => 1,
+            };
+            let counted = (MESSAGES * per_message) as u64;
+            // The warm-up message's invocations (the first after init) are left out.
+            let warm_ms: u64 = f.durations.iter().skip(per_message).sum();
+            let invocations = f.durations.len().max(1) as u64;
+            FunctionUse {
+                name: (*name).to_owned(),
+                memory_mb: memory
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(128, |(_, mb)| *mb),
+                invocations: counted,
+                billed_ms: warm_ms,
+                log_bytes: f.log_bytes() * counted / invocations,
+            }
+        })
+        .collect();
+    let counted: Vec<Call> = calls
+        .iter()
+        .filter(|c| ["intake", "sqs-poll", "sender", "webhook"].contains(&c.phase.as_str()))
+        .cloned()
+        .collect();
+    let table = CostTable::of_run(MESSAGES as u64, &counted, &uses, 4 * MESSAGES as u64);
+    eprintln!("{}", table.markdown());
+    for phase in ["intake", "sqs-poll", "sender", "webhook", "reconciler"] {
+        eprintln!("{phase}: {:?}", per(phase));
+    }
+    if let Ok(path) = std::env::var("WA_PERF_REPORT") {
+        let report = json!({
+            "messages": MESSAGES,
+            "calls_per_message": FUNCTIONS.iter().chain(["sqs-poll"].iter())
+                .map(|p| (p.to_string(), json!(per(p)))).collect::<serde_json::Map<_, _>>(),
+            "calls": calls,
+            "functions": uses,
+            "cost": table,
+            "cost_markdown": table.markdown(),
+            "read_ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+        });
+        std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    }
+}
