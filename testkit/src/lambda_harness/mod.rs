@@ -99,6 +99,9 @@ struct State {
     new_event: Notify,
     init_failed: Notify,
     next_id: Mutex<u64>,
+    /// When the function first asked for an event: the end of its init.
+    first_poll: Mutex<Option<std::time::Instant>>,
+    polled: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -156,6 +159,21 @@ impl RuntimeApi {
         let mut cmd = Command::new(binary);
         cmd.envs(self.lambda_env(function_name));
         cmd
+    }
+
+    /// Wait until the function first asks for an event (its init is over) and
+    /// return when that was; `None` after `timeout`.
+    pub async fn wait_until_polled(&self, timeout: Duration) -> Option<std::time::Instant> {
+        let waited = tokio::time::timeout(timeout, async {
+            loop {
+                let polled = self.state.polled.notified();
+                if let Some(at) = *lock(&self.state.first_poll) {
+                    return at;
+                }
+                polled.await;
+            }
+        });
+        waited.await.ok()
     }
 
     /// Queue `event` for the next `/next` call and wait for its answer.

@@ -109,6 +109,9 @@ async fn route(
     let path = request.path.as_str();
     let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     if request.method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
+        // The first poll ends the function's init (as Lambda's Init phase ends).
+        lock(&state.first_poll).get_or_insert_with(std::time::Instant::now);
+        state.polled.notify_waiters();
         let pending = next_event(state).await;
         let headers = [
             ("lambda-runtime-aws-request-id", pending.request_id.clone()),

@@ -11,76 +11,20 @@
 //! must make, units consistent from one message to the next) and writes the counts,
 //! durations and the bill to `WA_PERF_REPORT` when set (`make perf` reads it).
 
-use crate::common::{AwsStack, PHONE_NUMBER_ID, TOKEN, event};
+use crate::common::{PHONE_NUMBER_ID, event};
+use crate::support::{APP_SECRET, Function};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
 use wa_perf::cost::{CostTable, FunctionUse, memory_sizes};
-use wa_perf::meter::{AwsMeter, Call};
-use wa_sandbox::{PhoneNumberConfig, RunningSandbox, SandboxConfig, Secret, TemplatesSource};
-use wa_shared::adapters::SqsWorkQueue;
+use wa_perf::meter::Call;
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{MessageId, MessageState, TenantId};
-use wa_shared::ports::{MessageStore, WorkQueue};
-use wa_testkit::lambda_harness::{FunctionProcess, RuntimeApi};
-use wa_testkit::moto;
+use wa_shared::ports::MessageStore;
 
 const MESSAGES: usize = 4;
-const APP_SECRET: &str = "perf-app-secret";
-const ANSWER: Duration = Duration::from_secs(60);
 const FUNCTIONS: [&str; 4] = ["intake", "sender", "webhook", "reconciler"];
 
-/// A built function binary beside this test's (`target/<profile>/<name>`).
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: build the workspace first (cargo build --workspace, as make test does)",
-        path.display()
-    );
-    path
-}
-
-struct Function {
-    api: RuntimeApi,
-    process: FunctionProcess,
-    /// Each invocation's wall time in ms, rounded up as Lambda bills.
-    durations: Vec<u64>,
-}
-
-impl Function {
-    async fn start(name: &str, env: &[(String, String)]) -> Self {
-        let api = RuntimeApi::start().await.unwrap();
-        let mut cmd = api.command(binary(name), &format!("perf-wa-{name}"));
-        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let process = FunctionProcess::spawn(cmd).unwrap();
-        Self {
-            api,
-            process,
-            durations: Vec::new(),
-        }
-    }
-
-    async fn invoke(&mut self, event: Value) -> Value {
-        let start = Instant::now();
-        let answer = self.api.invoke(event, ANSWER).await.unwrap().response();
-        self.durations.push(start.elapsed().as_millis() as u64 + 1);
-        answer
-    }
-
-    fn log_bytes(&self) -> u64 {
-        self.process
-            .output()
-            .iter()
-            .map(|l| l.len() as u64 + 1)
-            .sum()
-    }
-}
-
-fn send_event(i: usize) -> Value {
+pub(crate) fn send_event(i: usize) -> Value {
     let mut e = event("intake/send-template.json");
     e["headers"]["idempotency-key"] = json!(format!("perf-{i}"));
     e["body"] = json!(
@@ -92,7 +36,7 @@ fn send_event(i: usize) -> Value {
     e
 }
 
-fn status_event(id: &MessageId, wamid: &str, to: &str, status: &str) -> Value {
+pub(crate) fn status_event(id: &MessageId, wamid: &str, to: &str, status: &str) -> Value {
     let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398",
         "changes": [{"field": "messages", "value": {"messaging_product": "whatsapp",
             "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
@@ -115,7 +59,7 @@ fn chrono_secs() -> u64 {
 }
 
 /// An SQS event of Lambda's event source mapping, for the records received.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
+pub(crate) fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -141,67 +85,14 @@ fn count_by_operation(calls: &[Call], phase: &str) -> BTreeMap<String, usize> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
-    let Some(endpoint) = moto::endpoint_or_skip() else {
+    let Some(rig) = crate::support::rig().await else {
         return;
     };
-    let Some(stack) = AwsStack::start().await else {
-        return;
-    };
-    let sandbox = RunningSandbox::start(SandboxConfig {
-        phone_numbers: vec![PhoneNumberConfig {
-            id: PHONE_NUMBER_ID.into(),
-            display_phone_number: "15550783881".into(),
-            waba_id: "102290129340398".into(),
-            access_token: Secret(TOKEN.into()),
-            throughput_mps: None,
-        }],
-        templates: TemplatesSource::File(
-            crate::common::root().join("shared/tests/fixtures/templates/catalog.json"),
-        ),
-        ..SandboxConfig::default()
-    })
-    .await
-    .unwrap();
-    // The webhook's secrets and inbox.
-    let secrets = aws_sdk_secretsmanager::Client::new(&stack.sdk);
-    let mut arns = Vec::new();
-    for (name, value) in [("app-secret", APP_SECRET), ("verify-token", "perf-verify")] {
-        let out = secrets
-            .create_secret()
-            .name(format!("{}{name}", stack.secret_prefix))
-            .secret_string(value)
-            .send()
-            .await
-            .unwrap();
-        arns.push(out.arn().unwrap().to_owned());
-    }
-    let inbox = SqsWorkQueue::new(&stack.sdk)
-        .ensure_queue(
-            &format!("{}-inbox", stack.tables.messages),
-            &wa_shared::queues::WEBHOOK_INBOX.spec,
-        )
-        .await
-        .unwrap();
-
-    let meter = AwsMeter::start(&endpoint).await.unwrap();
-    let mut env: Vec<(String, String)> = stack
-        .env()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-    env.extend([
-        ("AWS_ENDPOINT_URL".to_owned(), meter.url()),
-        ("WA_GRAPH_BASE_URL".to_owned(), sandbox.base_url()),
-        ("WA_GRAPH_TIMEOUT_MS".to_owned(), "5000".to_owned()),
-        ("WA_APP_SECRET_ARN".to_owned(), arns[0].clone()),
-        ("WA_VERIFY_TOKEN_ARN".to_owned(), arns[1].clone()),
-        ("WA_WEBHOOK_INBOX_URL".to_owned(), inbox.as_str().to_owned()),
-        ("WA_RECONCILER_BUDGET_MS".to_owned(), "20000".to_owned()),
-    ]);
+    let (stack, meter, env) = (&rig.stack, &rig.meter, &rig.env);
     let mut functions = BTreeMap::new();
     for name in FUNCTIONS {
         meter.phase(&format!("{name}-init"));
-        let mut f = Function::start(name, &env).await;
+        let mut f = Function::start(name, env).await;
         // The first invocation after init: a cold start's own calls land in `*-init`.
         if name == "reconciler" {
             f.invoke(event("reconciler/scheduled.json")).await;

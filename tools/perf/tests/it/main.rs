@@ -5,4 +5,6 @@
 
 #[path = "../../../../functions/intake/tests/common/mod.rs"]
 mod common;
+mod lambda_times;
 mod lifecycle_cost;
+mod support;
