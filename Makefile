@@ -9,7 +9,7 @@ NEXTEST_PROFILE := --profile ci
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: test dev fmt-check clippy unit infra-lint api-contract bench
+.PHONY: test dev fmt-check clippy unit infra-lint api-contract bench perf
 
 ## make test: every check — formatting, lints, all tests (moto started and stopped around them),
 ## the API contract.
@@ -52,3 +52,9 @@ dev:
 ## make bench: criterion benches (figures, not pass/fail).
 bench:
 	$(CARGO) bench -p wa-shared
+
+## make perf: benches, release binary sizes, Lambda init times against a hello-world,
+## the AWS cost of a lifecycle (counted on moto) and wa load against wa dev, written
+## into docs/performance.md (figures, not pass/fail; takes a while: release builds).
+perf:
+	CARGO=$(CARGO) scripts/perf.sh

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# make perf: measure and write the generated sections of docs/performance.md
+# (issue 15). Figures, not pass/fail; read them as ratios on a shared machine.
+#
+#   1. criterion benches of the domain hot paths (cargo bench -p wa-shared);
+#   2. release binary sizes (the Lambda profile: fat LTO, stripped);
+#   3. Lambda init/first/warm times of each function against the hello-lambda
+#      baseline, and the AWS calls, DynamoDB units and USD per million messages of a
+#      lifecycle, from the wa-perf tests run on release binaries against moto
+#      through the AWS meter;
+#   4. wa load against wa dev (release profile `local`): throughput and per-stage
+#      percentiles, with the wa dev process's CPU time per message.
+#
+# Each section is replaced between its <!-- perf:NAME --> markers; the rest of the
+# file (hand-written analysis) stays. WA_PERF_SKIP="bench load" skips sections.
+set -euo pipefail
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "${repo_root}"
+cargo="${CARGO:-cargo}"
+out="${repo_root}/target/perf"
+doc="docs/performance.md"
+mkdir -p "${out}"
+skip="${WA_PERF_SKIP:-}"
+machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -m), $(date -u +%Y-%m-%d)"
+say() { echo "perf: $*" >&2; }
+
+# Replace the section NAME of the doc with the file's contents.
+put_section() {
+    python3 - "$doc" "$1" "$2" <<'PY'
+import sys, re
+doc, name, body_file = sys.argv[1:]
+text = open(doc).read()
+body = open(body_file).read().rstrip() + "\n"
+start, end = f"<!-- perf:{name} -->", f"<!-- /perf:{name} -->"
+if start in text:
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}{end}", text, flags=re.S)
+else:
+    text = text.rstrip() + f"\n\n{start}\n{body}{end}\n"
+open(doc, "w").write(text)
+PY
+}
+
+if [[ " ${skip} " != *" bench "* ]]; then
+    say "criterion benches"
+    "${cargo}" bench -p wa-shared --locked 2>&1 | tee "${out}/bench.txt" >&2
+    {
+        echo "Command: \`cargo bench -p wa-shared\` (criterion, median of the estimate). Machine: ${machine}."
+        echo
+        echo "| benchmark | median |"
+        echo "| --- | ---: |"
+        awk '/^[A-Za-z0-9_\/ -]+$/ {name=$0} /time:/ {gsub(/[\[\]]/,""); print "| " name " | " $4 " " $5 " |"}' "${out}/bench.txt"
+    } >"${out}/bench.md"
+    put_section bench "${out}/bench.md"
+fi
+
+say "release binaries (the Lambda profile)"
+"${cargo}" build --release --locked -p wa-intake -p wa-sender -p wa-webhook -p wa-reconciler \
+    -p wa-events -p wa-delivery -p wa-perf --bins >&2
+{
+    echo "Command: \`cargo build --release\` (fat LTO, one codegen unit, stripped), x86_64 here; the"
+    echo "arm64 Lambda build differs by a few percent. Machine: ${machine}."
+    echo
+    echo "| binary | size (MiB) |"
+    echo "| --- | ---: |"
+    for b in hello-lambda intake sender webhook reconciler events delivery; do
+        printf "| %s | %.1f |\n" "$b" "$(echo "$(stat -c %s "target/release/$b") / 1048576" | bc -l)"
+    done
+} >"${out}/sizes.md"
+put_section sizes "${out}/sizes.md"
+
+say "Lambda times and the lifecycle's cost (release binaries on moto, through the AWS meter)"
+WA_PERF_REPORT="${out}/lifecycle.json" WA_PERF_LAMBDA_REPORT="${out}/lambda.json" \
+    scripts/with-moto.sh "${cargo}" nextest run --cargo-profile release --locked -p wa-perf \
+    -E 'kind(test)' --test-threads 1 >&2
+python3 - "${out}" "${machine}" <<'PY'
+import json, sys
+out, machine = sys.argv[1:]
+rows = json.load(open(f"{out}/lambda.json"))
+with open(f"{out}/lambda.md", "w") as f:
+    f.write("Command: `make perf` (`cargo nextest run --cargo-profile release -p wa-perf lambda_times`: the release\n")
+    f.write("binaries under the Runtime API harness, AWS on moto). Init: spawn to first poll for an\n")
+    f.write(f"event. Warm: median of 7. Machine: {machine}.\n\n")
+    f.write("| function | init (ms) | init vs hello-lambda | first invocation (ms) | warm p50 (ms) |\n")
+    f.write("| --- | ---: | ---: | ---: | ---: |\n")
+    for r in rows:
+        f.write(f"| {r['function']} | {r['init_ms']:.1f} | {r['init_vs_hello']:.2f}x | {r['first_invocation_ms']} | {r['warm_p50_ms']} |\n")
+life = json.load(open(f"{out}/lifecycle.json"))
+with open(f"{out}/cost.md", "w") as f:
+    f.write("Command: `make perf` (`cargo nextest run --cargo-profile release -p wa-perf lifecycle_cost`).\n")
+    f.write(f"{life['messages']} lifecycles (intake, the event source mapping's receive and delete, one\n")
+    f.write("sender invocation per message, three status webhooks) counted by the AWS meter;\n")
+    f.write("Lambda GB-s from the measured durations and the SAM template's memory sizes.\n")
+    f.write(f"Machine: {machine}.\n\n")
+    f.write("Calls per message:\n\n| step | calls |\n| --- | --- |\n")
+    for step, calls in life["calls_per_message"].items():
+        f.write(f"| {step} | " + ", ".join(f"{k} {v:g}" for k, v in calls.items()) + " |\n")
+    f.write("\n" + life["cost_markdown"])
+PY
+put_section lambda "${out}/lambda.md"
+put_section cost "${out}/cost.md"
+
+if [[ " ${skip} " != *" load "* ]]; then
+    say "wa load against wa dev"
+    "${cargo}" build --profile local --locked -p wa-cli >&2
+    wa="target/local/wa"
+    work="$(mktemp -d)"
+    trap 'kill "${dev_pid:-0}" 2>/dev/null || true; rm -rf "${work}"' EXIT
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"${work}/wa.toml" <<TOML
+data = "${work}/perf.sqlite"
+listen = "127.0.0.1:${port}"
+
+[sandbox.faults.latency]
+fixed_ms = 50
+
+[sender]
+concurrency = 10
+
+[[tenants]]
+id = "perf"
+api_keys = ["wa_perf_key"]
+phone_number_id = "1000999"
+waba_id = "2000999"
+max_concurrency = 10
+throughput_mps = 2000
+TOML
+    "${wa}" dev --config "${work}/wa.toml" >"${work}/dev.log" 2>&1 &
+    dev_pid=$!
+    for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port}/openapi.json" >/dev/null && break; sleep 0.2; done
+    cpu_before=$(awk '{print $14+$15}' "/proc/${dev_pid}/stat")
+    "${wa}" load --url "http://127.0.0.1:${port}" --key wa_perf_key --messages 5000 \
+        --concurrency 64 --until read | tee "${out}/load.txt" >&2
+    cpu_after=$(awk '{print $14+$15}' "/proc/${dev_pid}/stat")
+    ticks=$(getconf CLK_TCK)
+    {
+        echo "Command: \`wa load --messages 5000 --concurrency 64 --until read\` against \`wa dev\` (profile"
+        echo "\`local\`; one tenant at 2,000 msg/s, sender concurrency 10, sandbox latency 50 ms)."
+        echo "Machine: ${machine}."
+        echo
+        echo '```'
+        cat "${out}/load.txt"
+        echo '```'
+        echo
+        echo "CPU of the wa dev process (sandbox included) per message lifecycle:" \
+            "$(echo "scale=2; (${cpu_after} - ${cpu_before}) * 1000 / ${ticks} / 5000" | bc) ms."
+    } >"${out}/load.md"
+    put_section load "${out}/load.md"
+fi
+say "docs/performance.md updated"
