@@ -12,6 +12,7 @@
 //! durations and the bill to `WA_PERF_REPORT` when set (`make perf` reads it).
 
 use crate::common::{PHONE_NUMBER_ID, event};
+use crate::streams::StreamTap;
 use crate::support::{APP_SECRET, Function};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -22,7 +23,28 @@ use wa_shared::domain::{MessageId, MessageState, TenantId};
 use wa_shared::ports::MessageStore;
 
 const MESSAGES: usize = 4;
-const FUNCTIONS: [&str; 4] = ["intake", "sender", "webhook", "reconciler"];
+const FUNCTIONS: [&str; 5] = ["intake", "sender", "webhook", "events", "reconciler"];
+
+/// Hand the `events` function what the messages table's stream holds now, then what
+/// its own writes put on the events table's stream (it publishes those to the bus).
+async fn stream_to_events(
+    tap: &mut StreamTap,
+    functions: &mut BTreeMap<&str, Function>,
+    stack: &crate::common::AwsStack,
+) {
+    for table in [&stack.tables.messages, &stack.tables.events] {
+        let records = tap.records(table).await;
+        if records.is_empty() {
+            continue;
+        }
+        let answer = functions
+            .get_mut("events")
+            .unwrap()
+            .invoke(json!({"Records": records}))
+            .await;
+        assert_eq!(answer, json!({"batchItemFailures": []}), "{table}");
+    }
+}
 
 pub(crate) fn send_event(i: usize) -> Value {
     let mut e = event("intake/send-template.json");
@@ -111,10 +133,24 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
         stack.queue.as_str().rsplit('/').next().unwrap_or("")
     );
 
+    // The `events` function reads both tables' streams; moto keeps none, so a tap
+    // hands it what changed after each step, as the event source mapping would.
+    let mut tap = StreamTap::new(
+        &rig.endpoint,
+        &[&stack.tables.messages, &stack.tables.events],
+    )
+    .await;
+    let mut counted_from = BTreeMap::new();
+
     // Warm every function once with a message of its own, then count MESSAGES lifecycles.
     let tenant = TenantId::parse("demo").unwrap();
     let mut ids = Vec::new();
     for i in 0..=MESSAGES {
+        if i == 1 {
+            for (name, f) in &functions {
+                counted_from.insert(*name, f.durations.len());
+            }
+        }
         let label = |p: &str| {
             if i == 0 {
                 format!("{p}-warm")
@@ -131,6 +167,8 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
         assert_eq!(answer["statusCode"], 202, "{answer}");
         let view: Value = serde_json::from_str(answer["body"].as_str().unwrap()).unwrap();
         let id = MessageId::parse(view["id"].as_str().unwrap()).unwrap();
+        meter.phase(&label("events"));
+        stream_to_events(&mut tap, &mut functions, stack).await;
 
         meter.phase(&label("sqs-poll"));
         let received = sqs
@@ -160,6 +198,8 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
                 .unwrap();
         }
 
+        meter.phase(&label("events"));
+        stream_to_events(&mut tap, &mut functions, stack).await;
         let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
         assert_eq!(m.state, MessageState::Accepted, "{m:?}");
         let wamid = m.wamid.clone().unwrap();
@@ -172,6 +212,9 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
                 .invoke(status_event(&id, wamid.as_str(), &to, status))
                 .await;
             assert_eq!(answer["statusCode"], 200, "{answer}");
+            meter.phase(&label("events"));
+            stream_to_events(&mut tap, &mut functions, stack).await;
+            meter.phase(&label("webhook"));
         }
         let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
         assert_eq!(m.state, MessageState::Read, "{m:?}");
@@ -215,6 +258,11 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
         sender.keys().any(|k| k == "dynamodb:UpdateItem"),
         "{sender:?}"
     );
+    let events = per("events");
+    assert!(
+        events.get("events:PutEvents").is_some_and(|n| *n >= 1.0),
+        "{events:?}"
+    );
     let webhook = per("webhook");
     assert!(
         webhook.keys().any(|k| k.starts_with("dynamodb:")),
@@ -232,39 +280,43 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
     let memory = memory_sizes(
         &std::fs::read_to_string(crate::common::root().join("infra/template.yaml")).unwrap(),
     );
-    let uses: Vec<FunctionUse> = ["intake", "sender", "webhook"]
+    let uses: Vec<FunctionUse> = ["intake", "sender", "webhook", "events"]
         .iter()
         .map(|name| {
             let f = &functions[name];
-            // The counted invocations: one intake, one sender, three webhooks per message.
-            let per_message = match *name {
-                "webhook" => 3,
-                _ => 1,
-            };
-            let counted = (MESSAGES * per_message) as u64;
-            // The warm-up message's invocations (the first after init) are left out.
-            let warm_ms: u64 = f.durations.iter().skip(per_message).sum();
-            let invocations = f.durations.len().max(1) as u64;
+            // The invocations of the counted messages (the warm-up one left out).
+            let counted = &f.durations[counted_from[name]..];
+            let all = f.durations.len().max(1) as u64;
             FunctionUse {
                 name: (*name).to_owned(),
                 memory_mb: memory
                     .iter()
                     .find(|(n, _)| n == name)
                     .map_or(128, |(_, mb)| *mb),
-                invocations: counted,
-                billed_ms: warm_ms,
-                log_bytes: f.log_bytes() * counted / invocations,
+                invocations: counted.len() as u64,
+                billed_ms: counted.iter().sum(),
+                // Its log lines, init's included, spread over all its invocations.
+                log_bytes: f.log_bytes() * counted.len() as u64 / all,
             }
         })
         .collect();
     let counted: Vec<Call> = calls
         .iter()
-        .filter(|c| ["intake", "sqs-poll", "sender", "webhook"].contains(&c.phase.as_str()))
+        .filter(|c| {
+            ["intake", "sqs-poll", "sender", "webhook", "events"].contains(&c.phase.as_str())
+        })
         .cloned()
         .collect();
     let table = CostTable::of_run(MESSAGES as u64, &counted, &uses, 4 * MESSAGES as u64);
     eprintln!("{}", table.markdown());
-    for phase in ["intake", "sqs-poll", "sender", "webhook", "reconciler"] {
+    for phase in [
+        "intake",
+        "sqs-poll",
+        "sender",
+        "webhook",
+        "events",
+        "reconciler",
+    ] {
         eprintln!("{phase}: {:?}", per(phase));
     }
     if let Ok(path) = std::env::var("WA_PERF_REPORT") {

@@ -7,4 +7,5 @@
 mod common;
 mod lambda_times;
 mod lifecycle_cost;
+mod streams;
 mod support;

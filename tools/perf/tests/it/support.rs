@@ -27,6 +27,8 @@ pub struct Rig {
     pub meter: AwsMeter,
     /// Every function's environment.
     pub env: Vec<(String, String)>,
+    /// moto's endpoint (what the meter relays to).
+    pub endpoint: String,
 }
 
 /// The rig, or `None` (test skipped) without moto.
@@ -69,6 +71,16 @@ pub async fn rig() -> Option<Rig> {
         .await
         .unwrap();
 
+    // The stage's bus, with a rule to a queue as the stage's consumers have.
+    let bus = format!("{}-bus", stack.tables.messages);
+    let consumer = SqsWorkQueue::new(&stack.sdk)
+        .ensure_queue(
+            &format!("{bus}-consumer"),
+            &wa_shared::queues::WEBHOOK_INBOX.spec,
+        )
+        .await
+        .unwrap();
+    moto::route_bus_to_queue(&stack.sdk, &bus, consumer.as_str()).await;
     let meter = AwsMeter::start(&endpoint).await.unwrap();
     let mut env: Vec<(String, String)> = stack
         .env()
@@ -83,12 +95,15 @@ pub async fn rig() -> Option<Rig> {
         ("WA_VERIFY_TOKEN_ARN".to_owned(), arns[1].clone()),
         ("WA_WEBHOOK_INBOX_URL".to_owned(), inbox.as_str().to_owned()),
         ("WA_RECONCILER_BUDGET_MS".to_owned(), "20000".to_owned()),
+        ("WA_EVENT_BUS_NAME".to_owned(), bus),
+        ("WA_EVENTS_PUBLISH_BACKOFF_MS".to_owned(), "10".to_owned()),
     ]);
     Some(Rig {
         stack,
         _sandbox: sandbox,
         meter,
         env,
+        endpoint,
     })
 }
 
