@@ -157,12 +157,9 @@ async fn a_scheduled_message_waits_until_due_and_a_cancelled_one_is_never_sent()
     // The reconciler releases the due message; it goes the whole way.
     let read = status_eventually(&http, &url, &due_id, "read").await;
     assert_eq!(graph_sends_of(&dev, &due_id), 1, "{read}");
-    let released_at = read["timestamps"]["queued_at"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let released_at = read["timestamps"]["queued_at"].as_str().unwrap_or_default();
     assert!(
-        released_at >= due["send_at"].as_str().unwrap().to_owned(),
+        released_at >= due["send_at"].as_str().unwrap(),
         "released at {released_at}, before send_at: {read}"
     );
 

@@ -21,6 +21,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// Bytes DynamoDB adds to each index entry's size.
+const INDEX_ENTRY_OVERHEAD: u64 = 100;
+
 /// The largest request or answer the meter relays (DynamoDB's is 16 MB).
 const MAX_BODY: usize = 32 * 1024 * 1024;
 
@@ -391,15 +394,17 @@ fn index_units(
         let key_of = |e: &Map<String, Value>| -> Vec<Value> {
             index.keys.iter().map(|k| e[k].clone()).collect()
         };
+        // DynamoDB counts 100 bytes of overhead per index entry.
+        let size = |e: &Map<String, Value>| item_size(e) + INDEX_ENTRY_OVERHEAD;
         units += match (&before, &after) {
             (None, None) => 0.0,
-            (Some(b), None) => write_units(item_size(b), transactional),
-            (None, Some(a)) => write_units(item_size(a), transactional),
+            (Some(b), None) => write_units(size(b), transactional),
+            (None, Some(a)) => write_units(size(a), transactional),
             (Some(b), Some(a)) if key_of(b) != key_of(a) => {
-                write_units(item_size(b), transactional) + write_units(item_size(a), transactional)
+                write_units(size(b), transactional) + write_units(size(a), transactional)
             }
             (Some(b), Some(a)) if b == a => 0.0,
-            (Some(_), Some(a)) => write_units(item_size(a), transactional),
+            (Some(b), Some(a)) => write_units(size(b).max(size(a)), transactional),
         };
     }
     units

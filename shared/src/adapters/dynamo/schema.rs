@@ -112,9 +112,9 @@ const fn n(name: &'static str) -> KeyAttribute {
 
 /// Messages by wamid (sparse: absent until Meta accepts), keys only.
 pub const BY_WAMID: &str = "by_wamid";
-/// Non-terminal messages by `sweep_key` (sparse), due first.
+/// Non-terminal messages by `sweep_key` (sparse), due first; keys only.
 pub const BY_SWEEP: &str = "by_sweep";
-/// A tenant's messages by `tenant_shard`, by creation time.
+/// A tenant's messages by `tenant_shard`, by creation time; keys only.
 pub const BY_TENANT: &str = "by_tenant";
 /// A tenant's messages to one recipient by `tenant_to` (`{tenant}#{E.164}`), by
 /// creation time.
@@ -136,13 +136,13 @@ pub const MESSAGES: TableSpec = TableSpec {
             name: BY_SWEEP,
             hash: s("sweep_key"),
             range: Some(n("sweep_at")),
-            projection: IndexProjection::All,
+            projection: IndexProjection::KeysOnly,
         },
         IndexSpec {
             name: BY_TENANT,
             hash: s("tenant_shard"),
             range: Some(n("created_at")),
-            projection: IndexProjection::All,
+            projection: IndexProjection::KeysOnly,
         },
         IndexSpec {
             name: BY_RECIPIENT,

@@ -1,6 +1,9 @@
 //! The paged index queries: the reconciler's sweep (`by_sweep`), the listing of a
 //! tenant's messages (`by_tenant`, 8 shards merged) and of its messages to one
-//! recipient (`by_recipient`, keys only: each match is read from the table).
+//! recipient (`by_recipient`). Every index is keys only (a transition then rewrites
+//! no index entry whose key stays, where an `ALL` projection rewrote the whole item
+//! in each): the matches are read from the table by key, strongly consistent, in
+//! batches ([`DynamoMessageStore::batch_get`]), and filtered on what they are now.
 
 use super::item::{
     Item, TENANT_SHARDS, from_item, parse_pk, tenant_recipient_key, tenant_shard_key,
@@ -12,8 +15,15 @@ use crate::domain::{Message, PhoneNumber, TenantId, Timestamp};
 use crate::ports::{MessageQuery, MessageStore, Page, StoreError};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Keys one `BatchGetItem` may read.
+const BATCH_GET_KEYS: usize = 100;
+
+/// Rounds of `UnprocessedKeys` read again before giving up.
+const BATCH_GET_ROUNDS: usize = 8;
 
 /// Largest page a caller may ask for (one query answer is at most 1 MB anyway).
 pub(super) const MAX_PAGE: usize = 1000;
@@ -101,13 +111,88 @@ impl DynamoMessageStore {
             .set_exclusive_start_key(start.as_ref().map(key_of));
         let out = self.run_query(request).await?;
         let next = last_key(&out)?.map(|k| cursor::encode(&k)).transpose()?;
-        let items = out
+        let keys: Vec<String> = out
             .items
             .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<Result<_, _>>()?;
+            .iter()
+            .filter_map(|k| match k.get("pk") {
+                Some(AttributeValue::S(pk)) => Some(pk.clone()),
+                _ => None,
+            })
+            .collect();
+        let mut found = self.batch_get(&keys).await?;
+        // The index lags the table: keep what is still in this sweep and due now.
+        let items = keys
+            .iter()
+            .filter_map(|pk| found.remove(pk))
+            .filter(|m| {
+                m.sweep_key.as_deref() == Some(sweep_key) && m.sweep_at.is_some_and(|at| at <= due)
+            })
+            .collect();
         Ok(Page { items, next })
+    }
+
+    /// The messages stored under `keys` (`pk` values), read strongly consistent in
+    /// batches of 100, by `pk`; a key with no item (expired) is absent.
+    pub(super) async fn batch_get(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Message>, StoreError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_KEYS) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|pk| HashMap::from([("pk".to_owned(), AttributeValue::S(pk.clone()))]))
+                .collect();
+            for round in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if round == BATCH_GET_ROUNDS {
+                    return Err(backend(
+                        "BatchGetItem",
+                        "keys left unprocessed after retries",
+                    ));
+                }
+                if round > 0 {
+                    // DynamoDB returns unprocessed keys when throttled: back off a little.
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
+                }
+                self.calls.record("BatchGetItem");
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| backend("BatchGetItem", e))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                    .send()
+                    .await
+                    .map_err(|e| backend("BatchGetItem", e.into_service_error()))?;
+                for used in out.consumed_capacity() {
+                    self.capacity.record("BatchGetItem", Some(used));
+                }
+                let items = out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default();
+                for item in items {
+                    let Some(AttributeValue::S(pk)) = item.get("pk").cloned() else {
+                        continue;
+                    };
+                    found.insert(pk, from_item(item)?);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
     }
 
     /// Up to `limit` matching items of one shard, newest first, after `start`.
@@ -132,21 +217,28 @@ impl DynamoMessageStore {
                 .limit(page_limit(limit - items.len()))
                 .set_exclusive_start_key(start.as_ref().map(key_of));
             request = created_between(request, "#tenant_shard = :shard", query);
-            if let Some(state) = state {
-                request = request
-                    .filter_expression("#state = :state")
-                    .expression_attribute_names("#state", "state")
-                    .expression_attribute_values(
-                        ":state",
-                        AttributeValue::S(state.as_str().into()),
-                    );
-            }
             let out = self.run_query(request).await?;
             let last_evaluated = last_key(&out)?;
-            for item in out.items.unwrap_or_default() {
-                let key = tenant_index_key(&item)
+            let mut keyed = Vec::new();
+            for key_item in out.items.unwrap_or_default() {
+                let key = tenant_index_key(&key_item)
                     .ok_or_else(|| backend("Query", "by_tenant item without its index key"))?;
-                items.push((from_item(item)?, key));
+                let Some(AttributeValue::S(pk)) = key_item.get("pk") else {
+                    continue;
+                };
+                keyed.push((pk.clone(), key));
+            }
+            let pks: Vec<String> = keyed.iter().map(|(pk, _)| pk.clone()).collect();
+            let mut found = self.batch_get(&pks).await?;
+            for (pk, key) in keyed {
+                // Gone since (expired), or not in the state asked for.
+                let Some(message) = found.remove(&pk) else {
+                    continue;
+                };
+                if state.is_some_and(|s| s != message.state) {
+                    continue;
+                }
+                items.push((message, key));
             }
             if items.len() >= limit || last_evaluated.is_none() {
                 return Ok(ShardItems {
