@@ -69,15 +69,17 @@ say "release binaries (the Lambda profile)"
 put_section sizes "${out}/sizes.md"
 
 say "Lambda times and the lifecycle's cost (release binaries on moto, through the AWS meter)"
-WA_PERF_REPORT="${out}/lifecycle.json" WA_PERF_LAMBDA_REPORT="${out}/lambda.json" \
-    scripts/with-moto.sh "${cargo}" nextest run --cargo-profile release --locked -p wa-perf \
+# The tests themselves are debug builds; the binaries they run are the release ones.
+WA_PERF_BIN_DIR="${repo_root}/target/release" \
+    WA_PERF_REPORT="${out}/lifecycle.json" WA_PERF_LAMBDA_REPORT="${out}/lambda.json" \
+    scripts/with-moto.sh "${cargo}" nextest run --locked -p wa-perf \
     -E 'kind(test)' --test-threads 1 >&2
 python3 - "${out}" "${machine}" <<'PY'
 import json, sys
 out, machine = sys.argv[1:]
 rows = json.load(open(f"{out}/lambda.json"))
 with open(f"{out}/lambda.md", "w") as f:
-    f.write("Command: `make perf` (`cargo nextest run --cargo-profile release -p wa-perf lambda_times`: the release\n")
+    f.write("Command: `make perf` (`WA_PERF_BIN_DIR=target/release cargo nextest run -p wa-perf lambda_times`: the release\n")
     f.write("binaries under the Runtime API harness, AWS on moto). Init: spawn to first poll for an\n")
     f.write(f"event. Warm: median of 7. Machine: {machine}.\n\n")
     f.write("| function | init (ms) | init vs hello-lambda | first invocation (ms) | warm p50 (ms) |\n")
@@ -86,7 +88,7 @@ with open(f"{out}/lambda.md", "w") as f:
         f.write(f"| {r['function']} | {r['init_ms']:.1f} | {r['init_vs_hello']:.2f}x | {r['first_invocation_ms']} | {r['warm_p50_ms']} |\n")
 life = json.load(open(f"{out}/lifecycle.json"))
 with open(f"{out}/cost.md", "w") as f:
-    f.write("Command: `make perf` (`cargo nextest run --cargo-profile release -p wa-perf lifecycle_cost`).\n")
+    f.write("Command: `make perf` (`WA_PERF_BIN_DIR=target/release cargo nextest run -p wa-perf lifecycle_cost`).\n")
     f.write(f"{life['messages']} lifecycles (intake, the event source mapping's receive and delete, one\n")
     f.write("sender invocation per message, three status webhooks) counted by the AWS meter;\n")
     f.write("Lambda GB-s from the measured durations and the SAM template's memory sizes.\n")

@@ -107,10 +107,19 @@ pub async fn rig() -> Option<Rig> {
     })
 }
 
-/// A built binary beside this test's (`target/<profile>/<name>`).
+/// A built binary: in `WA_PERF_BIN_DIR` when set (`make perf` points it at the
+/// release build), else beside this test's (`target/<profile>/<name>`).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let dir = match std::env::var_os("WA_PERF_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .unwrap()
+                .to_path_buf()
+        }
+    };
     let path = dir.join(name);
     assert!(
         path.is_file(),
