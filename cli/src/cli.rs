@@ -40,6 +40,8 @@ pub enum Command {
     Dlq(crate::ops::dlq::DlqArgs),
     /// The events emitted (AWS or wa dev's SQLite file): list them, replay them to the tenants' endpoints.
     Events(crate::ops::events::EventsArgs),
+    /// A tenant's messages as Meta priced them, per day and category, with an estimated spend.
+    Costs(crate::ops::costs::CostsArgs),
     /// Check a wa dev configuration or a deployed stage end to end: one PASS/FAIL line per check, with the fix.
     Doctor(crate::ops::doctor::DoctorArgs),
 }

@@ -7,7 +7,7 @@
 //! - [`load`]: `wa load`, load and soak figures of a running pipeline;
 //! - [`soak`]: `wa soak`, a pipeline under faults and crashes, then its invariants;
 //! - [`ops`]: the operator commands `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
-//!   `wa events`, `wa doctor`;
+//!   `wa events`, `wa costs`, `wa doctor`;
 //! - [`sandbox`]: `wa sandbox`, the Graph API sandbox on its own;
 
 pub mod cli;

@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Messages(args) => wa_cli::ops::messages::run(args).await,
         Command::Dlq(args) => wa_cli::ops::dlq::run(args).await,
         Command::Events(args) => wa_cli::ops::events::run(args).await,
+        Command::Costs(args) => wa_cli::ops::costs::run(args).await,
         Command::Doctor(args) => wa_cli::ops::doctor::run(args).await,
     }
 }

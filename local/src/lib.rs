@@ -343,16 +343,19 @@ pub async fn start(config: DevConfig, listener: TcpListener) -> Result<DevServer
         &ports,
         backend.quotas.clone(),
         backend.pacing.clone(),
+        backend.costs.clone(),
         Arc::new(GraphProvider::new(&graph)?),
         Arc::new(StaticTokenSource::new(tokens)),
         &settings,
     );
 
     let app = gateway::Gateway::router(functions.clone(), addr)
-        .merge(status_page::router_with_events(
+        .merge(status_page::router_with_costs(
             store.clone(),
             deliveries.clone(),
             directory.clone(),
+            Some(backend.series.clone()),
+            backend.costs.clone(),
         ))
         .fallback(gateway::not_found);
     // Header read timeout and connection cap (`[gateway]`): see `server`.

@@ -2,19 +2,24 @@
 //! embedded SQLite file (in memory) or DynamoDB + SQS on moto with fresh tables.
 //! The one place tests set up a backend for the handlers.
 
+use crate::cost_conformance::OneCostCallAtATime;
 use crate::pacing_conformance::OnePacingCallAtATime;
 use crate::quota_conformance::OneQuotaCallAtATime;
+use crate::series_conformance::OneSeriesCallAtATime;
 use crate::store_conformance::OneWriteAtATime;
 use std::sync::Arc;
 use wa_shared::adapters::aws::SdkConfig;
 use wa_shared::adapters::dynamo::{TableNames, create_tables};
 use wa_shared::adapters::sqlite::SqliteDb;
-use wa_shared::adapters::{DynamoMessageStore, DynamoPacingLedger, DynamoQuotaLedger, ManualClock};
+use wa_shared::adapters::{
+    DynamoCostLedger, DynamoMessageStore, DynamoPacingLedger, DynamoQuotaLedger,
+    DynamoTrafficSeries, ManualClock,
+};
 use wa_shared::app::Ports;
 use wa_shared::config::CommonConfig;
 use wa_shared::domain::LifecyclePolicy;
 use wa_shared::metrics::Metrics;
-use wa_shared::ports::{PacingLedger, QuotaLedger};
+use wa_shared::ports::{CostLedger, PacingLedger, QuotaLedger};
 use wa_shared::wiring::{aws, local};
 
 /// A test's ports and how to name its queues.
@@ -25,6 +30,8 @@ pub struct TestBackend {
     pub quotas: Arc<dyn QuotaLedger>,
     /// The sender's pacing ledger on the same backend.
     pub pacing: Arc<dyn PacingLedger>,
+    /// The webhook's cost ledger on the same backend.
+    pub costs: Arc<dyn CostLedger>,
     /// Prefix of the test's queue names (unique on moto, empty on SQLite).
     pub queue_prefix: String,
     /// `sqlite` or `dynamo`, for assertion messages.
@@ -39,6 +46,7 @@ pub async fn sqlite(clock: Arc<ManualClock>, metrics: Metrics) -> TestBackend {
         ports: backend.ports(metrics, LifecyclePolicy::default()),
         quotas: backend.quotas.clone(),
         pacing: backend.pacing.clone(),
+        costs: backend.costs.clone(),
         queue_prefix: String::new(),
         name: "sqlite",
     }
@@ -78,15 +86,27 @@ pub async fn moto(
     // And for the pacing ledger's, on the same table.
     let pacing = Arc::new(OnePacingCallAtATime::new(DynamoPacingLedger::new(
         sdk,
+        tables.quotas.clone(),
+    )));
+    // And for the traffic series' ADDs, on the same table.
+    let series = Arc::new(OneSeriesCallAtATime::new(DynamoTrafficSeries::new(
+        sdk,
+        tables.quotas.clone(),
+    )));
+    // And for the cost ledger's transactions, on the same table.
+    let costs = Arc::new(OneCostCallAtATime::new(DynamoCostLedger::new(
+        sdk,
         tables.quotas,
     )));
     TestBackend {
         ports: aws::ports(&common, sdk)
             .with_store(store)
+            .with_series(series)
             .with_clock(clock)
             .with_metrics(metrics),
         quotas,
         pacing,
+        costs,
         queue_prefix: format!("{prefix}-"),
         name: "dynamo",
     }

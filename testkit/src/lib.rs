@@ -6,6 +6,8 @@
 //! - [`event_log_conformance`]: the one `EventLog` suite every adapter must pass.
 //! - [`quota_conformance`]: the one `QuotaLedger` suite every adapter must pass.
 //! - [`pacing_conformance`]: the one `PacingLedger` suite every adapter must pass.
+//! - [`cost_conformance`]: the one `CostLedger` suite every adapter must pass.
+//! - [`series_conformance`]: the one `TrafficSeries` suite every adapter must pass.
 //! - [`moto`]: find the local AWS emulator, or skip (or fail, in CI) without it.
 //! - [`backends`]: a test's ports on SQLite or on moto, by the runtimes' wiring.
 //! - [`fixtures`]: builders of shared fixtures (a tenant profile).
@@ -18,6 +20,7 @@
 pub use wa_shared;
 
 pub mod backends;
+pub mod cost_conformance;
 pub mod directory_conformance;
 pub mod event_log_conformance;
 pub mod events;
@@ -27,6 +30,7 @@ pub mod moto;
 pub mod pacing_conformance;
 pub mod queue_conformance;
 pub mod quota_conformance;
+pub mod series_conformance;
 pub mod store_conformance;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use wa_shared::adapters::aws::{SdkConfig, load_sdk_config};
 use wa_shared::adapters::sqlite::{SqliteDb, SqliteOptions};
 use wa_shared::adapters::{
-    DynamoDirectory, DynamoMessageStore, SqliteDirectory, SqliteMessageStore, SqliteWorkQueue,
-    SqsWorkQueue, SystemClock,
+    DynamoCostLedger, DynamoDirectory, DynamoMessageStore, SqliteCostLedger, SqliteDirectory,
+    SqliteMessageStore, SqliteWorkQueue, SqsWorkQueue, SystemClock,
 };
-use wa_shared::ports::{Directory, MessageStore, WorkQueue};
+use wa_shared::ports::{CostLedger, Directory, MessageStore, WorkQueue};
 
 /// How a command opens a SQLite file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,7 @@ enum Place {
         path: PathBuf,
         directory: Arc<SqliteDirectory>,
         store: Arc<SqliteMessageStore>,
+        costs: Arc<SqliteCostLedger>,
     },
 }
 
@@ -100,6 +101,7 @@ impl Backend {
         };
         let directory = Arc::new(SqliteDirectory::new(db.clone()).await?);
         let store = Arc::new(SqliteMessageStore::new(db.clone()).await?);
+        let costs = Arc::new(SqliteCostLedger::new(db.clone()).await?);
         let queue: Arc<dyn WorkQueue> =
             Arc::new(SqliteWorkQueue::new(db, Arc::new(SystemClock)).await?);
         Ok(Self {
@@ -107,6 +109,7 @@ impl Backend {
                 path: path.to_owned(),
                 directory,
                 store,
+                costs,
             },
             queue,
         })
@@ -149,6 +152,17 @@ impl Backend {
             Place::Aws(aws) => Ok(Arc::new(DynamoMessageStore::new(
                 &aws.sdk,
                 aws.settings.messages_table()?,
+            ))),
+        }
+    }
+
+    /// The tenants' cost ledger (counted by the webhook).
+    pub fn costs(&self) -> anyhow::Result<Arc<dyn CostLedger>> {
+        match &self.place {
+            Place::Sqlite { costs, .. } => Ok(costs.clone()),
+            Place::Aws(aws) => Ok(Arc::new(DynamoCostLedger::new(
+                &aws.sdk,
+                aws.settings.quotas_table()?,
             ))),
         }
     }

@@ -116,6 +116,9 @@ pub struct AwsArgs {
     /// Output EndpointSecretPrefix: endpoint E of tenant T keeps its signing secret in PREFIX + T/E.
     #[arg(long, env = "WA_ENDPOINT_SECRET_PREFIX", global = true)]
     pub endpoint_secret_prefix: Option<String>,
+    /// Output QuotasTableName (quotas, pacing and the cost ledger: wa costs).
+    #[arg(long, env = "WA_QUOTAS_TABLE", global = true)]
+    pub quotas_table: Option<String>,
 }
 
 /// The configuration file.
@@ -245,6 +248,7 @@ pub struct AwsSettings {
     events_table: Option<String>,
     deliveries_queue_url: Option<String>,
     endpoint_secret_prefix: Option<String>,
+    quotas_table: Option<String>,
     /// Visibility timeout of a tenant's send queue, seconds.
     pub send_queue_visibility_timeout: u32,
     /// Receives before a send-queue message moves to the DLQ.
@@ -299,6 +303,7 @@ impl AwsSettings {
                 &args.endpoint_secret_prefix,
                 &file.endpoint_secret_prefix,
             ),
+            quotas_table: pick(&args.quotas_table, &file.quotas_table_name),
             send_queue_visibility_timeout: pick_number(
                 args.send_queue_visibility_timeout,
                 &file.send_queue_visibility_timeout,
@@ -407,6 +412,16 @@ impl AwsSettings {
             "EndpointSecretPrefix",
             "endpoint-secret-prefix",
             "WA_ENDPOINT_SECRET_PREFIX",
+        )
+    }
+
+    /// The `quotas` table (the cost ledger's counters).
+    pub fn quotas_table(&self) -> Result<&str, ConfigError> {
+        required(
+            &self.quotas_table,
+            "QuotasTableName",
+            "quotas-table",
+            "WA_QUOTAS_TABLE",
         )
     }
 }

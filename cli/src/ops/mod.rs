@@ -1,5 +1,5 @@
 //! The operator commands: `wa tenants`, `wa templates`, `wa messages`, `wa dlq`,
-//! `wa events`, `wa doctor`.
+//! `wa events`, `wa costs`, `wa doctor`.
 //!
 //! Each works on AWS (the deployed stack: DynamoDB, SQS, and for provisioning
 //! Lambda, Secrets Manager and CloudWatch) or, with `--data PATH`, on the SQLite
@@ -14,11 +14,13 @@
 //! - [`dlq`]: `list`, `redrive`.
 //! - [`doctor`]: checks a `wa dev` configuration or a deployed stage end to end.
 //! - [`events`]: `list`, `replay` (the event log and its deliveries, on AWS and on `wa dev`'s file).
+//! - [`costs`]: a tenant's priced messages per day and category, and their estimated spend.
 //! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
 //!   progress bars, `--since` parsing).
 
 pub mod backend;
 pub mod config;
+pub mod costs;
 pub mod dlq;
 pub mod doctor;
 pub mod events;

@@ -149,7 +149,8 @@ async fn the_webhook_binary_answers_api_gateway_and_inbox_events_from_the_events
         .env("WA_EVENTS_TABLE", &tables.events)
         .env("WA_APP_SECRET_ARN", &arns[0])
         .env("WA_VERIFY_TOKEN_ARN", &arns[1])
-        .env("WA_WEBHOOK_INBOX_URL", inbox.as_str());
+        .env("WA_WEBHOOK_INBOX_URL", inbox.as_str())
+        .env("WA_QUOTAS_TABLE", &tables.quotas);
     let _function = FunctionProcess::spawn(cmd).unwrap();
     let timeout = Duration::from_secs(30);
 

@@ -9,11 +9,19 @@
 //! With event endpoints configured, an "Event endpoints" table shows each one's
 //! health (last success, failing since, backlog, dead letters, disabled).
 //!
+//! With a traffic series ([`router_with_charts`]), a "Traffic" section comes first:
+//! SVG charts of the last hour by minute or the last day by hour (`?range=hour|day`),
+//! all tenants or one (`?tenant=<id>`), read from the store's per-minute counters
+//! (`charts.rs`), and the tenants on hold with their reasons.
+//!
 //! It reads the embedded store only (`SqliteMessageStore::overview` and `get`, and
 //! the delivery state's `health`).
 //! Recipients are masked as in the logs and every stored value is HTML-escaped. A
 //! store failure answers an opaque 500 page; the cause goes to the log.
 
+mod charts;
+mod charts_svg;
+mod costs;
 mod endpoints;
 mod html;
 mod tables;
@@ -21,19 +29,21 @@ mod tenants;
 mod timeline;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use wa_shared::adapters::SqliteMessageStore;
 use wa_shared::adapters::SystemClock;
 use wa_shared::adapters::sqlite::overview::Overview;
 use wa_shared::domain::tenant::TenantProfile;
 use wa_shared::domain::{Message, MessageId, TenantId};
-use wa_shared::ports::{Clock, Directory, DirectoryError, MessageStore, StoreError};
+use wa_shared::ports::{Clock, Directory, DirectoryError, MessageStore, StoreError, TrafficSeries};
 
 use crate::events::{DeliveryError, DeliveryStore, EndpointHealth};
+pub use costs::router_with_costs;
 
 /// How many of the newest messages the page lists.
 pub const LATEST: usize = 50;
@@ -45,6 +55,8 @@ pub fn router(store: Arc<SqliteMessageStore>) -> Router {
         store,
         deliveries: None,
         directory: None,
+        series: None,
+        costs: None,
     })
 }
 
@@ -59,6 +71,25 @@ pub fn router_with_events(
         store,
         deliveries: Some(deliveries),
         directory: Some(directory),
+        series: None,
+        costs: None,
+    })
+}
+
+/// [`router_with_events`], with the traffic charts (`#charts`, `?range=hour|day`,
+/// `?tenant=<id>`) read from the store's per-minute counters in `series`.
+pub fn router_with_charts(
+    store: Arc<SqliteMessageStore>,
+    deliveries: DeliveryStore,
+    directory: Arc<dyn Directory>,
+    series: Arc<dyn TrafficSeries>,
+) -> Router {
+    routes(PageState {
+        store,
+        deliveries: Some(deliveries),
+        directory: Some(directory),
+        series: Some(series),
+        costs: None,
     })
 }
 
@@ -75,6 +106,9 @@ struct PageState {
     store: Arc<SqliteMessageStore>,
     deliveries: Option<DeliveryStore>,
     directory: Option<Arc<dyn Directory>>,
+    series: Option<Arc<dyn TrafficSeries>>,
+    /// The `#costs` panel's ledger (none: no panel).
+    costs: Option<Arc<dyn wa_shared::ports::CostLedger>>,
 }
 
 /// Why a page could not be rendered (the visitor only sees a generic 500).
@@ -88,6 +122,10 @@ enum PageError {
     Directory(#[from] DirectoryError),
     #[error("rendering the page failed")]
     Render(#[from] std::fmt::Error),
+    #[error("drawing the charts failed")]
+    Charts(#[from] charts::PageChartError),
+    #[error("the costs panel failed")]
+    Costs(#[from] costs::CostPanelError),
 }
 
 /// The message a page shows the timeline of.
@@ -97,8 +135,12 @@ enum Selected {
     Missing { tenant: String, id: String },
 }
 
-async fn index(State(state): State<PageState>, headers: HeaderMap) -> Response {
-    respond(&state, &headers, None).await
+async fn index(
+    State(state): State<PageState>,
+    Query(params): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    respond(&state, &headers, None, &charts::ChartQuery::parse(&params)).await
 }
 
 async fn message(
@@ -106,19 +148,21 @@ async fn message(
     Path((tenant, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    respond(&state, &headers, Some((tenant, id))).await
+    let query = charts::ChartQuery::default();
+    respond(&state, &headers, Some((tenant, id)), &query).await
 }
 
 async fn respond(
     state: &PageState,
     headers: &HeaderMap,
     wanted: Option<(String, String)>,
+    query: &charts::ChartQuery,
 ) -> Response {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    match build(state, wanted, host).await {
+    match build(state, wanted, host, query).await {
         Ok((status, body)) => (status, no_store(), Html(body)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, source = ?std::error::Error::source(&e), "status page failed");
@@ -137,6 +181,7 @@ async fn build(
     state: &PageState,
     wanted: Option<(String, String)>,
     host: &str,
+    query: &charts::ChartQuery,
 ) -> Result<(StatusCode, String), PageError> {
     let (overview, selected) = load(&state.store, wanted).await?;
     let endpoints = match &state.deliveries {
@@ -151,10 +196,56 @@ async fn build(
         Selected::Missing { .. } => StatusCode::NOT_FOUND,
         Selected::Nothing | Selected::Found(_) => StatusCode::OK,
     };
-    Ok((
-        status,
-        render(&overview, &selected, &endpoints, &tenants, host)?,
-    ))
+    let charts = match &state.series {
+        Some(series) => Some(charts_html(series, &overview, &tenants, query).await?),
+        None => None,
+    };
+    let costs = match &state.costs {
+        Some(ledger) => Some(costs_html(&**ledger, &overview, &tenants).await?),
+        None => None,
+    };
+    let page = Page {
+        costs: costs.as_deref(),
+        overview: &overview,
+        selected: &selected,
+        endpoints: &endpoints,
+        tenants: &tenants,
+        charts: charts.as_deref(),
+    };
+    Ok((status, render(&page, host)?))
+}
+
+/// The `#charts` section over every tenant known (directory and store) or the one asked.
+async fn charts_html(
+    series: &Arc<dyn TrafficSeries>,
+    overview: &Overview,
+    profiles: &[TenantProfile],
+    query: &charts::ChartQuery,
+) -> Result<String, PageError> {
+    let mut ids: Vec<TenantId> = profiles.iter().map(|p| p.id.clone()).collect();
+    ids.extend(overview.counts.iter().map(|c| c.tenant.clone()));
+    ids.sort();
+    ids.dedup();
+    let data = charts::load(series, &ids, query, SystemClock.now()).await?;
+    let mut out = String::with_capacity(64 * 1024);
+    out.push_str("<style>");
+    out.push_str(charts::CSS);
+    out.push_str("</style>");
+    charts::charts(&mut out, &data, query, &ids, profiles)?;
+    Ok(out)
+}
+
+/// The `#costs` panel over every tenant known (directory and store).
+async fn costs_html(
+    ledger: &dyn wa_shared::ports::CostLedger,
+    overview: &Overview,
+    profiles: &[TenantProfile],
+) -> Result<String, PageError> {
+    let mut ids: Vec<TenantId> = profiles.iter().map(|p| p.id.clone()).collect();
+    ids.extend(overview.counts.iter().map(|c| c.tenant.clone()));
+    ids.sort();
+    ids.dedup();
+    Ok(costs::panel(ledger, &ids, SystemClock.now()).await?)
 }
 
 /// The overview, and the selected message when the URL names one.
@@ -177,14 +268,28 @@ async fn load(
     Ok((overview, selected))
 }
 
-fn render(
-    overview: &Overview,
-    selected: &Selected,
-    endpoints: &[EndpointHealth],
-    tenants: &[TenantProfile],
-    host: &str,
-) -> Result<String, PageError> {
-    let mut out = String::with_capacity(32 * 1024);
+/// What one page shows.
+struct Page<'a> {
+    overview: &'a Overview,
+    selected: &'a Selected,
+    endpoints: &'a [EndpointHealth],
+    tenants: &'a [TenantProfile],
+    /// The `#charts` section, already rendered (none without a series).
+    charts: Option<&'a str>,
+    /// The `#costs` panel, already rendered (none without a cost ledger).
+    costs: Option<&'a str>,
+}
+
+fn render(page: &Page<'_>, host: &str) -> Result<String, PageError> {
+    let Page {
+        overview,
+        selected,
+        endpoints,
+        tenants,
+        charts,
+        costs,
+    } = *page;
+    let mut out = String::with_capacity(32 * 1024 + charts.map_or(0, str::len));
     html::page(&mut out, SystemClock.now(), |out| {
         let message = match selected {
             Selected::Nothing => None,
@@ -197,6 +302,9 @@ fn render(
                 None
             }
         };
+        if let Some(charts) = charts {
+            out.push_str(charts);
+        }
         if overview.latest.is_empty() {
             tables::empty(out, host)?;
         } else {
@@ -204,6 +312,9 @@ fn render(
             tables::latest(out, &overview.latest, message)?;
         }
         tenants::tenants(out, tenants)?;
+        if let Some(costs) = costs {
+            out.push_str(costs);
+        }
         endpoints::endpoints(out, endpoints)
     })?;
     Ok(out)

@@ -7,6 +7,7 @@
 
 mod api_keys;
 mod batch;
+mod costs;
 mod events;
 mod gateway_limits;
 mod holds;
@@ -17,3 +18,4 @@ mod openapi;
 mod schedule;
 mod security;
 mod status_page;
+mod status_page_load;

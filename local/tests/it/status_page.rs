@@ -682,3 +682,313 @@ async fn drive(
     s.text("#timeline h2").await?;
     s.screenshot().await
 }
+
+// ---------------------------------------------------------------- the charts
+
+/// `wa dev` with a sandbox that fails a share of sends (131009: rejected; 131000:
+/// transient, retried) and one recipient after acceptance (131026 by webhook), two
+/// tenants, quick webhooks.
+async fn start_faulty_dev(dir: &Path) -> wa_local::DevServer {
+    let path = dir.join("wa.toml");
+    let mut text = String::from(
+        r#"data = "dev.sqlite"
+
+[sender]
+hold_probe_ms = 60000
+
+[sandbox]
+seed = 7
+failing_recipients = ["+14155550199"]
+
+[sandbox.webhook]
+sent_after_ms = 30
+delivered_after_ms = 80
+read_after_ms = 150
+
+[[sandbox.faults.errors]]
+code = 131009
+rate = 0.2
+
+[[sandbox.faults.errors]]
+code = 131000
+http_status = 500
+rate = 0.1
+"#,
+    );
+    for (tenant, phone) in [("acme", "1000001"), ("beta", "1000002")] {
+        text.push_str(&format!(
+            r#"
+[[tenants]]
+id = "{tenant}"
+api_keys = ["key_{tenant}"]
+phone_number_id = "{phone}"
+waba_id = "2000{phone}"
+max_concurrency = 4
+"#
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let config = wa_local::DevConfig::from_file_with_env(&path, &|_| None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    wa_local::start(config, listener).await.unwrap()
+}
+
+/// Send `n` template messages as `tenant`, every seventh to the failing recipient.
+async fn send_many(http: &reqwest::Client, url: &str, tenant: &str, n: usize) {
+    for i in 0..n {
+        let to = if i % 7 == 3 {
+            "+14155550199".to_owned()
+        } else {
+            format!("+1415555{:04}", 3000 + i)
+        };
+        let resp = http
+            .post(format!("{url}/v1/messages"))
+            .bearer_auth(format!("key_{tenant}"))
+            .header("idempotency-key", format!("chart-{tenant}-{i}"))
+            .json(&json!({"to": to, "template": {
+                "name": "order_shipped", "language": "en_US", "body": ["Ana", "#1234"],
+                "buttons": [{"index": 0, "type": "url", "text": "ABC123"}]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    }
+}
+
+/// A figure's series total (`data-total` of its legend entry), 0 when absent.
+async fn series_total(s: &Session, figure: &str, series: &str) -> anyhow::Result<u64> {
+    let css = format!("#chart-{figure} li[data-series='{series}']");
+    let found = s.find_all(&css).await?;
+    if found.is_empty() {
+        return Ok(0);
+    }
+    let v = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/element/{}/attribute/data-total", found[0]),
+            None,
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or("0").parse()?)
+}
+
+/// An attribute of the first element matching `css`.
+async fn attribute(s: &Session, css: &str, name: &str) -> anyhow::Result<String> {
+    let el = s.find(css).await?;
+    let v = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/element/{el}/attribute/{name}"),
+            None,
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_status_page_charts_a_faulty_run_in_chromium() {
+    let chromium = binary("WA_CHROMIUM", "/usr/bin/chromium");
+    let chromedriver = binary("WA_CHROMEDRIVER", "/usr/bin/chromedriver");
+    if !chromium.is_file() || !chromedriver.is_file() {
+        let required = std::env::var("WA_REQUIRE_CHROMIUM").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "WA_REQUIRE_CHROMIUM=1 but {} or {} is missing (run scripts/ensure-chromium.sh)",
+            chromium.display(),
+            chromedriver.display()
+        );
+        println!("SKIPPED: chromium or chromedriver not found; run scripts/ensure-chromium.sh");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start_faulty_dev(dir.path()).await;
+    let (http, url) = (reqwest::Client::new(), dev.url());
+    // beta's token expires: its first send holds it (190), the chart section lists it.
+    dev.sandbox()
+        .unwrap()
+        .expire_token(&wa_sandbox::TokenExpiry {
+            phone_number_id: "1000002".into(),
+            duration_ms: 600_000,
+        })
+        .unwrap();
+    send_many(&http, &url, "acme", 40).await;
+    send_many(&http, &url, "beta", 3).await;
+    // Let the sends, retries and webhooks settle.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    let driver = Driver::start(&chromedriver, dir.path()).await.unwrap();
+    let profile = dir.path().join("chromium-profile");
+    let session = Session::new(&driver, &chromium, &profile)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\nchromedriver log:\n{}", driver.log_tail()));
+    let outcome = drive_charts(&session, &url).await;
+    let page = match &outcome {
+        Ok(_) => Value::Null,
+        Err(_) => (session.call(reqwest::Method::GET, "/source", None).await)
+            .unwrap_or_else(|e| json!(format!("(no page source: {e:#})"))),
+    };
+    session.delete().await;
+    let (screenshot, load_ms) = outcome.unwrap_or_else(|e| {
+        panic!(
+            "{e:#}\nchromedriver log:\n{}\npage source:\n{}",
+            driver.log_tail(),
+            page.as_str().unwrap_or_default()
+        )
+    });
+    dev.stop().await;
+
+    let (width, height) = png_size(&screenshot).unwrap();
+    assert!(width >= 800 && height >= 600, "{width}x{height}");
+    assert!(screenshot.len() > 20_000, "a blank screenshot?");
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("status-page-charts.png");
+    std::fs::write(&path, &screenshot).unwrap();
+    // `WA_UPDATE_DOCS_SCREENSHOT=1` refreshes the README's picture.
+    if std::env::var("WA_UPDATE_DOCS_SCREENSHOT").is_ok_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img/status-page.png");
+        std::fs::create_dir_all(docs.parent().unwrap()).unwrap();
+        std::fs::write(&docs, &screenshot).unwrap();
+    }
+    println!(
+        "screenshot ({width}x{height}): {}; page loaded in {load_ms} ms",
+        path.display()
+    );
+}
+
+/// Check the charts of the faulty run, switch range and tenant, and take the
+/// screenshot (all tenants, last hour); returns it and the first load's time.
+async fn drive_charts(s: &Session, base: &str) -> anyhow::Result<(Vec<u8>, u128)> {
+    let started = Instant::now();
+    s.goto(&format!("{base}/")).await?;
+    let load_ms = started.elapsed().as_millis();
+    s.find("#charts svg").await?;
+    ensure!(
+        s.find_all("#charts figure.chart svg").await?.len() == 6,
+        "six charts"
+    );
+    let accepted = series_total(s, "transitions", "accepted").await?;
+    let delivered = series_total(s, "transitions", "delivered").await?;
+    let read = series_total(s, "transitions", "read").await?;
+    let failed = series_total(s, "transitions", "failed").await?;
+    ensure!(accepted >= 20, "accepted {accepted}");
+    ensure!(
+        delivered >= 10 && read >= 10,
+        "delivered {delivered}, read {read}"
+    );
+    ensure!(failed >= 3, "failed {failed}");
+    // By class: the sandbox's 131009 (rejected) and 131026 by webhook (recipient).
+    let rejected = series_total(s, "failed", "rejected").await?;
+    let recipient = series_total(s, "failed", "recipient").await?;
+    ensure!(
+        rejected >= 1 && recipient >= 1,
+        "rejected {rejected}, recipient {recipient}"
+    );
+    ensure!(
+        rejected + recipient <= failed,
+        "classes {rejected}+{recipient} > failed {failed}"
+    );
+    // Percentiles: every accept and delivery was timed, the lag of each status too.
+    for figure in [
+        "latency-queued-accepted",
+        "latency-accepted-delivered",
+        "webhook-lag",
+    ] {
+        let observed: u64 = attribute(s, &format!("#chart-{figure}"), "data-total")
+            .await?
+            .parse()?;
+        ensure!(observed > 0, "{figure}: nothing timed");
+        let points: u64 = attribute(s, &format!("#chart-{figure}"), "data-points")
+            .await?
+            .parse()?;
+        ensure!(points > 0, "{figure}: no percentile plotted");
+    }
+    // beta is on hold for its expired token (190), with the reason.
+    let holds = s.text("#holds").await?;
+    ensure!(
+        holds.contains("beta") && holds.contains("190"),
+        "holds: {holds}"
+    );
+
+    // The day by hour holds the same counts.
+    s.click("#charts nav a[data-range='day']").await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while attribute(s, "#charts", "data-range")
+        .await
+        .unwrap_or_default()
+        != "day"
+    {
+        ensure!(Instant::now() < deadline, "the range switch did not apply");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let day_accepted = series_total(s, "transitions", "accepted").await?;
+    ensure!(
+        day_accepted >= accepted,
+        "day {day_accepted} < hour {accepted}"
+    );
+
+    // One tenant: beta sent nothing (held), acme everything.
+    s.goto(&format!("{base}/?range=hour&tenant=beta")).await?;
+    ensure!(attribute(s, "#charts", "data-tenant").await? == "beta");
+    ensure!(series_total(s, "transitions", "accepted").await? == 0);
+    s.goto(&format!("{base}/?range=hour&tenant=acme")).await?;
+    ensure!(series_total(s, "transitions", "accepted").await? >= accepted.min(20));
+
+    s.goto(&format!("{base}/")).await?;
+    s.find("#charts svg").await?;
+    Ok((s.screenshot().await?, load_ms))
+}
+
+/// The page's load time in Chromium (Navigation Timing: request to the load event)
+/// over a store of a million messages (ignored: a benchmark, see `status_page_load`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: fills a store with a million messages (about a minute)"]
+async fn status_page_load_in_chromium_with_a_million_messages() {
+    let chromium = binary("WA_CHROMIUM", "/usr/bin/chromium");
+    let chromedriver = binary("WA_CHROMEDRIVER", "/usr/bin/chromedriver");
+    if !chromium.is_file() || !chromedriver.is_file() {
+        println!("SKIPPED: chromium or chromedriver not found; run scripts/ensure-chromium.sh");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let app = crate::status_page_load::million(dir.path()).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let driver = Driver::start(&chromedriver, dir.path()).await.unwrap();
+    let session = Session::new(&driver, &chromium, &dir.path().join("chromium-profile"))
+        .await
+        .unwrap();
+    let mut report = Vec::new();
+    for path in ["/", "/?range=day"] {
+        let mut times = Vec::new();
+        for _ in 0..9 {
+            session.goto(&format!("{base}{path}")).await.unwrap();
+            let ms = session
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(
+                        json!({"script": "const n = performance.getEntriesByType('navigation')[0]; \
+                        return n.loadEventEnd - n.startTime;", "args": []}),
+                    ),
+                )
+                .await
+                .unwrap();
+            times.push(ms.as_f64().unwrap_or(f64::NAN));
+            assert_eq!(session.find_all("#charts svg").await.unwrap().len(), 6);
+        }
+        times.sort_by(f64::total_cmp);
+        report.push(format!(
+            "Chromium {path}: median {:.0} ms (min {:.0}, max {:.0})",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        ));
+    }
+    session.delete().await;
+    for line in report {
+        println!("{line}");
+    }
+}

@@ -19,7 +19,7 @@ pub use clock::{ManualClock, SystemClock};
 pub use dynamo::directory::DynamoDirectory;
 pub use dynamo::{
     DynamoCostLedger, DynamoEndpointRegistry, DynamoEventLog, DynamoMessageStore,
-    DynamoPacingLedger, DynamoQuotaLedger,
+    DynamoPacingLedger, DynamoQuotaLedger, DynamoTrafficSeries,
 };
 pub use eventbridge::EventBridgePublisher;
 pub use graph::{GraphConfig, GraphProvider};
@@ -38,5 +38,7 @@ pub use sqlite::pacing::SqlitePacingLedger;
 pub use sqlite::queue::SqliteWorkQueue;
 #[cfg(feature = "sqlite")]
 pub use sqlite::quotas::SqliteQuotaLedger;
+#[cfg(feature = "sqlite")]
+pub use sqlite::series::SqliteTrafficSeries;
 pub use sqs::SqsWorkQueue;
 pub use sqs::deliveries::SqsDeliveryQueue;

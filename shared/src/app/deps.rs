@@ -12,8 +12,8 @@ use crate::app::webhook::WebhookSettings;
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, Directory, EventLog, MessageStore, PacingLedger, Provider, QuotaLedger, TokenSource,
-    WorkQueue,
+    Clock, CostLedger, Directory, EventLog, MessageStore, PacingLedger, Provider, QuotaLedger,
+    TokenSource, TrafficSeries, WorkQueue,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +29,10 @@ pub struct Ports {
     pub queue: Arc<dyn WorkQueue>,
     /// The tenants' event logs (the pull API; inbound and directory events).
     pub events: Arc<dyn EventLog>,
+    /// Per-minute traffic counters for the status page's charts (the sender and the
+    /// webhook record; a function that records none holds
+    /// [`NoSeries`](crate::ports::series::NoSeries)).
+    pub series: Arc<dyn TrafficSeries>,
     /// Now.
     pub clock: Arc<dyn Clock>,
     /// EMF metric lines.
@@ -62,6 +66,13 @@ impl Ports {
     pub fn with_clock(&self, clock: Arc<dyn Clock>) -> Self {
         let mut ports = self.clone();
         ports.clock = clock;
+        ports
+    }
+
+    /// The same ports counting traffic in `series`.
+    pub fn with_series(&self, series: Arc<dyn TrafficSeries>) -> Self {
+        let mut ports = self.clone();
+        ports.series = series;
         ports
     }
 
@@ -99,11 +110,13 @@ pub struct SenderDeps {
     pub settings: SenderSettings,
 }
 
-/// The webhook function: ports, secrets and inbox; no Graph client.
+/// The webhook function: ports, the cost ledger, secrets and inbox; no Graph client.
 #[derive(Clone)]
 pub struct WebhookDeps {
     /// Shared ports.
     pub ports: Ports,
+    /// The tenants' message costs, counted from the statuses' `pricing`.
+    pub costs: Arc<dyn CostLedger>,
     /// Secrets, inbox, body limit.
     pub settings: WebhookSettings,
 }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod intake;
 pub mod reconciler;
 pub mod sender;
+mod series;
 pub mod webhook;
 
 pub use deps::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};

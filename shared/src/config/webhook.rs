@@ -1,6 +1,7 @@
 //! The webhook function's configuration: the Meta app secret and verify token by
 //! secret ARN (their values are read from Secrets Manager at cold start, never from the
-//! environment), the inbox queue and the body limit.
+//! environment), the inbox queue, the body limit and the quotas table (the cost
+//! ledger's counters).
 
 use super::{CommonConfig, ConfigError, Vars};
 use crate::app::webhook::{DEFAULT_APPLY_BUDGET, DEFAULT_MAX_BODY_BYTES, WebhookSettings};
@@ -22,6 +23,8 @@ pub struct WebhookConfig {
     pub verify_token_arn: String,
     /// `WA_WEBHOOK_INBOX_URL`: where bodies that could not be stored are parked.
     pub inbox_url: String,
+    /// `WA_QUOTAS_TABLE`: the cost ledger's counters live there (docs/data-model.md).
+    pub quotas_table: String,
     /// `WA_WEBHOOK_MAX_BODY_BYTES` (default 3 MiB: Meta's payloads go up to 3 MB).
     pub max_body_bytes: usize,
     /// `WA_WEBHOOK_APPLY_BUDGET_MS` (default 6 s of the function's 10 s): a body not
@@ -49,6 +52,7 @@ impl WebhookConfig {
             app_secret_arn: vars.required("WA_APP_SECRET_ARN")?,
             verify_token_arn: vars.required("WA_VERIFY_TOKEN_ARN")?,
             inbox_url: vars.required("WA_WEBHOOK_INBOX_URL")?,
+            quotas_table: vars.required("WA_QUOTAS_TABLE")?,
             max_body_bytes: usize::try_from(max_body).unwrap_or(DEFAULT_MAX_BODY_BYTES),
             apply_budget_ms: vars.number(
                 "WA_WEBHOOK_APPLY_BUDGET_MS",
@@ -94,7 +98,7 @@ mod tests {
         move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     }
 
-    const BASE: [(&str, &str); 7] = [
+    const BASE: [(&str, &str); 8] = [
         ("WA_STAGE", "dev"),
         ("WA_MESSAGES_TABLE", "dev-wa-messages"),
         ("WA_DIRECTORY_TABLE", "dev-wa-directory"),
@@ -102,6 +106,7 @@ mod tests {
         ("WA_APP_SECRET_ARN", "arn:app"),
         ("WA_VERIFY_TOKEN_ARN", "arn:verify"),
         ("WA_WEBHOOK_INBOX_URL", "http://sqs/inbox"),
+        ("WA_QUOTAS_TABLE", "dev-wa-quotas"),
     ];
 
     #[test]
@@ -109,6 +114,7 @@ mod tests {
         let c = WebhookConfig::from_lookup(lookup(&BASE)).unwrap();
         assert_eq!(c.app_secret_arn, "arn:app");
         assert_eq!(c.inbox_url, "http://sqs/inbox");
+        assert_eq!(c.quotas_table, "dev-wa-quotas");
         assert_eq!(c.max_body_bytes, 3 * 1_048_576);
     }
 
@@ -118,6 +124,7 @@ mod tests {
             "WA_APP_SECRET_ARN",
             "WA_VERIFY_TOKEN_ARN",
             "WA_WEBHOOK_INBOX_URL",
+            "WA_QUOTAS_TABLE",
         ] {
             let vars: Vec<_> = BASE
                 .iter()

@@ -18,6 +18,7 @@ pub mod payload;
 pub mod policy;
 pub mod quota;
 pub mod request;
+pub mod series;
 pub mod state;
 pub mod template;
 pub mod tenant;

@@ -14,6 +14,7 @@ pub mod provider;
 pub mod publisher;
 pub mod queue;
 pub mod quota;
+pub mod series;
 pub mod store;
 pub mod tokens;
 
@@ -31,6 +32,7 @@ pub use queue::{
     QueueSpec, ReceiptHandle, ReceivedMessage, SentEntry, WorkQueue,
 };
 pub use quota::{Admission, QuotaError, QuotaLedger};
+pub use series::{MAX_SERIES_MINUTES, SeriesError, TrafficSeries};
 pub use store::{
     ApplyOutcome, CreateOutcome, MessageQuery, MessageStore, Page, Recorded, StoreError,
     record_event,

@@ -9,8 +9,8 @@ use crate::adapters::aws::{SdkConfig, load_sdk_config};
 use crate::adapters::graph::GraphProvider;
 use crate::adapters::tokens::SecretsManagerTokenSource;
 use crate::adapters::{
-    DynamoDirectory, DynamoEventLog, DynamoMessageStore, DynamoPacingLedger, DynamoQuotaLedger,
-    EventBridgePublisher, SqsWorkQueue, SystemClock,
+    DynamoCostLedger, DynamoDirectory, DynamoEventLog, DynamoMessageStore, DynamoPacingLedger,
+    DynamoQuotaLedger, DynamoTrafficSeries, EventBridgePublisher, SqsWorkQueue, SystemClock,
 };
 use crate::adapters::{DynamoEndpointRegistry, SecretsManagerEndpointSecrets, SqsDeliveryQueue};
 use crate::app::delivery::DeliveryDeps;
@@ -20,6 +20,7 @@ use crate::config::{
     SenderConfig, WebhookConfig,
 };
 use crate::metrics::{Metrics, MetricsSink};
+use crate::ports::series::NoSeries;
 use std::sync::Arc;
 
 /// The ports on DynamoDB and SQS for the tables of `common`.
@@ -29,6 +30,7 @@ pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
         directory: Arc::new(DynamoDirectory::new(sdk, common.directory_table.clone())),
         queue: Arc::new(SqsWorkQueue::new(sdk)),
         events: Arc::new(DynamoEventLog::new(sdk, common.events_table.clone())),
+        series: Arc::new(NoSeries),
         clock: Arc::new(SystemClock),
         metrics: Metrics::new(MetricsSink::Stdout, &common.stage),
         lifecycle: common.lifecycle.clone(),
@@ -36,11 +38,16 @@ pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
 }
 
 /// Intake's deps: its directory reads cached for `WA_LOOKUP_CACHE_MS`, the quota
-/// ledger on `WA_QUOTAS_TABLE`.
+/// ledger and the traffic series (its suppressions) on `WA_QUOTAS_TABLE`.
 pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
     let sdk = load_sdk_config().await;
     Ok(IntakeDeps {
-        ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
+        ports: ports(&config.common, &sdk)
+            .with_directory_cache(config.lookup_cache_ttl)
+            .with_series(Arc::new(DynamoTrafficSeries::new(
+                &sdk,
+                config.quotas_table.clone(),
+            ))),
         quotas: Arc::new(DynamoQuotaLedger::new(&sdk, config.quotas_table.clone())),
         settings: config.settings(),
     })
@@ -57,7 +64,12 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let tokens = SecretsManagerTokenSource::new(secrets, config.tenant_secret_prefix.clone());
     Ok(SenderDeps {
-        ports: ports(&config.common, &sdk).with_directory_cache(config.lookup_cache_ttl),
+        ports: ports(&config.common, &sdk)
+            .with_directory_cache(config.lookup_cache_ttl)
+            .with_series(Arc::new(DynamoTrafficSeries::new(
+                &sdk,
+                config.quotas_table.clone(),
+            ))),
         provider: Arc::new(provider),
         tokens: Arc::new(tokens),
         pacing: Arc::new(DynamoPacingLedger::new(&sdk, config.quotas_table.clone())),
@@ -65,14 +77,19 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
     })
 }
 
-/// The webhook's deps, with the app secret and the verify token read now.
+/// The webhook's deps, with the app secret and the verify token read now, the cost
+/// ledger on `WA_QUOTAS_TABLE`.
 pub async fn webhook(config: &WebhookConfig) -> Result<WebhookDeps, ConfigError> {
     let sdk = load_sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let app_secret = secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN").await?;
     let verify_token = secret(&secrets, &config.verify_token_arn, "WA_VERIFY_TOKEN_ARN").await?;
     Ok(WebhookDeps {
-        ports: ports(&config.common, &sdk),
+        ports: ports(&config.common, &sdk).with_series(Arc::new(DynamoTrafficSeries::new(
+            &sdk,
+            config.quotas_table.clone(),
+        ))),
+        costs: Arc::new(DynamoCostLedger::new(&sdk, config.quotas_table.clone())),
         settings: config.settings(&app_secret, verify_token),
     })
 }

@@ -9,8 +9,8 @@
 
 use crate::adapters::sqlite::{SqliteDb, SqliteError};
 use crate::adapters::{
-    SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqlitePacingLedger, SqliteQuotaLedger,
-    SqliteWorkQueue,
+    SqliteCostLedger, SqliteDirectory, SqliteEventLog, SqliteMessageStore, SqlitePacingLedger,
+    SqliteQuotaLedger, SqliteTrafficSeries, SqliteWorkQueue,
 };
 use crate::app::reconciler::ReconcilerSettings;
 use crate::app::sender::SenderSettings;
@@ -19,8 +19,8 @@ use crate::app::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 use crate::domain::LifecyclePolicy;
 use crate::metrics::Metrics;
 use crate::ports::{
-    Clock, DirectoryError, EventLogError, PacingError, PacingLedger, Provider, QueueError,
-    QuotaError, QuotaLedger, StoreError, TokenSource,
+    Clock, CostLedger, CostLedgerError, DirectoryError, EventLogError, PacingError, PacingLedger,
+    Provider, QueueError, QuotaError, QuotaLedger, SeriesError, StoreError, TokenSource,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +49,12 @@ pub enum LocalError {
     /// The pacing ledger's table could not be set up.
     #[error("pacing ledger: {0}")]
     Pacing(#[from] PacingError),
+    /// The cost ledger's tables could not be set up.
+    #[error("cost ledger: {0}")]
+    Costs(#[from] CostLedgerError),
+    /// The traffic series' table could not be set up.
+    #[error("traffic series: {0}")]
+    Series(#[from] SeriesError),
 }
 
 /// The three SQLite adapters over one file, kept concrete for the runtime's own use
@@ -67,6 +73,10 @@ pub struct Backend {
     pub quotas: Arc<SqliteQuotaLedger>,
     /// The numbers' and recipients' send schedules (the sender's only).
     pub pacing: Arc<SqlitePacingLedger>,
+    /// The tenants' message costs (the webhook's only; `wa costs`, the status page).
+    pub costs: Arc<SqliteCostLedger>,
+    /// Per-minute traffic counters (the sender's and the webhook's; the status page).
+    pub series: Arc<SqliteTrafficSeries>,
     /// The clock the queue's timers and the ports use.
     pub clock: Arc<dyn Clock>,
 }
@@ -80,6 +90,8 @@ impl Backend {
             queue: Arc::new(SqliteWorkQueue::new(db.clone(), clock.clone()).await?),
             events: Arc::new(SqliteEventLog::new(db.clone()).await?),
             pacing: Arc::new(SqlitePacingLedger::new(db.clone()).await?),
+            costs: Arc::new(SqliteCostLedger::new(db.clone()).await?),
+            series: Arc::new(SqliteTrafficSeries::new(db.clone()).await?),
             quotas: Arc::new(SqliteQuotaLedger::new(db).await?),
             clock,
         })
@@ -92,6 +104,7 @@ impl Backend {
             directory: self.directory.clone(),
             queue: self.queue.clone(),
             events: self.events.clone(),
+            series: self.series.clone(),
             clock: self.clock.clone(),
             metrics,
             lifecycle,
@@ -153,10 +166,11 @@ pub fn sender(
     }
 }
 
-/// The webhook over `ports`.
-pub fn webhook(ports: &Ports, settings: &LocalSettings) -> WebhookDeps {
+/// The webhook over `ports`, counting costs in `costs`.
+pub fn webhook(ports: &Ports, costs: Arc<dyn CostLedger>, settings: &LocalSettings) -> WebhookDeps {
     WebhookDeps {
         ports: ports.clone(),
+        costs,
         settings: settings.webhook.clone(),
     }
 }
@@ -183,11 +197,12 @@ pub struct Functions {
 }
 
 /// All four functions over `ports` (intake's quotas in `quotas`, the sender's
-/// schedules in `pacing`).
+/// schedules in `pacing`, the webhook's cost counters in `costs`).
 pub fn functions(
     ports: &Ports,
     quotas: Arc<dyn QuotaLedger>,
     pacing: Arc<dyn PacingLedger>,
+    costs: Arc<dyn CostLedger>,
     provider: Arc<dyn Provider>,
     tokens: Arc<dyn TokenSource>,
     settings: &LocalSettings,
@@ -195,7 +210,7 @@ pub fn functions(
     Functions {
         intake: intake(ports, quotas, settings),
         sender: sender(ports, pacing, provider, tokens, settings),
-        webhook: webhook(ports, settings),
+        webhook: webhook(ports, costs, settings),
         reconciler: reconciler(ports, settings),
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod alarm_metrics;
+mod cost_conformance;
 mod delivery_path;
 mod directory_conformance;
 mod event_log_conformance;
@@ -16,5 +17,6 @@ mod pacing_conformance;
 mod queue_conformance;
 mod quota_conformance;
 mod send_path;
+mod series_conformance;
 mod status_path;
 mod store_conformance;

@@ -2,6 +2,7 @@
 //! and on moto (skipped without moto, failing under `make test`, see
 //! `wa_testkit::moto`), with the Graph sandbox for template syncs.
 
+mod costs;
 mod dlq;
 mod doctor;
 mod endpoints;

@@ -236,8 +236,11 @@ impl CostLedger for DynamoCostLedger {
                 Some(Cancelled::Counted) => return Ok(false),
                 Some(Cancelled::Conflict) if attempt < ATTEMPTS => {
                     // 10, 20, 40... ms plus a little spread, so the losers do not
-                    // collide again in step.
-                    let spread = u64::from(status.message_id.as_str().len() as u32 % 7);
+                    // collide again in step (the clock's nanoseconds differ per caller;
+                    // every message id has the same length, so it cannot spread them).
+                    let spread = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::from(d.subsec_nanos() % 10));
                     let pause = 10u64 << (attempt - 1).min(5);
                     tokio::time::sleep(Duration::from_millis(pause + spread)).await;
                 }

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod pacing;
 pub mod quotas;
 pub mod schema;
+pub mod series;
 
 pub use costs::DynamoCostLedger;
 pub use endpoints::DynamoEndpointRegistry;
@@ -21,3 +22,4 @@ pub use messages::DynamoMessageStore;
 pub use pacing::DynamoPacingLedger;
 pub use quotas::DynamoQuotaLedger;
 pub use schema::{TableNames, create_tables};
+pub use series::DynamoTrafficSeries;

@@ -14,6 +14,7 @@ pub mod overview;
 pub mod pacing;
 pub mod queue;
 pub mod quotas;
+pub mod series;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};

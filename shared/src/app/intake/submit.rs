@@ -171,7 +171,7 @@ pub(super) async fn submit_value(
     let mut to_enqueue = None;
     if let Some(s) = &message.suppression {
         info!(reason = %s.reason, "suppressed by policy");
-        count_suppressed(deps, tenant, s);
+        count_suppressed(deps, tenant, s).await;
     } else if message.state == MessageState::Queued {
         to_enqueue = Some(SendQueueMessage::of(&message).to_body());
         deps.ports.metrics.count("Queued", &tenant_dim);
@@ -322,7 +322,8 @@ async fn stored_answer(
     }
 }
 
-fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) {
+/// The metric and the status page's series (`suppressed.<reason>`) of a suppression.
+async fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) {
     deps.ports.metrics.count(
         "Suppressed",
         &[
@@ -330,6 +331,9 @@ fn count_suppressed(deps: &IntakeDeps, tenant: &TenantProfile, s: &Suppression) 
             ("Reason", s.reason.as_str()),
         ],
     );
+    let metric = crate::domain::series::SeriesMetric::Suppressed(s.reason.as_str().into());
+    let point = crate::domain::series::SeriesPoint::one(&tenant.id, deps.ports.clock.now(), metric);
+    crate::app::series::record(&deps.ports, &[point]).await;
 }
 
 /// The queue is only a wake-up call: a failed enqueue after the put is logged and

@@ -166,7 +166,7 @@ impl<'d> Sweep<'d> {
             if !self.record(message, kind).await? {
                 return Ok(None);
             }
-            self.count_failed(message, FailureClass::Exhausted);
+            self.count_failed(message, FailureClass::Exhausted).await;
             return Ok(Some(Action::Exhausted));
         }
         let queue = self.queue_of(&message.tenant).await?;
@@ -277,7 +277,9 @@ impl<'d> Sweep<'d> {
         Ok(QueueRef::new(profile.queue))
     }
 
-    fn count_failed(&self, message: &Message, class: FailureClass) {
+    /// The metric and the status page's series (`failed.<class>`) of a failure the
+    /// reconciler declares.
+    async fn count_failed(&self, message: &Message, class: FailureClass) {
         self.deps.ports.metrics.count(
             "Failed",
             &[
@@ -285,6 +287,13 @@ impl<'d> Sweep<'d> {
                 ("Class", class.as_str()),
             ],
         );
+        let metric = crate::domain::series::SeriesMetric::Failed(class.as_str().into());
+        let point = crate::domain::series::SeriesPoint::one(
+            &message.tenant,
+            self.deps.ports.clock.now(),
+            metric,
+        );
+        crate::app::series::record(&self.deps.ports, &[point]).await;
     }
 }
 

@@ -6,6 +6,7 @@ use super::record::{Again, Send};
 use crate::app::errors::ErrorChain;
 use crate::domain::graph::Classification;
 use crate::domain::lifecycle::EventKind;
+use crate::domain::series::{SeriesMetric, SeriesPoint};
 use crate::domain::tenant::TenantProfile;
 use crate::domain::{Failure, FailureClass, FailureSource, LifecycleEvent, Suppression, Timestamp};
 use crate::ports::queue::MAX_VISIBILITY_TIMEOUT;
@@ -162,7 +163,8 @@ impl Send<'_> {
             attempt: self.attempt(),
             failure,
         };
-        if self.record(event, self.deps.ports.clock.now()).await {
+        let now = self.deps.ports.clock.now();
+        if self.record(event, now).await {
             self.deps.ports.metrics.count(
                 "Failed",
                 &[
@@ -170,6 +172,9 @@ impl Send<'_> {
                     ("Class", class.as_str()),
                 ],
             );
+            let metric = SeriesMetric::Failed(class.as_str().into());
+            let point = SeriesPoint::one(self.tenant(), now, metric);
+            crate::app::series::record(&self.deps.ports, &[point]).await;
             Again::No
         } else {
             Again::Yes
@@ -183,7 +188,8 @@ impl Send<'_> {
             attempt: self.attempt(),
             suppression,
         };
-        if self.record(event, self.deps.ports.clock.now()).await {
+        let now = self.deps.ports.clock.now();
+        if self.record(event, now).await {
             self.deps.ports.metrics.count(
                 "Suppressed",
                 &[
@@ -191,6 +197,9 @@ impl Send<'_> {
                     ("Reason", reason.as_str()),
                 ],
             );
+            let metric = SeriesMetric::Suppressed(reason.as_str().into());
+            let point = SeriesPoint::one(self.tenant(), now, metric);
+            crate::app::series::record(&self.deps.ports, &[point]).await;
             Again::No
         } else {
             Again::Yes

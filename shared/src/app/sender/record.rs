@@ -332,6 +332,8 @@ impl Send<'_> {
                         now.millis_since(self.message.created_at),
                         &dims,
                     );
+                    let points = crate::domain::series::accepted(self.message, now);
+                    crate::app::series::record(&deps.ports, &points).await;
                 }
                 // Even if recording failed, never let SQS bring back a send Meta took:
                 // the status webhook carries our ids and records it.

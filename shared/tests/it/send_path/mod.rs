@@ -13,4 +13,5 @@ mod quotas;
 mod sandbox;
 mod sender;
 mod sending_number;
+mod series;
 mod support;

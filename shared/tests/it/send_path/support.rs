@@ -243,6 +243,7 @@ impl Pipeline {
             ports,
             quotas,
             pacing,
+            costs,
             queue_prefix,
             ..
         } = backend;
@@ -283,6 +284,7 @@ impl Pipeline {
             &ports,
             quotas.clone(),
             pacing,
+            costs,
             provider,
             Arc::new(tokens),
             &LocalSettings::default(),

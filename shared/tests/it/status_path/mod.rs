@@ -3,12 +3,14 @@
 //! adapters (SQLite store, directory and queues); the important ones also on DynamoDB
 //! and SQS on moto (`dynamo::` tests), and the lost answer against the Graph sandbox.
 
+mod costs;
 mod events;
 mod inbox;
 mod lost_answer;
 mod management;
 mod reconciler;
 mod routing;
+mod series;
 mod statuses;
 mod support;
 mod webhook;

@@ -92,6 +92,7 @@ impl World {
             ports,
             quotas,
             pacing,
+            costs,
             queue_prefix,
             name,
         } = backend.open(clock.clone(), metrics).await;
@@ -150,6 +151,7 @@ impl World {
             &ports,
             quotas,
             pacing,
+            costs,
             Arc::new(GraphProvider::new(&GraphConfig::default()).unwrap()),
             Arc::new(NoTokens),
             &settings,

@@ -29,6 +29,9 @@ pub enum ApplyError {
     /// The event log failed.
     #[error("event log failed")]
     Events(#[from] crate::ports::EventLogError),
+    /// The cost ledger failed (the status itself was stored).
+    #[error("cost ledger failed")]
+    Costs(#[from] crate::ports::CostLedgerError),
     /// The time for applying the body ran out with events left (they are not lost:
     /// the caller parks the body, and its replay applies them).
     #[error("out of time after {applied} of {total} events")]

@@ -7,11 +7,13 @@
 //! data and wamids are not secrets, so they cannot vouch for the sender.
 
 use super::{ApplyError, Context};
+use crate::domain::costs::PricedStatus;
 use crate::domain::failure::{Failure, FailureClass, FailureSource};
 use crate::domain::graph::{CallbackData, excerpt, rule_for};
 use crate::domain::lifecycle::{
     Decision, EventKind, LifecycleEvent, ProviderStatus, ProviderStatusKind,
 };
+use crate::domain::series;
 use crate::domain::webhook::{DeliveryStatus, StatusUpdate, WebhookError};
 use crate::domain::{Message, MessageId, MessageState, TenantId};
 use crate::ports::{Recorded, record_event};
@@ -96,17 +98,28 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
     )
     .await?;
     let dims = [("Tenant", tenant.as_str())];
+    // The status is stored: now its price, whatever the decision (a duplicate too, so
+    // a body replayed after the ledger failed counts what it could not count then).
+    if let Some(message) = recorded_message(&recorded) {
+        count_pricing(ctx, status, message, now).await?;
+    }
     match recorded {
         Recorded::Written { decision, message } => match *decision {
             Decision::Advance(_) => {
                 ctx.report.advanced += 1;
                 count_advance(ctx, kind, &message, &event.fingerprint());
+                let points = series::advanced(&message, kind, status.timestamp, now);
+                crate::app::series::record(&deps.ports, &points).await;
                 info!(tenant = %tenant, message_id = %id, wamid = %status.wamid, state = message.state.as_str(), "status applied");
             }
             Decision::FillTimestamp(_) => {
                 ctx.report.timestamps_filled += 1;
                 deps.ports.metrics.count("OutOfOrderWebhook", &dims);
                 info!(tenant = %tenant, message_id = %id, status = kind.as_str(), state = message.state.as_str(), "late status filled its timestamp");
+                let points: Vec<_> = series::lag(&tenant, status.timestamp, now)
+                    .into_iter()
+                    .collect();
+                crate::app::series::record(&deps.ports, &points).await;
             }
             Decision::Anomaly(_) | Decision::Duplicate => {
                 ctx.report.anomalies += 1;
@@ -125,6 +138,54 @@ pub(super) async fn apply(ctx: &mut Context<'_>, status: &StatusUpdate) -> Resul
 
 /// Meta's per-user marketing limit ("healthy ecosystem").
 const PER_USER_MARKETING_LIMIT: i64 = 131049;
+
+/// The message a recorded status found (none when it found nothing).
+fn recorded_message(recorded: &Recorded) -> Option<&Message> {
+    match recorded {
+        Recorded::Written { message, .. } | Recorded::Duplicate(message) => Some(message),
+        Recorded::NotFound => None,
+    }
+}
+
+/// Count the status's `pricing` in the cost ledger, once per message and category
+/// (the ledger makes a repeat count nothing). A ledger failure is the batch's error,
+/// like the store's: the body is parked and replayed, and the replay counts it
+/// (docs/decisions.md, "A cost ledger failure parks the body").
+async fn count_pricing(
+    ctx: &Context<'_>,
+    status: &StatusUpdate,
+    message: &Message,
+    now: crate::domain::Timestamp,
+) -> Result<(), ApplyError> {
+    let Some(pricing) = &status.pricing else {
+        return Ok(());
+    };
+    let deps = ctx.deps;
+    let at = status.timestamp.unwrap_or(now);
+    let priced = PricedStatus::new(&message.tenant, &message.id, &message.to, pricing, at);
+    match deps.costs.record_pricing(&priced).await {
+        Ok(true) => {
+            if priced.billable {
+                deps.ports.metrics.count(
+                    "BillableMessages",
+                    &[
+                        ("Tenant", priced.tenant.as_str()),
+                        ("Category", priced.category.as_str()),
+                    ],
+                );
+            }
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(e) => {
+            warn!(tenant = %priced.tenant, message_id = %priced.message_id, wamid = %status.wamid, category = %priced.category, day = %priced.day.key(), error = %e, source = ?std::error::Error::source(&e), "cost ledger failed; the body will be parked and replayed");
+            deps.ports
+                .metrics
+                .count("CostLedgerFailed", &[("Tenant", priced.tenant.as_str())]);
+            Err(ApplyError::Costs(e))
+        }
+    }
+}
 
 /// For a `failed` status with Meta's per-user marketing limit (131049): when the
 /// recipient's marketing may be sent again (the status's time plus Meta's 24 h).
