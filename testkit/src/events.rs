@@ -280,7 +280,10 @@ mod tests {
         assert_invalid(&unconfirmed, "message.unconfirmed with another class");
         let accepted = message_event("message.accepted", "accepted", json!({"wamid": null}));
         assert_invalid(&accepted, "message.accepted without wamid");
-        let mut text = valid_events()[7].clone();
+        let mut text = valid_events()
+            .into_iter()
+            .find(|e| e["type"] == "message.received")
+            .unwrap();
         text["data"]["kind"] = json!("text");
         assert_invalid(&text, "kind text without text");
         text["data"]["text"] = json!("hello");
