@@ -15,6 +15,7 @@
 //! day's item (statuses of one body are applied 16 at a time) is tried again after a
 //! short, growing pause. Reading a period is one `BatchGetItem` per 100 days.
 
+use super::batch_get::batch_get_by_pk;
 use crate::adapters::aws::{CallCounter, SdkConfig};
 use crate::domain::TenantId;
 use crate::domain::costs::{CallingCode, CostCount, PricedStatus, parse_category};
@@ -25,7 +26,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -36,10 +37,6 @@ pub const MARKER_KEEP_SECS: i64 = 35 * 86_400;
 pub const COUNTER_KEEP_SECS: i64 = 400 * 86_400;
 /// Transactions tried when they keep conflicting with concurrent ones.
 const ATTEMPTS: u32 = 8;
-/// Keys per `BatchGetItem` (DynamoDB's limit).
-const BATCH_KEYS: usize = 100;
-/// Rounds of a `BatchGetItem` answering with unprocessed keys.
-const BATCH_ROUNDS: usize = 8;
 
 /// The DynamoDB [`CostLedger`].
 #[derive(Debug)]
@@ -262,62 +259,18 @@ impl CostLedger for DynamoCostLedger {
         let days = period_days(since, until)?;
         let by_key: HashMap<String, UtcDay> =
             days.iter().map(|&d| (day_key(tenant, d), d)).collect();
+        let pks: Vec<String> = by_key.keys().cloned().collect();
+        let read = batch_get_by_pk(&self.client, &self.table, &pks, &self.calls)
+            .await
+            .map_err(|e| backend("BatchGetItem", e))?;
         let mut out = Vec::new();
-        for chunk in days.chunks(BATCH_KEYS) {
-            let mut keys: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|&d| HashMap::from([("pk".to_owned(), AttributeValue::S(day_key(tenant, d)))]))
-                .collect();
-            for round in 0..BATCH_ROUNDS {
-                if keys.is_empty() {
-                    break;
-                }
-                if round > 0 {
-                    tokio::time::sleep(Duration::from_millis(20 << round.min(5))).await;
-                }
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| backend("BatchGetItem", e))?;
-                self.calls.record("BatchGetItem");
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchGetItem", e.into_service_error()))?;
-                for item in answer
-                    .responses
-                    .as_ref()
-                    .and_then(|r| r.get(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    let day = match item.get("pk") {
-                        Some(AttributeValue::S(pk)) => by_key.get(pk).copied(),
-                        _ => None,
-                    }
-                    .ok_or_else(|| CostLedgerError::Corrupt("an item of another key".into()))?;
-                    out.extend(counts_of(day, item)?);
-                }
-                keys = answer
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
+        for item in &read.items {
+            let day = match item.get("pk") {
+                Some(AttributeValue::S(pk)) => by_key.get(pk).copied(),
+                _ => None,
             }
-            if !keys.is_empty() {
-                return Err(CostLedgerError::Backend {
-                    operation: "BatchGetItem",
-                    source: format!(
-                        "{} keys unprocessed after {BATCH_ROUNDS} rounds",
-                        keys.len()
-                    )
-                    .into(),
-                });
-            }
+            .ok_or_else(|| CostLedgerError::Corrupt("an item of another key".into()))?;
+            out.extend(counts_of(day, item)?);
         }
         out.sort();
         Ok(out)

@@ -3,6 +3,7 @@
 //! Table names are configuration and the endpoint comes from the SDK configuration
 //! (`AWS_ENDPOINT_URL`), so moto needs no special code path.
 
+mod batch_get;
 pub mod capacity;
 pub mod costs;
 mod cursor;

@@ -8,6 +8,7 @@
 //! one `UpdateItem` per tenant-hour it touches (one per transition), so concurrent
 //! writers never lose a count; a day's read is one `BatchGetItem` of 25 items.
 
+use super::batch_get::batch_get_by_pk;
 use crate::adapters::aws::{CallCounter, SdkConfig};
 use crate::domain::TenantId;
 use crate::domain::series::{KEEP_MINUTES, Minute, SeriesMetric, SeriesPoint};
@@ -15,12 +16,8 @@ use crate::ports::series::{check_range, step_start};
 use crate::ports::{SeriesError, TrafficSeries};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
-
-/// Rounds of `BatchGetItem` for keys DynamoDB left unprocessed.
-const BATCH_ROUNDS: u32 = 5;
 
 /// The DynamoDB [`TrafficSeries`].
 #[derive(Debug)]
@@ -122,59 +119,19 @@ impl TrafficSeries for DynamoTrafficSeries {
         let last = (until.index() - 1).div_euclid(60);
         let by_key: HashMap<String, i64> =
             (first..=last).map(|h| (hour_key(tenant, h), h)).collect();
-        let mut keys: Vec<HashMap<String, AttributeValue>> = by_key
-            .keys()
-            .map(|k| HashMap::from([("pk".to_owned(), AttributeValue::S(k.clone()))]))
-            .collect();
+        let pks: Vec<String> = by_key.keys().cloned().collect();
+        let read = batch_get_by_pk(&self.client, &self.table, &pks, &self.calls)
+            .await
+            .map_err(|e| backend("BatchGetItem", e))?;
         let mut out = Vec::new();
-        for round in 0..BATCH_ROUNDS {
-            if keys.is_empty() {
-                break;
-            }
-            if round > 0 {
-                tokio::time::sleep(Duration::from_millis(20 << round.min(5))).await;
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .build()
-                .map_err(|e| backend("BatchGetItem", e))?;
-            self.calls.record("BatchGetItem");
-            let answer = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| backend("BatchGetItem", e.into_service_error()))?;
-            for item in answer
-                .responses
-                .as_ref()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                let Some(hour) = (match item.get("pk") {
-                    Some(AttributeValue::S(pk)) => by_key.get(pk).copied(),
-                    _ => None,
-                }) else {
-                    continue;
-                };
-                out.extend(points_of(tenant, hour, item, from, until));
-            }
-            keys = answer
-                .unprocessed_keys
-                .and_then(|mut u| u.remove(&self.table))
-                .map(|k| k.keys)
-                .unwrap_or_default();
-        }
-        if !keys.is_empty() {
-            return Err(backend(
-                "BatchGetItem",
-                format!(
-                    "{} keys unprocessed after {BATCH_ROUNDS} rounds",
-                    keys.len()
-                ),
-            ));
+        for item in &read.items {
+            let Some(hour) = (match item.get("pk") {
+                Some(AttributeValue::S(pk)) => by_key.get(pk).copied(),
+                _ => None,
+            }) else {
+                continue;
+            };
+            out.extend(points_of(tenant, hour, item, from, until));
         }
         // Summed per step, ordered by minute then key.
         let mut steps: BTreeMap<(Minute, String), SeriesPoint> = BTreeMap::new();

@@ -9,21 +9,16 @@ use super::item::{
     Item, TENANT_SHARDS, from_item, parse_pk, tenant_recipient_key, tenant_shard_key,
 };
 use super::{DynamoMessageStore, backend};
+use crate::adapters::dynamo::batch_get::batch_get_by_pk;
 use crate::adapters::dynamo::cursor::{self, KeyData, key_data, key_of};
 use crate::adapters::dynamo::schema::{BY_RECIPIENT, BY_SWEEP, BY_TENANT};
 use crate::domain::{Message, PhoneNumber, TenantId, Timestamp};
 use crate::ports::{MessageQuery, MessageStore, Page, StoreError};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, ReturnConsumedCapacity};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-
-/// Keys one `BatchGetItem` may read.
-const BATCH_GET_KEYS: usize = 100;
-
-/// Rounds of `UnprocessedKeys` read again before giving up.
-const BATCH_GET_ROUNDS: usize = 8;
 
 /// Largest page a caller may ask for (one query answer is at most 1 MB anyway).
 pub(super) const MAX_PAGE: usize = 1000;
@@ -132,64 +127,22 @@ impl DynamoMessageStore {
         Ok(Page { items, next })
     }
 
-    /// The messages stored under `keys` (`pk` values), read strongly consistent in
-    /// batches of 100, by `pk`; a key with no item (expired) is absent.
+    /// The messages stored under `keys` (`pk` values), by `pk`; a key with no item
+    /// (expired) is absent.
     pub(super) async fn batch_get(
         &self,
         keys: &[String],
     ) -> Result<HashMap<String, Message>, StoreError> {
-        let mut found = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut pending: Vec<HashMap<String, AttributeValue>> = chunk
-                .iter()
-                .map(|pk| HashMap::from([("pk".to_owned(), AttributeValue::S(pk.clone()))]))
-                .collect();
-            for round in 0.. {
-                if pending.is_empty() {
-                    break;
-                }
-                if round == BATCH_GET_ROUNDS {
-                    return Err(backend(
-                        "BatchGetItem",
-                        "keys left unprocessed after retries",
-                    ));
-                }
-                if round > 0 {
-                    // DynamoDB returns unprocessed keys when throttled: back off a little.
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << round)).await;
-                }
-                self.calls.record("BatchGetItem");
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| backend("BatchGetItem", e))?;
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
-                    .send()
-                    .await
-                    .map_err(|e| backend("BatchGetItem", e.into_service_error()))?;
-                for used in out.consumed_capacity() {
-                    self.capacity.record("BatchGetItem", Some(used));
-                }
-                let items = out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .unwrap_or_default();
-                for item in items {
-                    let Some(AttributeValue::S(pk)) = item.get("pk").cloned() else {
-                        continue;
-                    };
-                    found.insert(pk, from_item(item)?);
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
+        let read = batch_get_by_pk(&self.client, &self.table, keys, &self.calls)
+            .await
+            .map_err(|e| backend("BatchGetItem", e))?;
+        for used in &read.consumed {
+            self.capacity.record("BatchGetItem", Some(used));
+        }
+        let mut found = HashMap::with_capacity(read.items.len());
+        for item in read.items {
+            if let Some(AttributeValue::S(pk)) = item.get("pk").cloned() {
+                found.insert(pk, from_item(item)?);
             }
         }
         Ok(found)
