@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wa_shared::adapters::aws::SdkConfig;
@@ -541,7 +541,11 @@ async fn each_endpoint_gets_its_events_signed_failures_retry_then_dead_letter_an
         .publish(&[event("globex", 1, EventType::MessageSent)])
         .await;
     let all: BTreeSet<String> = events.iter().map(|e| e.id.clone()).collect();
-    let dead = || futures_lite_block(stage.registry.dead_letters(&acme, Some(&redirect_id), 10));
+    let dead = DeadLetterCount::watch(
+        stage.registry.clone(),
+        acme.clone(),
+        Some(redirect_id.clone()),
+    );
     stage
         .pump(Duration::from_secs(60), || {
             good.ids() == all
@@ -551,7 +555,7 @@ async fn each_endpoint_gets_its_events_signed_failures_retry_then_dead_letter_an
         })
         .await;
     // Let the last failures become dead letters.
-    stage.pump(Duration::from_secs(5), || dead() == 3).await;
+    stage.pump(Duration::from_secs(5), || dead.get() == 3).await;
 
     assert_eq!(good.ids(), all);
     assert_eq!(flaky.ids(), all, "every event arrives after two 500s");
@@ -733,10 +737,9 @@ async fn private_addresses_are_never_called_and_a_long_failing_endpoint_is_disab
             event("acme", 2, EventType::MessageSent),
         ])
         .await;
+    let dead = DeadLetterCount::watch(stage.registry.clone(), acme.clone(), None);
     stage
-        .pump(Duration::from_secs(30), || {
-            futures_lite_block(stage.registry.dead_letters(&acme, None, 10)) == 2
-        })
+        .pump(Duration::from_secs(30), || dead.get() == 2)
         .await;
     let endpoint = stage.registry.get(&acme, &id).await.unwrap().unwrap();
     assert!(endpoint.disabled, "{endpoint:?}");
@@ -760,16 +763,43 @@ fn count_by_id(ids: &[String]) -> BTreeMap<String, usize> {
     m
 }
 
-/// The number of dead letters a registry call finds, from a synchronous predicate.
-fn futures_lite_block<F>(f: F) -> usize
-where
-    F: std::future::Future<
-            Output = Result<Vec<DeadLetter>, wa_shared::ports::EndpointRegistryError>,
-        >,
-{
-    tokio::task::block_in_place(|| {
-        tokio::runtime::Handle::current()
-            .block_on(f)
-            .map_or(0, |v| v.len())
-    })
+/// A tenant's dead-letter count, kept current by a background task so that a pump's
+/// synchronous `done` reads it without blocking: blocking in place there would also
+/// suspend the pump's own receives (same task, `join!`) and once hung a CI run.
+struct DeadLetterCount {
+    count: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DeadLetterCount {
+    fn watch(
+        registry: Arc<DynamoEndpointRegistry>,
+        tenant: TenantId,
+        endpoint: Option<String>,
+    ) -> Self {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(letters) = registry
+                    .dead_letters(&tenant, endpoint.as_deref(), 10)
+                    .await
+                {
+                    seen.store(letters.len(), Ordering::SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { count, task }
+    }
+
+    fn get(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DeadLetterCount {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
