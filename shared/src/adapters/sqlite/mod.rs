@@ -9,6 +9,7 @@
 pub mod costs;
 pub mod directory;
 pub mod events;
+mod group_commit;
 pub mod messages;
 pub mod overview;
 pub mod pacing;
@@ -40,6 +41,12 @@ pub enum SqliteError {
     /// The file is not a store of ours: empty, not SQLite, damaged, or another schema.
     #[error("{0}")]
     NotAStore(String),
+    /// The writer thread is gone or a write panicked on it.
+    #[error("sqlite writer: {0}")]
+    WriterGone(String),
+    /// The batch holding this write could not begin or commit: nothing of it was kept.
+    #[error("sqlite commit failed: {0}")]
+    CommitFailed(String),
 }
 
 /// How a commit reaches the disk.
@@ -95,6 +102,8 @@ struct Pool {
     options: SqliteOptions,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
+    /// The group-commit writer of a file database (`None` in memory: one connection).
+    writer: Option<group_commit::Writer>,
 }
 
 impl SqliteDb {
@@ -107,7 +116,7 @@ impl SqliteDb {
         let max = options.max_connections.max(1);
         let first = {
             let (path, options) = (path.clone(), options.clone());
-            tokio::task::spawn_blocking(move || -> Result<Connection, SqliteError> {
+            tokio::task::spawn_blocking(move || -> Result<(Connection, group_commit::Writer), SqliteError> {
                 let existed = match std::fs::metadata(&path) {
                     Ok(m) if m.len() == 0 => {
                         return Err(SqliteError::NotAStore(format!(
@@ -126,11 +135,19 @@ impl SqliteDb {
                 let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
                 tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
                 create_migrations_table(&conn)?;
-                Ok(conn)
+                let writer = group_commit::Writer::start(open_connection(&path, &options)?)?;
+                Ok((conn, writer))
             })
             .await??
         };
-        Ok(Self::from_parts(Some(path), options, first, max))
+        let (first, writer) = first;
+        Ok(Self::from_parts(
+            Some(path),
+            options,
+            first,
+            max,
+            Some(writer),
+        ))
     }
 
     /// A private in-memory database with a single connection (unit tests; nothing is durable).
@@ -146,7 +163,7 @@ impl SqliteDb {
             Ok(conn)
         })
         .await??;
-        Ok(Self::from_parts(None, options, conn, 1))
+        Ok(Self::from_parts(None, options, conn, 1, None))
     }
 
     fn from_parts(
@@ -154,6 +171,7 @@ impl SqliteDb {
         options: SqliteOptions,
         first: Connection,
         max: usize,
+        writer: Option<group_commit::Writer>,
     ) -> Self {
         Self {
             inner: Arc::new(Pool {
@@ -161,6 +179,7 @@ impl SqliteDb {
                 options,
                 idle: Mutex::new(vec![first]),
                 permits: Arc::new(Semaphore::new(max)),
+                writer,
             }),
         }
     }
@@ -193,17 +212,24 @@ impl SqliteDb {
         .map_err(SqliteError::from)?
     }
 
-    /// Run `f` inside a `BEGIN IMMEDIATE` transaction, committed when `f` returns `Ok`.
+    /// Run `f` as a write transaction, committed when `f` returns `Ok`; the answer
+    /// comes once the commit is on disk.
     ///
-    /// IMMEDIATE takes the write lock up front: a deferred transaction that reads
-    /// and then writes can fail with SQLITE_BUSY at the upgrade, which the busy
-    /// timeout does not retry. Every read-then-write step must use this.
+    /// On a file, `f` runs on the group-commit writer thread inside a savepoint of a
+    /// `BEGIN IMMEDIATE` batch shared with the writes queued alongside it (see
+    /// `group_commit.rs`). IMMEDIATE takes the write lock up front: a deferred
+    /// transaction that reads and then writes can fail with SQLITE_BUSY at the
+    /// upgrade, which the busy timeout does not retry. Every read-then-write step
+    /// must use this.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&Transaction<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: From<SqliteError> + Send + 'static,
     {
+        if let Some(writer) = &self.inner.writer {
+            return writer.write(f).await;
+        }
         self.call(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -213,6 +239,14 @@ impl SqliteDb {
             Ok(value)
         })
         .await
+    }
+
+    /// Write batches committed by the group-commit writer so far (0 in memory).
+    pub fn write_batches(&self) -> u64 {
+        self.inner
+            .writer
+            .as_ref()
+            .map_or(0, group_commit::Writer::batches)
     }
 
     /// Apply the `migrations` not applied yet, in order, each in its own transaction.
@@ -422,6 +456,76 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn queued_writes_share_a_commit_and_a_failed_or_panicking_one_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = SqliteDb::open(dir.path().join("wa.sqlite"), SqliteOptions::default())
+            .await
+            .unwrap();
+        db.migrate(STEPS).await.unwrap();
+        // Hold the writer in a first write until the others are queued behind it.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let db = db.clone();
+            tokio::spawn(async move {
+                db.write(move |tx| -> Result<(), SqliteError> {
+                    tx.execute("INSERT INTO t (n) VALUES (-1)", [])?;
+                    held.recv().ok();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        let before = db.write_batches();
+        let writes: Vec<_> = (0..60_i64)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    db.write(move |tx| -> Result<i64, SqliteError> {
+                        tx.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
+                        match i % 3 {
+                            // Fails after writing: its row must not survive.
+                            1 => Err(SqliteError::NotAStore(format!("refused {i}"))),
+                            2 if i == 2 => panic!("a write that panics"),
+                            _ => Ok(i),
+                        }
+                    })
+                    .await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        release.send(()).unwrap();
+        first.await.unwrap().unwrap();
+        let mut kept = vec![-1];
+        for (i, w) in (0..60_i64).zip(writes) {
+            match (i % 3, w.await.unwrap()) {
+                (1, Err(SqliteError::NotAStore(why))) => assert_eq!(why, format!("refused {i}")),
+                (2, Err(SqliteError::WriterGone(why))) if i == 2 => {
+                    assert!(why.contains("panicked"))
+                }
+                (_, Ok(n)) => kept.push(n),
+                (_, other) => panic!("write {i}: {other:?}"),
+            }
+        }
+        let mut stored: Vec<i64> = db
+            .call(|c| -> Result<Vec<i64>, SqliteError> {
+                let mut stmt = c.prepare("SELECT n FROM t")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        stored.sort_unstable();
+        kept.sort_unstable();
+        assert_eq!(stored, kept, "exactly the successful writes are kept");
+        let batches = db.write_batches() - before;
+        assert!(
+            batches < 10,
+            "61 writes queued behind one took {batches} commits"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
