@@ -25,6 +25,8 @@ pub struct LoadReport {
     pub intake_ms: Vec<f64>,
     /// `queued` -> target state of each message that reached it, in ms.
     pub latency_ms: Vec<f64>,
+    /// `(queued_at, target_at)` in epoch ms of each message that reached the target.
+    pub spans_ms: Vec<(i64, i64)>,
     /// Final states of the accepted messages.
     pub states: BTreeMap<String, usize>,
     /// Messages that had not reached the target when the wait ended.
@@ -55,6 +57,12 @@ impl LoadReport {
             "queued->{until} ms {}\n",
             summary(&self.latency_ms)
         ));
+        if let Some(rate) = self.lifecycle_rate() {
+            out.push_str(&format!(
+                "lifecycle      {} messages from the first queued to the last {until} at {rate:.0} msg/s\n",
+                self.spans_ms.len()
+            ));
+        }
         let states: Vec<String> = self
             .states
             .iter()
@@ -65,6 +73,17 @@ impl LoadReport {
             out.push_str(&format!("not {until} in time: {}\n", self.unsettled));
         }
         out
+    }
+}
+
+impl LoadReport {
+    /// Messages per second through the whole lifecycle: the messages that reached the
+    /// target over the time from the first `queued_at` to the last target timestamp.
+    pub fn lifecycle_rate(&self) -> Option<f64> {
+        let first = self.spans_ms.iter().map(|s| s.0).min()?;
+        let last = self.spans_ms.iter().map(|s| s.1).max()?;
+        let secs = (last - first).max(1) as f64 / 1000.0;
+        Some(self.spans_ms.len() as f64 / secs)
     }
 }
 
@@ -210,6 +229,24 @@ async fn wait_for_all(
 ) {
     let target = rank(until).unwrap_or(2);
     let deadline = Instant::now() + settle;
+    // Watch the last message sent until it settles before reading them all: polling
+    // every message meanwhile would load the pipeline being measured.
+    if let Some(last) = pending.last() {
+        let url = format!("{base}/v1/messages/{last}");
+        while Instant::now() < deadline {
+            let state = async {
+                let resp = client.get(&url).bearer_auth(key).send().await.ok()?;
+                let message = resp.json::<Value>().await.ok()?;
+                message["status"].as_str().map(str::to_owned)
+            }
+            .await
+            .unwrap_or_default();
+            if rank(&state).is_some_and(|r| r >= target) || state == "failed" || state == "suppressed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     while !pending.is_empty() {
         let mut still = Vec::new();
         let mut checks = JoinSet::new();
@@ -238,8 +275,9 @@ async fn wait_for_all(
                 let state = message["status"].as_str().unwrap_or_default().to_owned();
                 let reached = rank(&state).is_some_and(|r| r >= target);
                 if reached || state == "failed" || state == "suppressed" {
-                    if reached && let Some(ms) = latency(&message, until) {
-                        report.latency_ms.push(ms);
+                    if reached && let Some((from, to)) = span(&message, until) {
+                        report.latency_ms.push((to - from).max(0) as f64);
+                        report.spans_ms.push((from, to));
                     }
                     *report.states.entry(state).or_default() += 1;
                 } else {
@@ -251,18 +289,18 @@ async fn wait_for_all(
         if pending.is_empty() || Instant::now() >= deadline {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     report.unsettled = pending.len();
 }
 
-/// Milliseconds from `queued_at` to the timestamp of `until` (Meta's timestamps have
-/// whole seconds: `accepted` is the finest measure).
-fn latency(message: &Value, until: &str) -> Option<f64> {
+/// Epoch milliseconds of `queued_at` and of the timestamp of `until` (Meta's
+/// timestamps have whole seconds: `accepted` is the finest measure).
+fn span(message: &Value, until: &str) -> Option<(i64, i64)> {
     let ts = &message["timestamps"];
     let from = parse_rfc3339_ms(ts["queued_at"].as_str()?)?;
     let to = parse_rfc3339_ms(ts[format!("{until}_at")].as_str()?)?;
-    Some((to - from).max(0) as f64)
+    Some((from, to))
 }
 
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
@@ -297,8 +335,14 @@ mod tests {
     fn latency_comes_from_the_messages_own_timestamps() {
         let m = json!({"timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
                                       "accepted_at": "2026-11-25T21:18:21.081Z"}});
-        assert_eq!(latency(&m, "accepted"), Some(301.0));
-        assert_eq!(latency(&m, "read"), None);
+        let (from, to) = span(&m, "accepted").unwrap();
+        assert_eq!(to - from, 301);
+        assert_eq!(span(&m, "read"), None);
+        let report = LoadReport {
+            spans_ms: vec![(0, 1_000), (500, 2_000), (1_000, 1_500)],
+            ..LoadReport::default()
+        };
+        assert_eq!(report.lifecycle_rate(), Some(1.5));
     }
 
     #[test]
