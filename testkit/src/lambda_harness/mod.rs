@@ -258,6 +258,11 @@ impl FunctionProcess {
             .collect()
     }
 
+    /// Its process id (to read `/proc/<pid>/` while it runs: memory, CPU time).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

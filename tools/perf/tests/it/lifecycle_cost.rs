@@ -27,7 +27,7 @@ const FUNCTIONS: [&str; 5] = ["intake", "sender", "webhook", "events", "reconcil
 
 /// Hand the `events` function what the messages table's stream holds now, then what
 /// its own writes put on the events table's stream (it publishes those to the bus).
-async fn stream_to_events(
+pub(crate) async fn stream_to_events(
     tap: &mut StreamTap,
     functions: &mut BTreeMap<&str, Function>,
     stack: &crate::common::AwsStack,
@@ -292,7 +292,8 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
                 memory_mb: memory
                     .iter()
                     .find(|(n, _)| n == name)
-                    .map_or(128, |(_, mb)| *mb),
+                    .map(|(_, mb)| *mb)
+                    .unwrap_or_else(|| panic!("no MemorySize of {name} in the template")),
                 invocations: counted.len() as u64,
                 billed_ms: counted.iter().sum(),
                 // Its log lines, init's included, spread over all its invocations.

@@ -29,6 +29,9 @@ pub struct Rig {
     pub env: Vec<(String, String)>,
     /// moto's endpoint (what the meter relays to).
     pub endpoint: String,
+    /// The queue the stage's bus routes every pipeline event to (as the
+    /// `deliveries` rule does on AWS).
+    pub consumer: String,
 }
 
 /// The rig, or `None` (test skipped) without moto.
@@ -104,6 +107,7 @@ pub async fn rig() -> Option<Rig> {
         meter,
         env,
         endpoint,
+        consumer: consumer.as_str().to_owned(),
     })
 }
 
@@ -129,6 +133,10 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Clock ticks a second in `/proc/<pid>/stat` (`USER_HZ`: 100 on every Linux
+/// architecture the pipeline runs on; `getconf CLK_TCK`).
+const USER_HZ: f64 = 100.0;
+
 /// A function binary running under the Runtime API harness.
 pub struct Function {
     pub api: RuntimeApi,
@@ -137,6 +145,10 @@ pub struct Function {
     pub spawned: Instant,
     /// Each invocation's wall time in ms, rounded up as Lambda bills.
     pub durations: Vec<u64>,
+    /// The process's CPU time ([`Self::cpu_ms`]) when its init was over.
+    pub init_cpu_ms: Option<f64>,
+    /// Its CPU time after each invocation.
+    pub cpu_ms: Vec<Option<f64>>,
 }
 
 impl Function {
@@ -152,12 +164,16 @@ impl Function {
             process,
             spawned,
             durations: Vec::new(),
+            init_cpu_ms: None,
+            cpu_ms: Vec::new(),
         }
     }
 
-    /// Its init time: from the spawn to its first poll for an event.
-    pub async fn init_time(&self) -> Duration {
+    /// Its init time: from the spawn to its first poll for an event (its CPU time
+    /// then goes to [`Self::init_cpu_ms`]).
+    pub async fn init_time(&mut self) -> Duration {
         let polled = self.api.wait_until_polled(ANSWER).await.unwrap();
+        self.init_cpu_ms = self.cpu_time_ms();
         polled.duration_since(self.spawned)
     }
 
@@ -166,7 +182,36 @@ impl Function {
         let start = Instant::now();
         let answer = self.api.invoke(event, ANSWER).await.unwrap().response();
         self.durations.push(start.elapsed().as_millis() as u64 + 1);
+        let cpu = self.cpu_time_ms();
+        self.cpu_ms.push(cpu);
         answer
+    }
+
+    /// The CPU time (user + system, every thread's, those ended included) the
+    /// process has used so far, in ms: `utime + stime` of `/proc/<pid>/stat`, counted
+    /// in clock ticks (10 ms). `None` where there is no `/proc` (not Linux).
+    pub fn cpu_time_ms(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.process.id())).ok()?;
+        // Fields 14 and 15; the command name (field 2) is in parentheses and may
+        // hold spaces, so count from the last `)` (field 3 is the first after it).
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) as f64 * 1000.0 / USER_HZ)
+    }
+
+    /// The process's peak resident set size so far, in KiB (`VmHWM` of
+    /// `/proc/<pid>/status`); `None` where there is no `/proc`.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Bytes it logged so far.
