@@ -241,7 +241,10 @@ async fn wait_for_all(
             }
             .await
             .unwrap_or_default();
-            if rank(&state).is_some_and(|r| r >= target) || state == "failed" || state == "suppressed" {
+            if rank(&state).is_some_and(|r| r >= target)
+                || state == "failed"
+                || state == "suppressed"
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -17,6 +17,7 @@
 use super::endpoint::{EndpointConfig, EventsSettings, endpoint_key};
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeSet;
+use wa_shared::adapters::sqlite::CachedSql;
 use wa_shared::adapters::sqlite::{Migration, SqliteDb, SqliteError};
 use wa_shared::domain::TenantId;
 use wa_shared::domain::events::{Event, EventType};
@@ -185,7 +186,7 @@ impl DeliveryStore {
             let (key, types) = (key.clone(), types.clone());
             self.db
                 .write(move |tx| -> Result<bool, DeliveryError> {
-                    let n = tx.execute(
+                    let n = tx.exec(
                         "UPDATE delivery_endpoints SET types = ?2 WHERE endpoint = ?1",
                         params![key, types],
                     )?;
@@ -211,7 +212,7 @@ impl DeliveryStore {
         let (tenant, url) = (endpoint.tenant.as_str().to_owned(), endpoint.url.clone());
         self.db
             .write(move |tx| -> Result<(), DeliveryError> {
-                tx.execute(
+                tx.exec(
                     "INSERT OR IGNORE INTO delivery_endpoints (endpoint, tenant, url, types, cursor, created_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![key, tenant, url, types, end, now_ms],
@@ -235,7 +236,7 @@ impl DeliveryStore {
             let key = key.clone();
             self.db
                 .call(move |c| -> Result<Option<String>, DeliveryError> {
-                    Ok(c.query_row(
+                    Ok(c.row(
                         "SELECT cursor FROM delivery_endpoints WHERE endpoint = ?1",
                         [key],
                         |r| r.get(0),
@@ -264,7 +265,7 @@ impl DeliveryStore {
         let moved = self
             .db
             .write(move |tx| -> Result<bool, DeliveryError> {
-                let now: Option<String> = tx.query_row(
+                let now: Option<String> = tx.row(
                     "SELECT cursor FROM delivery_endpoints WHERE endpoint = ?1",
                     [&key],
                     |r| r.get(0),
@@ -281,7 +282,7 @@ impl DeliveryStore {
                 for (id, t, at, body) in &rows {
                     insert.execute(params![key, id, t, at, body, now_ms])?;
                 }
-                tx.execute(
+                tx.exec(
                     "UPDATE delivery_endpoints SET cursor = ?2 WHERE endpoint = ?1",
                     params![key, last],
                 )?;
@@ -332,13 +333,13 @@ impl DeliveryStore {
         let key = key.to_owned();
         self.db
             .write(move |tx| -> Result<(), DeliveryError> {
-                tx.execute(
+                tx.exec(
                     "UPDATE deliveries SET state = 'delivered', attempts = attempts + 1,
                        last_attempt_ms = ?2, last_status = ?3, last_error = NULL, done_ms = ?2
                      WHERE id = ?1 AND state = 'pending'",
                     params![id, now_ms, status],
                 )?;
-                tx.execute(
+                tx.exec(
                     "UPDATE delivery_endpoints SET last_attempt_ms = ?2, last_success_ms = ?2,
                        failing_since_ms = NULL, last_error = NULL
                      WHERE endpoint = ?1",
@@ -363,14 +364,14 @@ impl DeliveryStore {
         let (key, error, settings) = (key.to_owned(), error.to_owned(), settings.clone());
         self.db
             .write(move |tx| -> Result<FailureOutcome, DeliveryError> {
-                tx.execute(
+                tx.exec(
                     "UPDATE delivery_endpoints SET last_attempt_ms = ?2,
                        failing_since_ms = COALESCE(failing_since_ms, ?2), last_error = ?3
                      WHERE endpoint = ?1",
                     params![key, now_ms, error],
                 )?;
                 let attempts: Option<u32> = tx
-                    .query_row(
+                    .row(
                         "SELECT attempts FROM deliveries WHERE id = ?1 AND state = 'pending'",
                         [id],
                         |r| r.get(0),
@@ -390,7 +391,7 @@ impl DeliveryStore {
                     }
                     _ => ("dead", now_ms, Some(now_ms)),
                 };
-                tx.execute(
+                tx.exec(
                     "UPDATE deliveries SET state = ?2, attempts = ?3, next_at_ms = ?4,
                        last_attempt_ms = ?5, last_status = ?6, last_error = ?7, done_ms = ?8
                      WHERE id = ?1",
@@ -412,7 +413,7 @@ impl DeliveryStore {
         let key = key.to_owned();
         self.db
             .write(move |tx| -> Result<bool, DeliveryError> {
-                let n = tx.execute(
+                let n = tx.exec(
                     "UPDATE delivery_endpoints SET disabled_ms = ?2
                      WHERE endpoint = ?1 AND disabled_ms IS NULL
                        AND failing_since_ms IS NOT NULL AND failing_since_ms <= ?2 - ?3",
@@ -468,7 +469,7 @@ impl DeliveryStore {
         self.db
             .call(move |c| -> Result<(bool, Option<i64>), DeliveryError> {
                 let row: Option<(Option<i64>, Option<i64>)> = c
-                    .query_row(
+                    .row(
                         "SELECT disabled_ms, failing_since_ms FROM delivery_endpoints WHERE endpoint = ?1",
                         [key],
                         |r| Ok((r.get(0)?, r.get(1)?)),
@@ -497,7 +498,7 @@ impl DeliveryStore {
             let (tenant, url) = (tenant.as_str().to_owned(), url.map(str::to_owned));
             self.db
                 .call(move |c| -> Result<Vec<EndpointConfigRow>, DeliveryError> {
-                    let mut stmt = c.prepare(
+                    let mut stmt = c.prepare_cached(
                         "SELECT endpoint, url, types FROM delivery_endpoints
                          WHERE tenant = ?1 AND (?2 IS NULL OR url = ?2) ORDER BY url",
                     )?;
@@ -556,14 +557,14 @@ impl DeliveryStore {
                         let mut out = Vec::new();
                         for (i, id, t, at, body) in &rows {
                             let n = if only_dead {
-                                tx.execute(
+                                tx.exec(
                                     "UPDATE deliveries SET state = 'pending', attempts = 0, next_at_ms = ?3,
                                        last_status = NULL, last_error = NULL, done_ms = NULL
                                      WHERE endpoint = ?1 AND event_id = ?2 AND state = 'dead'",
                                     params![keys[*i], id, now_ms],
                                 )?
                             } else {
-                                tx.execute(
+                                tx.exec(
                                     "INSERT INTO deliveries
                                        (endpoint, event_id, event_type, event_ms, body, state, attempts, next_at_ms, queued_ms)
                                      VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)
@@ -591,7 +592,7 @@ impl DeliveryStore {
         self.db
             .write(move |tx| -> Result<(), DeliveryError> {
                 for key in &keys {
-                    tx.execute(
+                    tx.exec(
                         "UPDATE delivery_endpoints SET disabled_ms = NULL, failing_since_ms = NULL
                          WHERE endpoint = ?1",
                         [key],
@@ -620,7 +621,7 @@ impl DeliveryStore {
         let key = endpoint_key(tenant, url);
         self.db
             .call(move |c| -> Result<Vec<(String, String, u32)>, DeliveryError> {
-                let mut stmt = c.prepare(
+                let mut stmt = c.prepare_cached(
                     "SELECT event_id, state, attempts FROM deliveries WHERE endpoint = ?1 ORDER BY id",
                 )?;
                 let rows = stmt

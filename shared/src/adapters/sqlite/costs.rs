@@ -8,6 +8,7 @@
 //! the webhook inbox comes within its 14 days of retention).
 
 use super::{Migration, SqliteDb, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use crate::domain::TenantId;
 use crate::domain::costs::{CallingCode, CostCount, PricedStatus, parse_category, parse_day};
 use crate::domain::quota::UtcDay;
@@ -90,7 +91,7 @@ impl CostLedger for SqliteCostLedger {
         self.db
             .write(move |tx| -> Result<bool, SqliteError> {
                 let day = s.day.key();
-                let inserted = tx.execute(
+                let inserted = tx.exec(
                     "INSERT OR IGNORE INTO cost_seen (tenant, message_id, category, day)
                      VALUES (?1, ?2, ?3, ?4)",
                     params![s.tenant.as_str(), s.message_id.as_str(), s.category, day],
@@ -98,7 +99,7 @@ impl CostLedger for SqliteCostLedger {
                 if inserted == 0 {
                     return Ok(false);
                 }
-                tx.execute(
+                tx.exec(
                     "INSERT INTO cost_counts (tenant, day, category, billable, calling_code, messages)
                      VALUES (?1, ?2, ?3, ?4, ?5, 1)
                      ON CONFLICT (tenant, day, category, billable, calling_code)
@@ -111,7 +112,7 @@ impl CostLedger for SqliteCostLedger {
                         s.calling_code.as_str()
                     ],
                 )?;
-                tx.execute("DELETE FROM cost_seen WHERE day < ?1", [oldest])?;
+                tx.exec("DELETE FROM cost_seen WHERE day < ?1", [oldest])?;
                 Ok(true)
             })
             .await
@@ -129,7 +130,7 @@ impl CostLedger for SqliteCostLedger {
         let raw = self
             .db
             .call(move |conn| -> Result<Vec<RawCount>, SqliteError> {
-                let mut stmt = conn.prepare(
+                let mut stmt = conn.prepare_cached(
                     "SELECT day, category, billable, calling_code, messages FROM cost_counts
                      WHERE tenant = ?1 AND day >= ?2 AND day < ?3 AND messages > 0
                      ORDER BY day, category, billable, calling_code",

@@ -13,6 +13,7 @@
 
 use super::{Migration, SqliteDb, SqliteError};
 use crate::adapters::dynamo::messages::pk;
+use crate::adapters::sqlite::CachedSql;
 use crate::domain::events::message_events;
 use crate::domain::lifecycle::Transition;
 use crate::domain::{Message, MessageId, TenantId, Timestamp, Wamid};
@@ -129,7 +130,7 @@ pub(super) fn limit_of(limit: usize) -> i64 {
 /// Write every column of `m` (insert or replace the row of its key).
 fn upsert(tx: &rusqlite::Transaction<'_>, m: &Message) -> Result<(), RowError> {
     let body = serde_json::to_string(m).map_err(RowError::Encode)?;
-    tx.execute(
+    tx.exec(
         "INSERT INTO store_messages
             (pk, tenant, id, state, wamid, sweep_key, sweep_at, created_at, expires_at, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -154,7 +155,7 @@ fn upsert(tx: &rusqlite::Transaction<'_>, m: &Message) -> Result<(), RowError> {
 
 fn read(tx: &rusqlite::Connection, key: &str) -> Result<Option<Message>, RowError> {
     let body: Option<String> = tx
-        .query_row(
+        .row(
             "SELECT body FROM store_messages WHERE pk = ?1",
             [key],
             |r| r.get(0),
@@ -219,7 +220,7 @@ impl SqliteMessageStore {
         let secs = now.as_secs();
         self.db
             .write(move |tx| -> Result<usize, RowError> {
-                Ok(tx.execute("DELETE FROM store_messages WHERE expires_at < ?1", [secs])?)
+                Ok(tx.exec("DELETE FROM store_messages WHERE expires_at < ?1", [secs])?)
             })
             .await
             .map_err(|e| e.during("delete_expired"))
@@ -288,7 +289,7 @@ impl MessageStore for SqliteMessageStore {
             .db
             .call(move |conn| -> Result<Option<(String, String)>, RowError> {
                 Ok(conn
-                    .query_row(
+                    .row(
                         "SELECT tenant, id FROM store_messages WHERE wamid = ?1 LIMIT 1",
                         [wamid],
                         |r| Ok((r.get(0)?, r.get(1)?)),

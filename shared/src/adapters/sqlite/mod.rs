@@ -49,6 +49,36 @@ pub enum SqliteError {
     CommitFailed(String),
 }
 
+/// Statements run through the connection's prepared-statement cache: parsing and
+/// planning the same SQL again on every write was a tenth of wa dev's CPU under load.
+pub trait CachedSql {
+    /// `execute`, with the statement prepared once per connection.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// `query_row`, with the statement prepared once per connection.
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+}
+
+impl CachedSql for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    fn row<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+/// Statements kept prepared per connection (rusqlite's default of 16 is fewer than
+/// the store's hot statements, and an LRU that small thrashes).
+const STATEMENT_CACHE: usize = 256;
+
 /// How a commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
@@ -132,7 +162,7 @@ impl SqliteDb {
                     check_store(&conn, &path)?;
                 }
                 // WAL is a property of the file: set once, it holds for every connection.
-                let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+                let mode: String = conn.row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
                 tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
                 create_migrations_table(&conn)?;
                 let writer = group_commit::Writer::start(open_connection(&path, &options)?)?;
@@ -255,7 +285,7 @@ impl SqliteDb {
         for migration in migrations {
             self.write(move |tx| -> Result<(), SqliteError> {
                 let applied = tx
-                    .query_row(
+                    .row(
                         "SELECT 1 FROM schema_migrations WHERE id = ?1",
                         [migration.id],
                         |_| Ok(()),
@@ -264,7 +294,7 @@ impl SqliteDb {
                     .is_some();
                 if !applied {
                     tx.execute_batch(migration.sql)?;
-                    tx.execute(
+                    tx.exec(
                         "INSERT INTO schema_migrations (id, applied_at_ms) VALUES (?1, ?2)",
                         rusqlite::params![migration.id, unix_millis()],
                     )?;
@@ -279,7 +309,8 @@ impl SqliteDb {
     /// Ids of the migrations applied to this database, in the order applied.
     pub async fn applied_migrations(&self) -> Result<Vec<String>, SqliteError> {
         self.call(|conn| -> Result<Vec<String>, SqliteError> {
-            let mut stmt = conn.prepare("SELECT id FROM schema_migrations ORDER BY rowid")?;
+            let mut stmt =
+                conn.prepare_cached("SELECT id FROM schema_migrations ORDER BY rowid")?;
             let ids = stmt
                 .query_map([], |row| row.get(0))?
                 .collect::<Result<Vec<String>, _>>()?;
@@ -319,8 +350,7 @@ fn not_sqlite(path: &Path, e: SqliteError) -> SqliteError {
 /// An existing file passes `PRAGMA quick_check` and holds our schema (its tables come
 /// with our `schema_migrations`), or nothing yet.
 fn check_store(conn: &Connection, path: &Path) -> Result<(), SqliteError> {
-    let check: Result<String, rusqlite::Error> =
-        conn.query_row("PRAGMA quick_check", [], |r| r.get(0));
+    let check: Result<String, rusqlite::Error> = conn.row("PRAGMA quick_check", [], |r| r.get(0));
     let check = check.map_err(|e| not_sqlite(path, e.into()))?;
     if check != "ok" {
         return Err(SqliteError::NotAStore(format!(
@@ -328,7 +358,7 @@ fn check_store(conn: &Connection, path: &Path) -> Result<(), SqliteError> {
             path.display()
         )));
     }
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
      ORDER BY name",
     )?;
@@ -354,6 +384,7 @@ fn open_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, S
     };
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
@@ -450,7 +481,7 @@ mod tests {
         );
         let mode: String = db
             .call(|c| {
-                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                c.row("PRAGMA journal_mode", [], |r| r.get(0))
                     .map_err(SqliteError::from)
             })
             .await
@@ -471,7 +502,7 @@ mod tests {
             let db = db.clone();
             tokio::spawn(async move {
                 db.write(move |tx| -> Result<(), SqliteError> {
-                    tx.execute("INSERT INTO t (n) VALUES (-1)", [])?;
+                    tx.exec("INSERT INTO t (n) VALUES (-1)", [])?;
                     held.recv().ok();
                     Ok(())
                 })
@@ -484,7 +515,7 @@ mod tests {
                 let db = db.clone();
                 tokio::spawn(async move {
                     db.write(move |tx| -> Result<i64, SqliteError> {
-                        tx.execute("INSERT INTO t (n) VALUES (?1)", [i])?;
+                        tx.exec("INSERT INTO t (n) VALUES (?1)", [i])?;
                         match i % 3 {
                             // Fails after writing: its row must not survive.
                             1 => Err(SqliteError::NotAStore(format!("refused {i}"))),
@@ -512,7 +543,7 @@ mod tests {
         }
         let mut stored: Vec<i64> = db
             .call(|c| -> Result<Vec<i64>, SqliteError> {
-                let mut stmt = c.prepare("SELECT n FROM t")?;
+                let mut stmt = c.prepare_cached("SELECT n FROM t")?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
@@ -536,7 +567,7 @@ mod tests {
             .unwrap();
         db.migrate(STEPS).await.unwrap();
         db.write(|tx| {
-            tx.execute("INSERT INTO t (n) VALUES (0)", [])
+            tx.exec("INSERT INTO t (n) VALUES (0)", [])
                 .map_err(SqliteError::from)
         })
         .await
@@ -547,8 +578,8 @@ mod tests {
                 tokio::spawn(async move {
                     // Read then write in one transaction: the classic lost-update shape.
                     db.write(|tx| -> Result<(), SqliteError> {
-                        let n: i64 = tx.query_row("SELECT n FROM t", [], |r| r.get(0))?;
-                        tx.execute("UPDATE t SET n = ?1", [n + 1])?;
+                        let n: i64 = tx.row("SELECT n FROM t", [], |r| r.get(0))?;
+                        tx.exec("UPDATE t SET n = ?1", [n + 1])?;
                         Ok(())
                     })
                     .await
@@ -560,7 +591,7 @@ mod tests {
         }
         let n: i64 = db
             .call(|c| {
-                c.query_row("SELECT n FROM t", [], |r| r.get(0))
+                c.row("SELECT n FROM t", [], |r| r.get(0))
                     .map_err(SqliteError::from)
             })
             .await
@@ -574,15 +605,15 @@ mod tests {
         db.migrate(STEPS).await.unwrap();
         let failed = db
             .write(|tx| -> Result<(), SqliteError> {
-                tx.execute("INSERT INTO t (n) VALUES (1)", [])?;
-                tx.execute("INSERT INTO missing_table VALUES (1)", [])?;
+                tx.exec("INSERT INTO t (n) VALUES (1)", [])?;
+                tx.exec("INSERT INTO missing_table VALUES (1)", [])?;
                 Ok(())
             })
             .await;
         assert!(failed.is_err());
         let rows: i64 = db
             .call(|c| {
-                c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                c.row("SELECT count(*) FROM t", [], |r| r.get(0))
                     .map_err(SqliteError::from)
             })
             .await

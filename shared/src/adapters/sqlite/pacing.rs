@@ -7,6 +7,7 @@
 //! hour mean no more than absent ones and are removed as new ones are written.
 
 use super::{Migration, SqliteDb, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use crate::domain::Timestamp;
 use crate::domain::pacing::{
     PaceDecision, PaceKey, PaceRule, PaceState, micros_of, timestamp_at_or_after,
@@ -54,7 +55,7 @@ fn backend(operation: &'static str, e: SqliteError) -> PacingError {
 
 fn read(tx: &Transaction<'_>, key: &str) -> Result<Option<PaceState>, SqliteError> {
     Ok(tx
-        .query_row(
+        .row(
             "SELECT rested_at_us, burst_start_us, burst_sends, slow_until_us
              FROM pacing_schedules WHERE key = ?1",
             [key],
@@ -71,7 +72,7 @@ fn read(tx: &Transaction<'_>, key: &str) -> Result<Option<PaceState>, SqliteErro
 }
 
 fn write(tx: &Transaction<'_>, key: &str, state: &PaceState) -> Result<(), SqliteError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO pacing_schedules
              (key, rested_at_us, burst_start_us, burst_sends, slow_until_us, idle_from_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -114,7 +115,7 @@ impl SqlitePacingLedger {
 }
 
 fn sweep(tx: &Transaction<'_>, now_us: i64) -> Result<(), SqliteError> {
-    tx.execute(
+    tx.exec(
         "DELETE FROM pacing_schedules WHERE idle_from_us < ?1",
         [now_us.saturating_sub(IDLE_KEEP_US)],
     )?;
@@ -197,7 +198,7 @@ mod tests {
             .unwrap();
         let rows = || {
             db.call(|c| -> Result<i64, SqliteError> {
-                Ok(c.query_row("SELECT count(*) FROM pacing_schedules", [], |r| r.get(0))?)
+                Ok(c.row("SELECT count(*) FROM pacing_schedules", [], |r| r.get(0))?)
             })
         };
         assert_eq!(rows().await.unwrap(), 1);

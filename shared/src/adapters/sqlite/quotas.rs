@@ -7,6 +7,7 @@
 //! the limit. Counts older than a week are removed as new ones are written.
 
 use super::{Migration, SqliteDb, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use crate::domain::quota::{IntakeQuota, RateDecision, UtcDay, micros};
 use crate::domain::{TenantId, Timestamp};
 use crate::ports::{Admission, QuotaError, QuotaLedger};
@@ -68,7 +69,7 @@ impl QuotaLedger for SqliteQuotaLedger {
         self.db
             .write(move |tx| -> Result<Admission, SqliteError> {
                 let tat: Option<i64> = tx
-                    .query_row(
+                    .row(
                         "SELECT tat_us FROM quota_rates WHERE tenant = ?1",
                         [&tenant],
                         |r| r.get(0),
@@ -76,7 +77,7 @@ impl QuotaLedger for SqliteQuotaLedger {
                     .optional()?;
                 match rate.decide(tat, now_us) {
                     RateDecision::Admit { tat_us } => {
-                        tx.execute(
+                        tx.exec(
                             "INSERT INTO quota_rates (tenant, tat_us) VALUES (?1, ?2)
                              ON CONFLICT (tenant) DO UPDATE SET tat_us = excluded.tat_us",
                             params![tenant, tat_us],
@@ -100,13 +101,13 @@ impl QuotaLedger for SqliteQuotaLedger {
         let (key, oldest) = (day.key(), day.minus_days(DAYS_KEPT - 1).key());
         self.db
             .write(move |tx| -> Result<bool, SqliteError> {
-                let changed = tx.execute(
+                let changed = tx.exec(
                     "INSERT INTO quota_days (tenant, day, messages) SELECT ?1, ?2, 1 WHERE ?3 > 0
                      ON CONFLICT (tenant, day) DO UPDATE SET messages = messages + 1
                      WHERE messages < ?3",
                     params![tenant, key, i64::from(limit)],
                 )?;
-                tx.execute(
+                tx.exec(
                     "DELETE FROM quota_days WHERE tenant = ?1 AND day < ?2",
                     params![tenant, oldest],
                 )?;
@@ -120,7 +121,7 @@ impl QuotaLedger for SqliteQuotaLedger {
         let (tenant, key) = (tenant.as_str().to_owned(), day.key());
         self.db
             .write(move |tx| -> Result<(), SqliteError> {
-                tx.execute(
+                tx.exec(
                     "UPDATE quota_days SET messages = messages - 1
                      WHERE tenant = ?1 AND day = ?2 AND messages > 0",
                     params![tenant, key],
@@ -137,7 +138,7 @@ impl QuotaLedger for SqliteQuotaLedger {
             .db
             .call(move |conn| -> Result<Option<i64>, SqliteError> {
                 Ok(conn
-                    .query_row(
+                    .row(
                         "SELECT messages FROM quota_days WHERE tenant = ?1 AND day = ?2",
                         params![tenant, key],
                         |r| r.get(0),

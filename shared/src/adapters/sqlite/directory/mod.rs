@@ -9,6 +9,7 @@
 mod rows;
 
 use super::{SqliteDb, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use crate::domain::template::{Template, TemplateCategory, TemplateStatus};
 use crate::domain::tenant::{ApiKeyEntry, ApiKeyHash, Contact, TenantHold, TenantProfile};
 use crate::domain::{PhoneNumber, PhoneNumberId, TenantId, Timestamp};
@@ -106,7 +107,7 @@ impl SqliteDirectory {
     ) -> Result<usize, DirectoryError> {
         self.db
             .write(move |tx| -> Result<usize, SqliteError> {
-                Ok(tx.execute(sql, rusqlite::params_from_iter(values))?)
+                Ok(tx.exec(sql, rusqlite::params_from_iter(values))?)
             })
             .await
             .map_err(|e| backend(operation, e))
@@ -226,8 +227,9 @@ impl Directory for SqliteDirectory {
         let rows = self
             .db
             .call(|conn| -> Result<Vec<(String, String)>, SqliteError> {
-                let mut stmt =
-                    conn.prepare("SELECT tenant, profile FROM directory_tenants ORDER BY tenant")?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT tenant, profile FROM directory_tenants ORDER BY tenant",
+                )?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<Vec<_>, _>>()?;
@@ -265,7 +267,7 @@ impl Directory for SqliteDirectory {
                 }
                 let previous_waba = previous.as_ref().map(|p| p.waba_id.as_str());
                 set_waba_tenant(tx, previous_waba, &profile.waba_id, tenant)?;
-                tx.execute(
+                tx.exec(
                     "INSERT INTO directory_tenants (tenant, profile) VALUES (?1, ?2)
                      ON CONFLICT (tenant) DO UPDATE SET profile = excluded.profile",
                     params![tenant, json],

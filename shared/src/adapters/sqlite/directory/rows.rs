@@ -5,6 +5,7 @@
 //! fields webhooks change in their own columns, contacts with one column per fact.
 
 use super::super::{Migration, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// Schema of the embedded directory.
@@ -111,8 +112,9 @@ pub(super) fn waba_tenants(
     conn: &rusqlite::Connection,
     waba: &str,
 ) -> Result<Vec<String>, SqliteError> {
-    let mut stmt =
-        conn.prepare("SELECT tenant FROM directory_waba_tenants WHERE waba = ?1 ORDER BY tenant")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT tenant FROM directory_waba_tenants WHERE waba = ?1 ORDER BY tenant",
+    )?;
     let tenants = stmt
         .query_map(params![waba], |r| r.get(0))?
         .collect::<Result<Vec<String>, _>>()?;
@@ -127,12 +129,12 @@ pub(super) fn set_waba_tenant(
     tenant: &str,
 ) -> Result<(), SqliteError> {
     if let Some(previous) = previous {
-        tx.execute(
+        tx.exec(
             "DELETE FROM directory_waba_tenants WHERE waba = ?1 AND tenant = ?2",
             params![previous, tenant],
         )?;
     }
-    tx.execute(
+    tx.exec(
         "INSERT INTO directory_waba_tenants (waba, tenant) VALUES (?1, ?2)
          ON CONFLICT (waba, tenant) DO NOTHING",
         params![waba, tenant],
@@ -159,7 +161,7 @@ pub(super) fn route(
     key: &str,
 ) -> Result<Option<String>, SqliteError> {
     Ok(conn
-        .query_row(
+        .row(
             "SELECT tenant FROM directory_routes WHERE kind = ?1 AND key = ?2",
             params![kind, key],
             |r| r.get(0),
@@ -173,7 +175,7 @@ pub(super) fn set_route(
     key: &str,
     tenant: &str,
 ) -> Result<(), SqliteError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO directory_routes (kind, key, tenant) VALUES (?1, ?2, ?3)
          ON CONFLICT (kind, key) DO UPDATE SET tenant = excluded.tenant",
         params![kind, key, tenant],
@@ -191,7 +193,7 @@ pub(super) fn add_api_key(
     tenant: &str,
     (hash, added_at_ms, label): &ApiKeyRow,
 ) -> Result<Option<String>, SqliteError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO directory_routes (kind, key, tenant, added_at_ms, label)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (kind, key) DO UPDATE SET
@@ -209,7 +211,7 @@ pub(super) fn api_key_rows(
     conn: &rusqlite::Connection,
     tenant: &str,
 ) -> Result<Vec<ApiKeyRow>, SqliteError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT key, added_at_ms, label FROM directory_routes
          WHERE kind = ?1 AND tenant = ?2 ORDER BY added_at_ms, key",
     )?;
@@ -229,7 +231,7 @@ pub(super) fn delete_route_of(
     key: &str,
     tenant: &str,
 ) -> Result<bool, SqliteError> {
-    let deleted = tx.execute(
+    let deleted = tx.exec(
         "DELETE FROM directory_routes WHERE kind = ?1 AND key = ?2 AND tenant = ?3",
         params![kind, key, tenant],
     )?;
@@ -241,7 +243,7 @@ pub(super) fn profile_json(
     tenant: &str,
 ) -> Result<Option<String>, SqliteError> {
     Ok(conn
-        .query_row(
+        .row(
             "SELECT profile FROM directory_tenants WHERE tenant = ?1",
             [tenant],
             |r| r.get(0),
@@ -274,7 +276,7 @@ pub(super) fn contact_row(
     phone: &str,
 ) -> Result<Option<ContactRow>, SqliteError> {
     Ok(conn
-        .query_row(
+        .row(
             "SELECT last_inbound_at_ms, opted_out, opt_changed_at_ms, marketing_opted_out,
                     marketing_changed_at_ms, marketing_limited_until_ms
              FROM directory_contacts WHERE tenant = ?1 AND phone = ?2",

@@ -9,6 +9,7 @@ mod crash_tests;
 mod rows;
 
 use super::SqliteDb;
+use crate::adapters::sqlite::CachedSql;
 use crate::ports::queue::{
     check_delay, check_queue_name, check_receive, check_spec, check_visibility,
 };
@@ -80,7 +81,7 @@ impl SqliteWorkQueue {
                             continue;
                         }
                         let receipt = ulid::Ulid::generate().to_string();
-                        tx.execute(
+                        tx.exec(
                             "UPDATE queue_messages
                              SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3
                              WHERE seq = ?1",
@@ -108,7 +109,7 @@ impl WorkQueue for SqliteWorkQueue {
         let (owned, spec) = (name.to_owned(), *spec);
         self.db
             .write(move |tx| -> Result<(), QueueError> {
-                tx.execute(
+                tx.exec(
                     "INSERT INTO queue_queues (name, max_receive_count, visibility_timeout_ms,
                          retention_ms, dead_letter_retention_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5)
@@ -225,7 +226,7 @@ impl WorkQueue for SqliteWorkQueue {
             .write(move |tx| -> Result<usize, QueueError> {
                 settings(tx, &name)?;
                 // Only an in-flight receipt can be changed (SQS: MessageNotInflight).
-                Ok(tx.execute(
+                Ok(tx.exec(
                     "UPDATE queue_messages SET visible_at_ms = ?3
                      WHERE queue = ?1 AND receipt = ?2 AND visible_at_ms > ?4",
                     params![name, receipt, now.saturating_add(millis(timeout)), now],
@@ -247,7 +248,7 @@ impl WorkQueue for SqliteWorkQueue {
             .write(move |tx| -> Result<(), QueueError> {
                 settings(tx, &name)?;
                 // A stale receipt (message re-received by someone else) deletes nothing.
-                tx.execute(
+                tx.exec(
                     "DELETE FROM queue_messages WHERE queue = ?1 AND receipt = ?2",
                     params![name, receipt],
                 )?;
@@ -261,7 +262,7 @@ impl WorkQueue for SqliteWorkQueue {
         self.db
             .write(move |tx| {
                 settings(tx, &name)?;
-                let depth = tx.query_row(
+                let depth = tx.row(
                     "SELECT
                         count(*) FILTER (WHERE visible_at_ms <= ?2),
                         count(*) FILTER (WHERE visible_at_ms > ?2 AND receive_count > 0),
@@ -290,7 +291,7 @@ impl WorkQueue for SqliteWorkQueue {
         self.db
             .write(move |tx| {
                 settings(tx, &name)?;
-                let mut stmt = tx.prepare(
+                let mut stmt = tx.prepare_cached(
                     "SELECT id, body FROM queue_dead_letters WHERE queue = ?1 ORDER BY seq LIMIT ?2",
                 )?;
                 let letters = stmt
@@ -319,14 +320,14 @@ impl WorkQueue for SqliteWorkQueue {
             .write(move |tx| -> Result<usize, QueueError> {
                 settings(tx, &name)?;
                 let letters: Vec<(i64, String)> = tx
-                    .prepare("SELECT seq, body FROM queue_dead_letters WHERE queue = ?1 ORDER BY seq LIMIT ?2")?
+                    .prepare_cached("SELECT seq, body FROM queue_dead_letters WHERE queue = ?1 ORDER BY seq LIMIT ?2")?
                     .query_map(params![name, i64::try_from(max).unwrap_or(i64::MAX)], |row| {
                         Ok((row.get(0)?, row.get(1)?))
                     })?
                     .collect::<Result<_, _>>()?;
                 for (seq, body) in &letters {
                     insert_message(tx, &name, body, now, 0)?;
-                    tx.execute("DELETE FROM queue_dead_letters WHERE seq = ?1", [seq])?;
+                    tx.exec("DELETE FROM queue_dead_letters WHERE seq = ?1", [seq])?;
                 }
                 Ok(letters.len())
             })

@@ -1,6 +1,7 @@
 //! The queue tables and the statements that several operations share.
 
 use super::super::{Migration, SqliteError};
+use crate::adapters::sqlite::CachedSql;
 use crate::ports::{QueueError, QueueMessageId};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::time::Duration;
@@ -73,7 +74,7 @@ pub(super) fn millis(duration: Duration) -> i64 {
 }
 
 pub(super) fn settings(tx: &Transaction<'_>, name: &str) -> Result<Settings, QueueError> {
-    tx.query_row(
+    tx.row(
         "SELECT max_receive_count, retention_ms, dead_letter_retention_ms
          FROM queue_queues WHERE name = ?1",
         [name],
@@ -96,11 +97,11 @@ pub(super) fn purge_expired(
     settings: &Settings,
     now: i64,
 ) -> Result<(), QueueError> {
-    tx.execute(
+    tx.exec(
         "DELETE FROM queue_messages WHERE queue = ?1 AND sent_at_ms <= ?2",
         params![name, now.saturating_sub(settings.retention_ms)],
     )?;
-    tx.execute(
+    tx.exec(
         "DELETE FROM queue_dead_letters WHERE queue = ?1 AND sent_at_ms <= ?2",
         params![name, now.saturating_sub(settings.dead_letter_retention_ms)],
     )?;
@@ -130,12 +131,12 @@ pub(super) fn visible_messages(
 }
 
 pub(super) fn dead_letter(tx: &Transaction<'_>, seq: i64, now: i64) -> Result<(), QueueError> {
-    tx.execute(
+    tx.exec(
         "INSERT INTO queue_dead_letters (queue, id, body, sent_at_ms, dead_at_ms, receive_count)
          SELECT queue, id, body, sent_at_ms, ?2, receive_count FROM queue_messages WHERE seq = ?1",
         params![seq, now],
     )?;
-    tx.execute("DELETE FROM queue_messages WHERE seq = ?1", [seq])?;
+    tx.exec("DELETE FROM queue_messages WHERE seq = ?1", [seq])?;
     Ok(())
 }
 
