@@ -105,47 +105,26 @@ put_section cost "${out}/cost.md"
 if [[ " ${skip} " != *" load "* ]]; then
     say "wa load against wa dev"
     "${cargo}" build --profile local --locked -p wa-cli >&2
-    wa="target/local/wa"
-    work="$(mktemp -d)"
-    trap 'kill "${dev_pid:-0}" 2>/dev/null || true; rm -rf "${work}"' EXIT
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    cat >"${work}/wa.toml" <<TOML
-data = "${work}/perf.sqlite"
-listen = "127.0.0.1:${port}"
-
-[sandbox.faults.latency]
-fixed_ms = 50
-
-[sender]
-concurrency = 10
-
-[[tenants]]
-id = "perf"
-api_keys = ["wa_perf_key"]
-phone_number_id = "1000999"
-waba_id = "2000999"
-max_concurrency = 10
-throughput_mps = 2000
-TOML
-    "${wa}" dev --config "${work}/wa.toml" >"${work}/dev.log" 2>&1 &
-    dev_pid=$!
-    for _ in $(seq 100); do curl -fs "http://127.0.0.1:${port}/openapi.json" >/dev/null && break; sleep 0.2; done
-    cpu_before=$(awk '{print $14+$15}' "/proc/${dev_pid}/stat")
-    "${wa}" load --url "http://127.0.0.1:${port}" --key wa_perf_key --messages 5000 \
-        --concurrency 64 --until read | tee "${out}/load.txt" >&2
-    cpu_after=$(awk '{print $14+$15}' "/proc/${dev_pid}/stat")
-    ticks=$(getconf CLK_TCK)
+    export WA_BIN="${repo_root}/target/local/wa"
+    # Three runs, each against a fresh wa dev: a burst, intake at 500 req/s, and the
+    # whole lifecycle at 1,000 msg/s sustained.
+    scripts/dev-load.sh --messages 5000 --concurrency 64 --until read | tee "${out}/load-burst.txt" >&2
+    scripts/dev-load.sh --rate 500 --duration 20s --concurrency 64 --until accepted | tee "${out}/load-500.txt" >&2
+    scripts/dev-load.sh --rate 1000 --duration 20s --concurrency 128 --until read | tee "${out}/load-1000.txt" >&2
     {
-        echo "Command: \`wa load --messages 5000 --concurrency 64 --until read\` against \`wa dev\` (profile"
-        echo "\`local\`; one tenant at 2,000 msg/s, sender concurrency 10, sandbox latency 50 ms)."
-        echo "Machine: ${machine}."
-        echo
-        echo '```'
-        cat "${out}/load.txt"
-        echo '```'
-        echo
-        echo "CPU of the wa dev process (sandbox included) per message lifecycle:" \
-            "$(echo "scale=2; (${cpu_after} - ${cpu_before}) * 1000 / ${ticks} / 5000" | bc) ms."
+        echo "Command: \`scripts/dev-load.sh\` (\`wa dev\` in profile \`local\` with one tenant at 2,000 msg/s,"
+        echo "sender concurrency 10 and sandbox latency 50 ms, then \`wa load\` with the flags shown;"
+        echo "the last line is the wa dev process's CPU per lifecycle, sandbox included). Machine: ${machine}."
+        for run in "burst:--messages 5000 --concurrency 64 --until read" \
+                   "500:--rate 500 --duration 20s --concurrency 64 --until accepted" \
+                   "1000:--rate 1000 --duration 20s --concurrency 128 --until read"; do
+            echo
+            echo "\`wa load ${run#*:}\`:"
+            echo
+            echo '```'
+            cat "${out}/load-${run%%:*}.txt"
+            echo '```'
+        done
     } >"${out}/load.md"
     put_section load "${out}/load.md"
 fi
