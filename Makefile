@@ -18,8 +18,11 @@ test: fmt-check clippy infra-lint unit api-contract
 fmt-check:
 	$(CARGO) fmt --all --check
 
+## Also the `wa` that `make dev` builds (without the `aws` feature), which no other
+## target compiles.
 clippy:
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+	$(CARGO) clippy -p wa-cli --no-default-features --lib --bins --locked -- -D warnings
 
 ## The status page's browser test needs Debian's Chromium: installed first, and the
 ## test fails (instead of skipping) without it. The event delivery tests verify with
@@ -45,9 +48,11 @@ api-contract:
 	CARGO=$(CARGO) scripts/api-contract.sh
 
 ## make dev: the whole pipeline on this machine (`wa dev`: SQLite store in .wa/, Graph sandbox).
-## Pass a configuration with WA_DEV_CONFIG=wa.toml (see wa.example.toml).
+## Pass a configuration with WA_DEV_CONFIG=wa.toml (see wa.example.toml). Built without
+## the `aws` feature: `wa dev`, `wa send/status/load/soak` and the sandbox, none of the
+## AWS SDK (the operator commands are in the default build: `cargo run -p wa-cli -- ...`).
 dev:
-	$(CARGO) run --profile local --locked -p wa-cli -- dev
+	$(CARGO) run --profile local --locked -p wa-cli --no-default-features -- dev
 
 ## make bench: criterion benches (figures, not pass/fail).
 bench:

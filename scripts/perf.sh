@@ -104,7 +104,7 @@ put_section cost "${out}/cost.md"
 
 if [[ " ${skip} " != *" load "* ]]; then
     say "wa load against wa dev"
-    "${cargo}" build --profile local --locked -p wa-cli >&2
+    "${cargo}" build --profile local --locked -p wa-cli --no-default-features >&2
     export WA_BIN="${repo_root}/target/local/wa"
     # Three runs, each against a fresh wa dev: a burst, intake at 500 req/s, and the
     # whole lifecycle at 1,000 msg/s sustained.

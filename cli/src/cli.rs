@@ -19,7 +19,7 @@ pub enum Command {
     /// Run the whole pipeline locally: API, sender, webhook, reconciler, Graph sandbox.
     Dev(DevArgs),
     /// Send a message through a running pipeline (`wa dev` or a deployed API).
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Show a message: its state, timestamps, failure and history.
     Status(StatusArgs),
     /// Cancel a scheduled or queued message (`DELETE /v1/messages/{id}`).
@@ -31,18 +31,25 @@ pub enum Command {
     /// Serve a faithful Graph API sandbox (sends, templates, signed webhooks, faults).
     Sandbox(SandboxArgs),
     /// Onboard and manage tenants (queues, event source mapping, secret, alarm, profile, API keys, event endpoints).
+    #[cfg(feature = "aws")]
     Tenants(crate::ops::tenants::TenantsArgs),
     /// Sync a tenant's message templates from the Graph API, or load them from a file.
+    #[cfg(feature = "aws")]
     Templates(crate::ops::templates::TemplatesArgs),
     /// What happened to a message: one message, or a tenant's recent messages.
+    #[cfg(feature = "aws")]
     Messages(crate::ops::messages::MessagesArgs),
     /// A tenant's dead letters: list them, move them back to its queue.
+    #[cfg(feature = "aws")]
     Dlq(crate::ops::dlq::DlqArgs),
     /// The events emitted (AWS or wa dev's SQLite file): list them, replay them to the tenants' endpoints.
+    #[cfg(feature = "aws")]
     Events(crate::ops::events::EventsArgs),
     /// A tenant's messages as Meta priced them, per day and category, with an estimated spend.
+    #[cfg(feature = "aws")]
     Costs(crate::ops::costs::CostsArgs),
     /// Check a wa dev configuration or a deployed stage end to end: one PASS/FAIL line per check, with the fix.
+    #[cfg(feature = "aws")]
     Doctor(crate::ops::doctor::DoctorArgs),
 }
 

@@ -375,7 +375,7 @@ mod tests {
         let mut full = vec!["wa", "send"];
         full.extend_from_slice(argv);
         match Cli::parse_from(full).command {
-            crate::cli::Command::Send(args) => args,
+            crate::cli::Command::Send(args) => *args,
             other => panic!("parsed as {other:?}"),
         }
     }

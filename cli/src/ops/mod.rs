@@ -18,17 +18,28 @@
 //! - [`plan`], [`output`], [`since`]: what they share (change plans, tables and
 //!   progress bars, `--since` parsing).
 
+#[cfg(feature = "aws")]
 pub mod backend;
+#[cfg(feature = "aws")]
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod costs;
+#[cfg(feature = "aws")]
 pub mod dlq;
+#[cfg(feature = "aws")]
 pub mod doctor;
+#[cfg(feature = "aws")]
 pub mod events;
+#[cfg(feature = "aws")]
 pub mod messages;
+#[cfg(feature = "aws")]
 pub mod output;
+#[cfg(feature = "aws")]
 pub mod plan;
 pub mod since;
+#[cfg(feature = "aws")]
 pub mod templates;
+#[cfg(feature = "aws")]
 pub mod tenants;
 
 use wa_shared::adapters::SystemClock;

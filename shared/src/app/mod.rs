@@ -10,6 +10,7 @@ pub mod delivery;
 mod deps;
 pub mod directory_cache;
 pub mod errors;
+#[cfg(feature = "aws")]
 pub mod events;
 pub mod http;
 pub mod intake;
@@ -20,4 +21,5 @@ pub mod webhook;
 
 pub use deps::{IntakeDeps, Ports, ReconcilerDeps, SenderDeps, WebhookDeps};
 pub use directory_cache::DirectoryCache;
+#[cfg(feature = "aws")]
 pub use events::EventsDeps;

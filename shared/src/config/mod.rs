@@ -8,11 +8,13 @@
 //! and its own part; `crate::wiring::aws` builds the function's deps from it.
 
 mod delivery;
+#[cfg(feature = "aws")]
 mod events;
 mod reconciler;
 mod webhook;
 
 pub use delivery::DeliveryConfig;
+#[cfg(feature = "aws")]
 pub use events::EventsConfig;
 pub use reconciler::ReconcilerConfig;
 pub use webhook::WebhookConfig;

@@ -28,6 +28,9 @@ impl IdError {
 
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
+        string_newtype!($(#[$doc])* $name, stored = parse);
+    };
+    ($(#[$doc:meta])* $name:ident, stored = $stored:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -52,10 +55,11 @@ macro_rules! string_newtype {
             }
         }
 
+        /// How a stored or serialized value is read back (serde's `try_from`).
         impl TryFrom<String> for $name {
             type Error = IdError;
             fn try_from(s: String) -> Result<Self, IdError> {
-                Self::parse(&s)
+                Self::$stored(&s)
             }
         }
 
@@ -96,7 +100,11 @@ string_newtype!(
 );
 string_newtype!(
     /// A recipient in E.164 form, always with the leading `+` (e.g. `+14155550123`).
-    PhoneNumber
+    ///
+    /// Deserializing reads the canonical form this type serializes (checked by
+    /// [`PhoneNumber::from_canonical`]), not a caller's input: input goes through
+    /// [`PhoneNumber::parse`].
+    PhoneNumber, stored = from_canonical
 );
 
 impl TenantId {
@@ -276,6 +284,35 @@ impl PhoneNumber {
         Self::parse(&format!("+{digits}"))
     }
 
+    /// A number in the canonical E.164 form [`PhoneNumber::parse`] produces (`+`, then
+    /// 2-15 digits, the first not 0), as stored and serialized: checked for that shape
+    /// only. Re-validating against libphonenumber's metadata on every stored message
+    /// read cost more CPU than the rest of a webhook's work (issue 15), and loading
+    /// that metadata made every function's first invocation 70-120 ms slower.
+    pub fn from_canonical(s: &str) -> Result<Self, IdError> {
+        let digits = s.strip_prefix('+').unwrap_or_default();
+        let ok = (2..=15).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit());
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(IdError::new(
+                "invalid_phone_number",
+                "a stored recipient must be E.164: '+' and 2-15 digits",
+            ))
+        }
+    }
+
+    /// Load libphonenumber's metadata now (about 60 ms of CPU on a release build,
+    /// more for each country's patterns on their first use), so a cold start pays
+    /// it in Lambda's Init phase rather than in its first request.
+    pub fn warm_up() {
+        for sample in ["+14155550123", "+447911123456"] {
+            let _ = Self::parse(sample);
+        }
+    }
+
     /// The number without the leading `+`, as Meta writes `wa_id` and `recipient_id`.
     pub fn digits(&self) -> &str {
         &self.0[1..]
@@ -413,5 +450,32 @@ mod tests {
         assert_eq!(serde_json::to_string(&w).unwrap(), "\"wamid.HBgL\"");
         assert!(serde_json::from_str::<TenantId>("\"NO\"").is_err());
         assert!(serde_json::from_str::<PhoneNumberId>("\"10650\"").is_ok());
+    }
+
+    #[test]
+    fn a_stored_recipient_is_read_back_by_its_shape_and_input_is_fully_validated() {
+        let parsed = PhoneNumber::parse("+44 7911 123456").unwrap();
+        let json = serde_json::to_string(&parsed).unwrap();
+        assert_eq!(json, "\"+447911123456\"");
+        assert_eq!(serde_json::from_str::<PhoneNumber>(&json).unwrap(), parsed);
+        for bad in [
+            "\"447911123456\"",
+            "\"+0123\"",
+            "\"+1\"",
+            "\"+1234567890123456\"",
+            "\"+44 7911\"",
+        ] {
+            assert!(serde_json::from_str::<PhoneNumber>(bad).is_err(), "{bad}");
+        }
+        // The shape is all deserializing checks; a caller's input still meets the metadata.
+        assert!(serde_json::from_str::<PhoneNumber>("\"+10000000000\"").is_ok());
+        assert_eq!(
+            PhoneNumber::parse("+10000000000").unwrap_err().code,
+            "invalid_phone_number"
+        );
+        assert_eq!(
+            "+10000000000".parse::<PhoneNumber>().unwrap_err().code,
+            "invalid_phone_number"
+        );
     }
 }

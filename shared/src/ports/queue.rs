@@ -288,7 +288,8 @@ pub fn check_queue_name(name: &str) -> Result<(), QueueError> {
     Ok(())
 }
 
-pub(crate) fn check_spec(spec: &QueueSpec) -> Result<(), QueueError> {
+/// Whether a queue spec is within SQS's limits (receive count, visibility, retention).
+pub fn check_spec(spec: &QueueSpec) -> Result<(), QueueError> {
     let retention = Duration::from_secs(60)..=Duration::from_secs(14 * 24 * 60 * 60);
     if !(1..=1000).contains(&spec.max_receive_count) {
         return Err(QueueError::InvalidArgument(
@@ -306,7 +307,8 @@ pub(crate) fn check_spec(spec: &QueueSpec) -> Result<(), QueueError> {
     Ok(())
 }
 
-pub(crate) fn check_delay(delay: Duration) -> Result<(), QueueError> {
+/// Whether a send delay is within SQS's 15 minutes.
+pub fn check_delay(delay: Duration) -> Result<(), QueueError> {
     if delay > MAX_DELAY {
         return Err(QueueError::InvalidArgument(
             "delay must be at most 15 minutes".into(),
@@ -315,7 +317,8 @@ pub(crate) fn check_delay(delay: Duration) -> Result<(), QueueError> {
     Ok(())
 }
 
-pub(crate) fn check_visibility(timeout: Duration) -> Result<(), QueueError> {
+/// Whether a visibility timeout is within SQS's 12 hours.
+pub fn check_visibility(timeout: Duration) -> Result<(), QueueError> {
     if timeout > MAX_VISIBILITY_TIMEOUT {
         return Err(QueueError::InvalidArgument(
             "visibility timeout must be at most 12 hours".into(),
@@ -324,11 +327,8 @@ pub(crate) fn check_visibility(timeout: Duration) -> Result<(), QueueError> {
     Ok(())
 }
 
-pub(crate) fn check_receive(
-    max: usize,
-    visibility: Duration,
-    wait: Duration,
-) -> Result<(), QueueError> {
+/// Whether a receive's batch size, visibility and long-poll wait are within SQS's limits.
+pub fn check_receive(max: usize, visibility: Duration, wait: Duration) -> Result<(), QueueError> {
     if !(1..=MAX_RECEIVE_BATCH).contains(&max) {
         return Err(QueueError::InvalidArgument(
             "receive max must be 1..=10".into(),

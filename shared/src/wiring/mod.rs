@@ -7,6 +7,7 @@
 //! Both build a [`Ports`](crate::app::Ports) once and give each function only what it
 //! uses: only the sender gets a Graph client and a token source.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 #[cfg(feature = "sqlite")]
 pub mod local;

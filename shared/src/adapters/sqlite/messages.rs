@@ -12,7 +12,7 @@
 //! `events` function, so an event exists if and only if its transition was stored.
 
 use super::{Migration, SqliteDb, SqliteError};
-use crate::adapters::dynamo::messages::pk;
+use crate::adapters::keys::pk;
 use crate::adapters::sqlite::CachedSql;
 use crate::domain::events::message_events;
 use crate::domain::lifecycle::Transition;

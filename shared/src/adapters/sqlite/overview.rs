@@ -266,9 +266,7 @@ mod tests {
         let same_a = queued(&store, "acme", 200).await;
         let same_b = queued(&store, "beta", 200).await;
         let mut tie = [same_a, same_b];
-        tie.sort_by_key(|m| {
-            std::cmp::Reverse(crate::adapters::dynamo::messages::pk(&m.tenant, &m.id))
-        });
+        tie.sort_by_key(|m| std::cmp::Reverse(crate::adapters::keys::pk(&m.tenant, &m.id)));
 
         let latest = store.latest_messages(4).await.unwrap();
         let ids: Vec<_> = latest.iter().map(|m| m.id.clone()).collect();

@@ -14,16 +14,7 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 /// tenant's listing writes over several index partitions.
 pub const TENANT_SHARDS: u32 = 8;
 
-/// The partition key of a message: `{tenant}#{id}`. Tenant ids never contain `#`.
-pub fn pk(tenant: &TenantId, id: &MessageId) -> String {
-    format!("{tenant}#{id}", tenant = tenant.as_str(), id = id.as_str())
-}
-
-/// The tenant and id of a partition key made by [`pk`].
-pub fn parse_pk(pk: &str) -> Option<(TenantId, MessageId)> {
-    let (tenant, id) = pk.split_once('#')?;
-    Some((TenantId::parse(tenant).ok()?, MessageId::parse(id).ok()?))
-}
+pub use crate::adapters::keys::{parse_pk, pk};
 
 /// The `by_tenant` partition of a message: `{tenant}#{shard}`, the shard derived
 /// from the id with the same stable hash as the sweep shards.
