@@ -41,8 +41,8 @@ pub fn ports(common: &CommonConfig, sdk: &SdkConfig) -> Ports {
 /// Intake's deps: its directory reads cached for `WA_LOOKUP_CACHE_MS`, the quota
 /// ledger and the traffic series (its suppressions) on `WA_QUOTAS_TABLE`.
 pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
-    // Every request's recipient meets libphonenumber's metadata: load it in Init.
-    PhoneNumber::warm_up();
+    // Every request's recipient meets libphonenumber's metadata.
+    PhoneNumber::warm_up_in_background();
     let sdk = load_sdk_config().await;
     Ok(IntakeDeps {
         ports: ports(&config.common, &sdk)
@@ -83,8 +83,8 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
 /// The webhook's deps, with the app secret and the verify token read now, the cost
 /// ledger on `WA_QUOTAS_TABLE`.
 pub async fn webhook(config: &WebhookConfig) -> Result<WebhookDeps, ConfigError> {
-    // Every status's `recipient_id` is read as a number: load the metadata in Init.
-    PhoneNumber::warm_up();
+    // Inbound messages and a failed status's `recipient_id` are read as numbers.
+    PhoneNumber::warm_up_in_background();
     let sdk = load_sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let app_secret = secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN").await?;
