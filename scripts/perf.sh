@@ -81,11 +81,18 @@ rows = json.load(open(f"{out}/lambda.json"))
 with open(f"{out}/lambda.md", "w") as f:
     f.write("Command: `make perf` (`WA_PERF_BIN_DIR=target/release cargo nextest run -p wa-perf lambda_times`: the release\n")
     f.write("binaries under the Runtime API harness, AWS on moto). Init: spawn to first poll for an\n")
-    f.write(f"event. Warm: median of 7. Machine: {machine}.\n\n")
-    f.write("| function | init (ms) | init vs hello-lambda | first invocation (ms) | warm p50 (ms) |\n")
-    f.write("| --- | ---: | ---: | ---: | ---: |\n")
+    f.write("event; warm: the median of the warm invocations (`warm`). CPU: the process's utime + stime\n")
+    f.write("(10 ms ticks) in init, in the first invocation and per warm invocation; peak RSS:\n")
+    f.write(f"VmHWM after the warm invocations. Machine: {machine}.\n\n")
+    f.write("| function | init (ms) | init vs hello-lambda | first invocation (ms) | warm p50 (ms) | warm | CPU init / first / warm (ms) | peak RSS (MiB) |\n")
+    f.write("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+    def ms(v):
+        return "-" if v is None else f"{float(v):.1f}"
     for r in rows:
-        f.write(f"| {r['function']} | {r['init_ms']:.1f} | {r['init_vs_hello']:.2f}x | {r['first_invocation_ms']} | {r['warm_p50_ms']} |\n")
+        cpu = " / ".join(ms(r.get(k)) for k in ("init_cpu_ms", "first_invocation_cpu_ms", "warm_cpu_ms"))
+        rss = r.get("peak_rss_mib")
+        f.write(f"| {r['function']} | {r['init_ms']:.1f} | {r['init_vs_hello']:.2f}x | {r['first_invocation_ms']} | {r['warm_p50_ms']} "
+                f"| {r.get('warm_invocations', '-')} | {cpu} | {'-' if rss is None else f'{rss:.1f}'} |\n")
 life = json.load(open(f"{out}/lifecycle.json"))
 with open(f"{out}/cost.md", "w") as f:
     f.write("Command: `make perf` (`WA_PERF_BIN_DIR=target/release cargo nextest run -p wa-perf lifecycle_cost`).\n")
