@@ -312,10 +312,12 @@ impl PhoneNumber {
         }
     }
 
-    /// [`PhoneNumber::warm_up`] on a thread of its own, started at a function's init:
-    /// Init does not wait for it (its time stays the hello-world's), and it overlaps
-    /// the runtime's first poll and the first request's network calls instead of
-    /// adding to that request. A parse that comes first waits for the load, no longer.
+    /// [`PhoneNumber::warm_up`] on a thread of its own, started at the init of a
+    /// function whose every request parses a number (intake, sender): Init does not
+    /// wait for it (its time stays the hello-world's), and it overlaps the runtime's
+    /// first poll and the first request's network calls instead of adding to that
+    /// request. A parse that comes first waits for the load, no longer. The webhook
+    /// does not start it: status bodies, most of its traffic, parse no number.
     pub fn warm_up_in_background() {
         std::thread::spawn(Self::warm_up);
     }

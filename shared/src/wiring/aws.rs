@@ -59,6 +59,8 @@ pub async fn intake(config: &IntakeConfig) -> Result<IntakeDeps, ConfigError> {
 /// The sender's deps: Graph at `WA_GRAPH_BASE_URL`, tokens from Secrets Manager
 /// under `WA_TENANT_SECRET_PREFIX`, send schedules on `WA_QUOTAS_TABLE`.
 pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
+    // Each record's request is validated again, its recipient with the metadata.
+    PhoneNumber::warm_up_in_background();
     let sdk = load_sdk_config().await;
     let provider = GraphProvider::new(&config.graph).map_err(|e| ConfigError::Invalid {
         var: "WA_GRAPH_BASE_URL",
@@ -83,8 +85,6 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
 /// The webhook's deps, with the app secret and the verify token read now, the cost
 /// ledger on `WA_QUOTAS_TABLE`.
 pub async fn webhook(config: &WebhookConfig) -> Result<WebhookDeps, ConfigError> {
-    // Inbound messages and a failed status's `recipient_id` are read as numbers.
-    PhoneNumber::warm_up_in_background();
     let sdk = load_sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let app_secret = secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN").await?;
