@@ -63,12 +63,13 @@ async fn fill(db: &SqliteDb, store: &SqliteMessageStore, series: &SqliteTrafficS
         tx.execute(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1)
              INSERT INTO store_messages
-                (pk, tenant, id, state, wamid, sweep_key, sweep_at, created_at, expires_at, body)
+                (pk, tenant, id, state, wamid, sweep_key, sweep_at, created_at, expires_at, body,
+                 recipient)
              SELECT pk || '~' || n.i, tenant, id || '~' || n.i,
                     CASE (n.i + rowid) % 10
                         WHEN 0 THEN 'failed' WHEN 1 THEN 'suppressed' WHEN 2 THEN 'delivered'
                         WHEN 3 THEN 'accepted' WHEN 4 THEN 'sent' ELSE 'read' END,
-                    NULL, NULL, NULL, created_at - n.i * 60000, expires_at, body
+                    NULL, NULL, NULL, created_at - n.i * 60000, expires_at, body, recipient
              FROM store_messages, n",
             [copies],
         )?;
