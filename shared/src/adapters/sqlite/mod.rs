@@ -79,17 +79,6 @@ impl CachedSql for Connection {
 /// the store's hot statements, and an LRU that small thrashes).
 const STATEMENT_CACHE: usize = 256;
 
-/// Page cache of each connection, KiB (SQLite's default is 2,000): the pages of the
-/// messages in flight and of their indexes stay in memory instead of being read back
-/// from the OS on every write (issue 15).
-const PAGE_CACHE_KIB: i64 = 32 * 1024;
-
-/// WAL pages after which a commit checkpoints (SQLite's default is 1,000). A message
-/// is written about ten times within a second or two, so a longer interval copies
-/// each hot page into the database once instead of several times; the WAL file
-/// grows to about 16 MB before it is reused.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 4_000;
-
 /// How a commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Synchronous {
@@ -176,9 +165,7 @@ impl SqliteDb {
                 let mode: String = conn.row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
                 tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
                 create_migrations_table(&conn)?;
-                let writer_conn = open_connection(&path, &options)?;
-                writer_conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
-                let writer = group_commit::Writer::start(writer_conn)?;
+                let writer = group_commit::Writer::start(open_connection(&path, &options)?)?;
                 Ok((conn, writer))
             })
             .await??
@@ -398,7 +385,6 @@ fn open_connection(path: &Path, options: &SqliteOptions) -> Result<Connection, S
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)?;
     Ok(conn)
 }
 
