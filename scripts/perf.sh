@@ -48,7 +48,9 @@ if [[ " ${skip} " != *" bench "* ]]; then
         echo
         echo "| benchmark | median |"
         echo "| --- | ---: |"
-        awk '/^[A-Za-z0-9_\/ -]+$/ {name=$0} /time:/ {gsub(/[\[\]]/,""); print "| " name " | " $4 " " $5 " |"}' "${out}/bench.txt"
+        # A bench's name is a line of its own; its estimate is the next "time: [lo mid hi]"
+        # line (test names such as domain::time::tests also contain "time:").
+        awk '/^[A-Za-z0-9_]+\/[A-Za-z0-9_\/-]+$/ {name=$0} /^ +time: +\[/ {gsub(/[\[\]]/,""); print "| " name " | " $4 " " $5 " |"}' "${out}/bench.txt"
     } >"${out}/bench.md"
     put_section bench "${out}/bench.md"
 fi
