@@ -7,6 +7,14 @@ use std::path::PathBuf;
 /// WhatsApp messaging pipeline tools.
 #[derive(Debug, Parser)]
 #[command(name = "wa", version, about)]
+#[cfg_attr(
+    not(feature = "aws"),
+    command(
+        after_help = "This wa was built without the `aws` feature (as `make dev` builds it). \
+        The operator commands (tenants, templates, messages, dlq, events, costs, doctor) \
+        are in the default build: cargo run -p wa-cli -- <command>"
+    )
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
