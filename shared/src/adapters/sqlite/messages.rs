@@ -428,12 +428,9 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_store_of_the_generated_recipient_column_keeps_its_listing_by_recipient() {
-        let db = SqliteDb::open_in_memory().await.unwrap();
-        // A file written before 0004: the recipient generated from the body.
-        db.migrate(&MIGRATIONS[..3]).await.unwrap();
-        let new = |to: &str| crate::domain::NewMessage {
+    /// A queued text message of tenant `acme` to `to`, created at `created_secs`.
+    fn queued(to: &str, created_secs: i64) -> Message {
+        let new = crate::domain::NewMessage {
             tenant: TenantId::parse("acme").unwrap(),
             id: MessageId::generate(),
             to: crate::domain::PhoneNumber::parse(to).unwrap(),
@@ -444,11 +441,15 @@ mod tests {
             metadata: None,
         };
         let policy = crate::domain::LifecyclePolicy::default();
-        let old = Message::new_queued(
-            new("+14155550123"),
-            Timestamp::from_secs(1_750_000_000),
-            &policy,
-        );
+        Message::new_queued(new, Timestamp::from_secs(created_secs), &policy)
+    }
+
+    #[tokio::test]
+    async fn a_store_of_the_generated_recipient_column_keeps_its_listing_by_recipient() {
+        let db = SqliteDb::open_in_memory().await.unwrap();
+        // A file written before 0004: the recipient generated from the body.
+        db.migrate(&MIGRATIONS[..3]).await.unwrap();
+        let old = queued("+14155550123", 1_750_000_000);
         let row = old.clone();
         db.write(move |tx| -> Result<(), SqliteError> {
             tx.execute(
@@ -470,11 +471,7 @@ mod tests {
         .await
         .unwrap();
         let store = SqliteMessageStore::new(db).await.unwrap();
-        let young = Message::new_queued(
-            new("+447911123456"),
-            Timestamp::from_secs(1_750_000_100),
-            &policy,
-        );
+        let young = queued("+447911123456", 1_750_000_100);
         store.create_if_absent(&young).await.unwrap();
         for m in [&old, &young] {
             let query = MessageQuery {
@@ -491,25 +488,11 @@ mod tests {
 
     #[tokio::test]
     async fn expired_messages_are_deleted_and_live_ones_kept() {
-        let queued = |created_secs| {
-            let new = crate::domain::NewMessage {
-                tenant: TenantId::parse("acme").unwrap(),
-                id: MessageId::generate(),
-                to: crate::domain::PhoneNumber::parse("+14155550123").unwrap(),
-                template_name: None,
-                template_language: None,
-                request: serde_json::json!({"text": "hi"}),
-                request_hash: "h".into(),
-                metadata: None,
-            };
-            let policy = crate::domain::LifecyclePolicy::default();
-            Message::new_queued(new, Timestamp::from_secs(created_secs), &policy)
-        };
         let store = SqliteMessageStore::new(SqliteDb::open_in_memory().await.unwrap())
             .await
             .unwrap();
-        let old = queued(1_750_000_000);
-        let young = queued(1_750_000_000 + 86_400);
+        let old = queued("+14155550123", 1_750_000_000);
+        let young = queued("+14155550123", 1_750_000_000 + 86_400);
         for m in [&old, &young] {
             store.create_if_absent(m).await.unwrap();
         }
