@@ -107,7 +107,20 @@ with open(f"{out}/cost.md", "w") as f:
     for step, calls in life["calls_per_message"].items():
         f.write(f"| {step} | " + ", ".join(f"{k} {v:g}" for k, v in calls.items()) + " |\n")
     f.write("\n" + life["cost_markdown"])
+with open(f"{out}/items.md", "w") as f:
+    f.write("Command: `make perf` (`lifecycle_cost`: the message item as the table holds it after\n")
+    f.write("each step, sized by DynamoDB's rules; a write is billed on the larger of the item\n")
+    f.write(f"before and after it). Machine: {machine}.\n\n")
+    f.write("| after | item bytes | write units of a write this size |\n| --- | ---: | ---: |\n")
+    for row in life["item_sizes"]:
+        f.write(f"| {row['step']} | {row['bytes']} | {row['write_units']:g} |\n")
+    h = life["history"]
+    f.write(f"\nAfter `read` the history holds {h['entries']} entries of "
+            f"{min(h['entry_bytes'])}-{h['largest_entry_bytes']} bytes. At the cap of {h['cap']} entries, "
+            f"entries like the largest of these would make the item about {h['bytes_at_cap']:,} bytes "
+            f"({-(-h['bytes_at_cap'] // 1024)} write units a write).\n")
 PY
+put_section items "${out}/items.md"
 put_section lambda "${out}/lambda.md"
 put_section cost "${out}/cost.md"
 

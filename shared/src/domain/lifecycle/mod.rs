@@ -75,7 +75,7 @@ mod tests;
 
 pub use decide::{claim_transition, decide, decide_blind};
 pub use event::{EventKind, LifecycleEvent, ProviderStatus, ProviderStatusKind};
-pub use history::flags;
+pub use history::{MAX_DETAIL_BYTES, flags};
 pub use internal::{ambiguous_failure, unconfirmed_failure};
 pub use patch::{
     Change, Decision, Guard, HistorySlot, Patch, StateChange, Sweep, TimestampWrite, Transition,

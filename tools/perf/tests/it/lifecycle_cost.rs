@@ -17,7 +17,10 @@ use crate::support::{APP_SECRET, Function};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use wa_perf::cost::{CostTable, FunctionUse, memory_sizes};
+use wa_perf::item_size::{item_size, value_size, write_units};
 use wa_perf::meter::Call;
+use wa_shared::adapters::keys::pk;
+use wa_shared::domain::lifecycle::LifecyclePolicy;
 use wa_shared::domain::webhook::sign;
 use wa_shared::domain::{MessageId, MessageState, TenantId};
 use wa_shared::ports::MessageStore;
@@ -141,6 +144,12 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
     )
     .await;
     let mut counted_from = BTreeMap::new();
+    // The message item's size after each step, per counted message (from the tap's
+    // images: what the table holds, not what a request carried).
+    let mut item_sizes: Vec<(&str, Vec<u64>)> = ["intake", "sender", "sent", "delivered", "read"]
+        .iter()
+        .map(|step| (*step, Vec::new()))
+        .collect();
 
     // Warm every function once with a message of its own, then count MESSAGES lifecycles.
     let tenant = TenantId::parse("demo").unwrap();
@@ -169,6 +178,15 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
         let id = MessageId::parse(view["id"].as_str().unwrap()).unwrap();
         meter.phase(&label("events"));
         stream_to_events(&mut tap, &mut functions, stack).await;
+        let key = pk(&tenant, &id);
+        let mut size_after = |step: usize, tap: &StreamTap| {
+            if i > 0 {
+                let item = tap.item(&stack.tables.messages, &key);
+                let item = item.unwrap_or_else(|| panic!("no item {key} on the tap"));
+                item_sizes[step].1.push(item_size(item));
+            }
+        };
+        size_after(0, &tap);
 
         meter.phase(&label("sqs-poll"));
         let received = sqs
@@ -200,12 +218,13 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
 
         meter.phase(&label("events"));
         stream_to_events(&mut tap, &mut functions, stack).await;
+        size_after(1, &tap);
         let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
         assert_eq!(m.state, MessageState::Accepted, "{m:?}");
         let wamid = m.wamid.clone().unwrap();
         let to = m.to.digits().to_owned();
         meter.phase(&label("webhook"));
-        for status in ["sent", "delivered", "read"] {
+        for (step, status) in ["sent", "delivered", "read"].into_iter().enumerate() {
             let answer = functions
                 .get_mut("webhook")
                 .unwrap()
@@ -214,6 +233,7 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
             assert_eq!(answer["statusCode"], 200, "{answer}");
             meter.phase(&label("events"));
             stream_to_events(&mut tap, &mut functions, stack).await;
+            size_after(2 + step, &tap);
             meter.phase(&label("webhook"));
         }
         let m = stack.store.get(&tenant, &id).await.unwrap().unwrap();
@@ -308,6 +328,42 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
         })
         .cloned()
         .collect();
+    // The item after each step: the same for every message (same request, same
+    // statuses), and what its writes are billed on.
+    for (step, sizes) in &item_sizes {
+        assert_eq!(sizes.len(), MESSAGES, "{step}: {sizes:?}");
+        assert!(sizes.iter().all(|b| *b > 0), "{step}: {sizes:?}");
+    }
+    let read_item = tap
+        .item(&stack.tables.messages, &pk(&tenant, &ids[0]))
+        .unwrap()
+        .clone();
+    let history = read_item["history"]["M"].as_object().unwrap();
+    let entry_sizes: Vec<u64> = history
+        .iter()
+        .map(|(k, v)| k.len() as u64 + 1 + value_size(v))
+        .collect();
+    let largest_entry = entry_sizes.iter().copied().max().unwrap();
+    let cap = u64::from(LifecyclePolicy::default().history_cap);
+    let item_report: Vec<Value> = item_sizes
+        .iter()
+        .map(|(step, sizes)| {
+            let bytes = sizes.iter().copied().max().unwrap_or(0);
+            json!({"step": step, "bytes": bytes, "write_units": write_units(bytes, false)})
+        })
+        .collect();
+    let final_bytes = item_sizes
+        .last()
+        .and_then(|(_, s)| s.iter().copied().max())
+        .unwrap_or(0);
+    let history_report = json!({
+        "entries": history.len(),
+        "entry_bytes": entry_sizes,
+        "largest_entry_bytes": largest_entry,
+        "cap": cap,
+        "bytes_at_cap": final_bytes + (cap - history.len() as u64) * largest_entry,
+    });
+    eprintln!("item sizes: {item_report:?}; history: {history_report}");
     let table = CostTable::of_run(MESSAGES as u64, &counted, &uses, 4 * MESSAGES as u64);
     eprintln!("{}", table.markdown());
     for phase in [
@@ -329,6 +385,9 @@ async fn a_message_lifecycle_on_aws_is_counted_call_by_call() {
             "functions": uses,
             "cost": table,
             "cost_markdown": table.markdown(),
+            "item_sizes": item_report,
+            "history": history_report,
+            "item_after_read": read_item,
             "read_ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
         });
         std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();

@@ -60,6 +60,14 @@ impl StreamTap {
         answer.json().await.unwrap()
     }
 
+    /// The last image seen of the item of `table` whose `pk` is `pk` (a string key).
+    pub fn item(&self, table: &str, pk: &str) -> Option<&Map<String, Value>> {
+        self.seen
+            .get(table)?
+            .values()
+            .find(|item| item.get("pk").and_then(|v| v["S"].as_str()) == Some(pk))
+    }
+
     /// The stream records of `table` since the last call: an `INSERT` or `MODIFY` per
     /// changed item, a `REMOVE` per item gone, in no particular order among items.
     pub async fn records(&mut self, table: &str) -> Vec<Value> {

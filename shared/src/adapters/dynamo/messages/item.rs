@@ -162,4 +162,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
     }
+
+    /// DynamoDB refuses an item over 400 KB. The largest request intake takes, a
+    /// history at its cap, every entry with the longest wamid and the largest detail
+    /// kept: the item stays under it, so no transition can fail on the item's size.
+    #[test]
+    fn the_history_cap_and_the_detail_bound_keep_the_largest_item_under_dynamodbs_limit() {
+        use crate::adapters::dynamo::capacity::item_size;
+        use crate::app::intake::MAX_BODY_BYTES;
+        use crate::domain::MessageState;
+        use crate::domain::lifecycle::MAX_DETAIL_BYTES;
+        use crate::domain::message::{HistoryEntry, HistoryOutcome};
+
+        let policy = LifecyclePolicy::default();
+        let mut m = message();
+        m.request = json!({"to": "+14155550123", "text": {"body": "x".repeat(MAX_BODY_BYTES)}});
+        let wamid = "w".repeat(512);
+        // A detail of the largest size kept: its JSON is MAX_DETAIL_BYTES long.
+        let filler = MAX_DETAIL_BYTES - json!({"wamid": wamid, "failure": ""}).to_string().len();
+        let detail = json!({"wamid": wamid, "failure": "f".repeat(filler)});
+        assert_eq!(detail.to_string().len(), MAX_DETAIL_BYTES);
+        for i in 0..policy.history_cap {
+            m.history.insert(
+                format!("webhook.failed{i}:{wamid}"),
+                HistoryEntry {
+                    at: Timestamp::from_secs(1_750_000_000),
+                    event: "webhook.failed".into(),
+                    state_after: MessageState::Failed,
+                    outcome: HistoryOutcome::Anomaly,
+                    detail: Some(detail.clone()),
+                },
+            );
+        }
+        let bytes = item_size(&to_item(&m).unwrap());
+        assert!(bytes < 400 * 1024, "{bytes} bytes");
+        // The history is most of it: the cap, not the request, is what bounds growth.
+        assert!(bytes > usize::try_from(policy.history_cap).unwrap() * MAX_DETAIL_BYTES);
+    }
 }
