@@ -1,7 +1,8 @@
 //! `wa load`: load (N messages as fast as allowed) or soak (a fixed rate for a
 //! duration) against a running pipeline, through its public API, then the figures:
-//! intake throughput and answers, and each message's latency from `queued` to the
-//! state asked for, read from the message's own timestamps.
+//! intake throughput and answers, each message's latency from `queued` to the state
+//! asked for (read from the message's own timestamps), and the latency of each stage
+//! on the way (read from the message's history: when we recorded each state).
 
 use crate::cli::LoadArgs;
 use anyhow::{Context, bail};
@@ -27,10 +28,40 @@ pub struct LoadReport {
     pub latency_ms: Vec<f64>,
     /// `(queued_at, target_at)` in epoch ms of each message that reached the target.
     pub spans_ms: Vec<(i64, i64)>,
+    /// Each stage from `queued` up to the target, with its latencies (empty: not measured).
+    pub stages: Vec<StageLatencies>,
     /// Final states of the accepted messages.
     pub states: BTreeMap<String, usize>,
     /// Messages that had not reached the target when the wait ended.
     pub unsettled: usize,
+}
+
+/// The latencies of one stage, from a message first reaching `from` to it first
+/// reaching `to`, of the messages whose history shows both.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct StageLatencies {
+    /// The earlier state.
+    pub from: &'static str,
+    /// The next state.
+    pub to: &'static str,
+    /// Milliseconds between the two, one per message.
+    pub ms: Vec<f64>,
+}
+
+impl StageLatencies {
+    /// The consecutive stages from `queued` up to `until` (none if `until` is unknown).
+    pub fn up_to(until: &str) -> Vec<Self> {
+        let last = rank(until).unwrap_or(0);
+        RANKS
+            .windows(2)
+            .take(last)
+            .map(|pair| Self {
+                from: pair[0],
+                to: pair[1],
+                ms: Vec::new(),
+            })
+            .collect()
+    }
 }
 
 impl LoadReport {
@@ -57,6 +88,10 @@ impl LoadReport {
             "queued->{until} ms {}\n",
             summary(&self.latency_ms)
         ));
+        for stage in &self.stages {
+            let label = format!("{}->{} ms", stage.from, stage.to);
+            out.push_str(&format!("  {label:<20} {}\n", summary(&stage.ms)));
+        }
         if let Some(rate) = self.lifecycle_rate() {
             out.push_str(&format!(
                 "lifecycle      {} messages from the first queued to the last {until} at {rate:.0} msg/s\n",
@@ -87,7 +122,7 @@ impl LoadReport {
     }
 }
 
-/// `p50 … p90 … p99 … max …` of `samples` (nearest rank), or `none`.
+/// `p50 … p90 … p95 … p99 … max … (n=…)` of `samples` (nearest rank), or `none`.
 pub fn summary(samples: &[f64]) -> String {
     if samples.is_empty() {
         return "none".into();
@@ -95,9 +130,10 @@ pub fn summary(samples: &[f64]) -> String {
     let mut sorted = samples.to_vec();
     sorted.sort_by(f64::total_cmp);
     format!(
-        "p50 {:.0}  p90 {:.0}  p99 {:.0}  max {:.0}  (n={})",
+        "p50 {:.0}  p90 {:.0}  p95 {:.0}  p99 {:.0}  max {:.0}  (n={})",
         percentile(&sorted, 50.0),
         percentile(&sorted, 90.0),
+        percentile(&sorted, 95.0),
         percentile(&sorted, 99.0),
         sorted[sorted.len() - 1],
         sorted.len()
@@ -191,7 +227,10 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<LoadReport> {
         });
         n += 1;
     }
-    let mut report = LoadReport::default();
+    let mut report = LoadReport {
+        stages: StageLatencies::up_to(&args.until),
+        ..LoadReport::default()
+    };
     let mut ids = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (status, ms, id) = joined?;
@@ -217,7 +256,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<LoadReport> {
 }
 
 /// Poll each message until it reaches `until` (or settles elsewhere), recording its
-/// latency from its own `queued_at` timestamp.
+/// latency from its own `queued_at` timestamp and its stages from its history.
 async fn wait_for_all(
     client: &reqwest::Client,
     base: &str,
@@ -282,6 +321,9 @@ async fn wait_for_all(
                         report.latency_ms.push((to - from).max(0) as f64);
                         report.spans_ms.push((from, to));
                     }
+                    if reached {
+                        record_stages(&message, &mut report.stages);
+                    }
                     *report.states.entry(state).or_default() += 1;
                 } else {
                     still.push(id);
@@ -306,6 +348,53 @@ fn span(message: &Value, until: &str) -> Option<(i64, i64)> {
     Some((from, to))
 }
 
+/// Add to each stage the message's latency over it, when its history shows both ends.
+fn record_stages(message: &Value, stages: &mut [StageLatencies]) {
+    let reached_ms = first_reached_ms(message);
+    for stage in stages {
+        let (Some(from), Some(to)) = (rank(stage.from), rank(stage.to)) else {
+            continue;
+        };
+        if let (Some(Some(from_ms)), Some(Some(to_ms))) = (reached_ms.get(from), reached_ms.get(to))
+        {
+            stage.ms.push((to_ms - from_ms).max(0) as f64);
+        }
+    }
+}
+
+/// Epoch milliseconds at which the message first reached each state of [`RANKS`]: the
+/// earliest `at` of the history entries that moved it there (`outcome` `advanced`; a
+/// late or repeated event only fills a timestamp and keeps the state it found), and
+/// for `queued` its `timestamps.queued_at` when present. `None`: never seen there
+/// (skipped, or not yet).
+fn first_reached_ms(message: &Value) -> [Option<i64>; RANKS.len()] {
+    let mut reached_ms = [None; RANKS.len()];
+    let entries = message["history"].as_array().map_or(&[][..], Vec::as_slice);
+    for entry in entries {
+        if entry["outcome"].as_str() != Some("advanced") {
+            continue;
+        }
+        let Some(state) = entry["state"].as_str().and_then(rank) else {
+            continue;
+        };
+        let Some(at) = entry["at"].as_str().and_then(parse_rfc3339_ms) else {
+            continue;
+        };
+        if let Some(first) = reached_ms.get_mut(state)
+            && first.is_none_or(|earlier| at < earlier)
+        {
+            *first = Some(at);
+        }
+    }
+    if let Some(queued_at) = message["timestamps"]["queued_at"]
+        .as_str()
+        .and_then(parse_rfc3339_ms)
+    {
+        reached_ms[0] = Some(queued_at);
+    }
+    reached_ms
+}
+
 /// Epoch milliseconds of `YYYY-MM-DDTHH:MM:SS[.mmm]Z`.
 fn parse_rfc3339_ms(text: &str) -> Option<i64> {
     let parsed = chrono::DateTime::parse_from_rfc3339(text).ok()?;
@@ -328,10 +417,100 @@ mod tests {
     fn percentiles_are_nearest_rank() {
         let samples: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!(percentile(&samples, 50.0), 10.0);
+        assert_eq!(percentile(&samples, 90.0), 18.0);
+        assert_eq!(percentile(&samples, 95.0), 19.0);
         assert_eq!(percentile(&samples, 99.0), 20.0);
         assert_eq!(percentile(&samples, 0.0), 1.0);
         assert_eq!(summary(&[]), "none");
         assert!(summary(&[3.0, 1.0, 2.0]).starts_with("p50 2"));
+        assert_eq!(
+            summary(&samples),
+            "p50 10  p90 18  p95 19  p99 20  max 20  (n=20)"
+        );
+    }
+
+    /// A history entry as `GET /v1/messages/{id}` shows it.
+    fn entry(at: &str, event: &str, state: &str, outcome: &str) -> Value {
+        json!({"at": format!("2026-11-25T21:18:{at}Z"), "event": event,
+               "state": state, "outcome": outcome})
+    }
+
+    #[test]
+    fn stage_latencies_come_from_the_first_history_entry_reaching_each_state() {
+        // One retry (throttled) before Meta accepted, then Meta's statuses; a late
+        // `webhook.sent` applied once the message was delivered, by a receiver whose
+        // clock runs behind: it only filled a timestamp and is not when it was delivered.
+        let message = json!({
+            "status": "read",
+            "timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
+                           "accepted_at": "2026-11-25T21:18:21.390Z",
+                           "sent_at": "2026-11-25T21:18:21Z",
+                           "delivered_at": "2026-11-25T21:18:22Z",
+                           "read_at": "2026-11-25T21:18:24Z"},
+            "history": [
+                entry("20.780", "intake.queued", "queued", "advanced"),
+                entry("20.802", "sender.claimed", "sending", "advanced"),
+                entry("20.861", "sender.retry_scheduled", "queued", "advanced"),
+                entry("21.310", "sender.claimed", "sending", "advanced"),
+                entry("21.390", "sender.accepted", "accepted", "advanced"),
+                entry("21.702", "webhook.delivered", "delivered", "timestamp_filled"),
+                entry("21.815", "webhook.sent", "sent", "advanced"),
+                entry("22.044", "webhook.delivered", "delivered", "advanced"),
+                entry("24.500", "webhook.read", "read", "advanced"),
+                entry("25.100", "webhook.read", "read", "timestamp_filled"),
+            ],
+        });
+        let mut stages = StageLatencies::up_to("read");
+        record_stages(&message, &mut stages);
+        let measured: Vec<(&str, &str, Vec<f64>)> = stages
+            .iter()
+            .map(|s| (s.from, s.to, s.ms.clone()))
+            .collect();
+        assert_eq!(
+            measured,
+            [
+                ("queued", "sending", vec![22.0]),
+                ("sending", "accepted", vec![588.0]),
+                ("accepted", "sent", vec![425.0]),
+                ("sent", "delivered", vec![229.0]),
+                ("delivered", "read", vec![2456.0]),
+            ]
+        );
+        let mut up_to_accepted = StageLatencies::up_to("accepted");
+        record_stages(&message, &mut up_to_accepted);
+        assert_eq!(up_to_accepted.len(), 2);
+        assert_eq!(up_to_accepted[1].ms, [588.0]);
+    }
+
+    #[test]
+    fn a_stage_the_history_skipped_is_left_out() {
+        // Meta's `read` came before its `delivered`: the message went from `sent` to
+        // `read`, and the late `delivered` only filled its timestamp.
+        let message = json!({
+            "status": "read",
+            "timestamps": {"queued_at": "2026-11-25T21:18:20.780Z"},
+            "history": [
+                entry("20.780", "intake.queued", "queued", "advanced"),
+                entry("20.802", "sender.claimed", "sending", "advanced"),
+                entry("21.081", "sender.accepted", "accepted", "advanced"),
+                entry("21.400", "webhook.sent", "sent", "advanced"),
+                entry("22.000", "webhook.read", "read", "advanced"),
+                entry("22.150", "webhook.delivered", "read", "timestamp_filled"),
+            ],
+        });
+        let mut stages = StageLatencies::up_to("read");
+        record_stages(&message, &mut stages);
+        let counted: Vec<usize> = stages.iter().map(|s| s.ms.len()).collect();
+        assert_eq!(counted, [1, 1, 1, 0, 0]);
+        let report = LoadReport {
+            stages,
+            spans_ms: vec![(0, 1_000)],
+            ..LoadReport::default()
+        };
+        let text = report.render("read");
+        assert!(text.contains("\n  queued->sending ms   p50 22  "), "{text}");
+        assert!(text.contains("\n  sent->delivered ms   none\n"), "{text}");
+        assert!(text.contains("\nlifecycle      1 messages"), "{text}");
     }
 
     #[test]

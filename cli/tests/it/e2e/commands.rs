@@ -166,6 +166,15 @@ async fn wa_load_reports_throughput_and_latency_and_replays_on_a_rerun() {
     assert!(out.contains("answers        202: 200"), "{out}");
     assert!(out.contains("final states   read 200"), "{out}");
     assert!(out.contains("queued->read ms p50"), "{out}");
+    for stage in [
+        "queued->sending",
+        "sending->accepted",
+        "accepted->sent",
+        "sent->delivered",
+        "delivered->read",
+    ] {
+        assert!(out.contains(&format!("\n  {stage} ms")), "{out}");
+    }
     let (ok, out, err) = wa(&dev, &args);
     assert!(ok, "{out}{err}");
     assert!(out.contains("answers        200: 200"), "{out}");
