@@ -8,7 +8,9 @@
 #
 # WA_DEV_LOG=FILE keeps wa dev's log. WA_SANDBOX_LATENCY_MS: the sandbox's latency
 # (default 50). WA_BIN: the wa binary (default target/local/wa). WA_PERF_RECORD=FILE: run wa dev
-# under `perf record -g` into FILE (for a flame graph: `perf script | inferno...`).
+# under `perf record` into FILE (for a flame graph: `perf script | inferno...`), with
+# WA_PERF_CALL_GRAPH's unwinding (default fp; dwarf sees through Rust frames built
+# without frame pointers, at the price of a larger file).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wa="${WA_BIN:-${repo_root}/target/local/wa}"
@@ -41,7 +43,7 @@ throughput_mps = 2000
 intake_quota = { requests_per_second = 5000, burst = 10000 }
 TOML
 if [[ -n "${WA_PERF_RECORD:-}" ]]; then
-    perf record -F 999 -g -o "${WA_PERF_RECORD}" -- "${wa}" dev --config "${work}/wa.toml" >"${work}/dev.log" 2>&1 &
+    perf record -F 999 --call-graph "${WA_PERF_CALL_GRAPH:-fp}" -o "${WA_PERF_RECORD}" -- "${wa}" dev --config "${work}/wa.toml" >"${work}/dev.log" 2>&1 &
     dev_pid=$!
     sleep 1
     wa_pid="$(pgrep -P "${dev_pid}" -f "dev --config" || echo "${dev_pid}")"
@@ -52,10 +54,10 @@ else
 fi
 for _ in $(seq 150); do curl -fs "http://127.0.0.1:${port}/openapi.json" >/dev/null && break; sleep 0.2; done
 cpu_before=$(awk '{print $14+$15}' "/proc/${wa_pid}/stat")
-"${wa}" load --url "http://127.0.0.1:${port}" --key wa_perf_key "$@" | tee "${work}/load.txt"
+"${wa}" load --url "http://127.0.0.1:${port}" --key wa_perf_key --measure-pid "${wa_pid}" "$@" | tee "${work}/load.txt"
 cpu_after=$(awk '{print $14+$15}' "/proc/${wa_pid}/stat")
 ticks=$(getconf CLK_TCK)
 messages=$(awk '/^lifecycle/ {print $2}' "${work}/load.txt")
 if [[ -n "${messages}" && "${messages}" -gt 0 ]]; then
-    echo "wa dev CPU per message lifecycle: $(echo "scale=3; (${cpu_after} - ${cpu_before}) * 1000 / ${ticks} / ${messages}" | bc) ms (${messages} messages, sandbox included)"
+    echo "wa dev CPU per message lifecycle: $(echo "scale=3; (${cpu_after} - ${cpu_before}) * 1000 / ${ticks} / ${messages}" | bc) ms (${messages} messages, sandbox and wa load's final reads included)"
 fi

@@ -215,6 +215,10 @@ pub struct LoadArgs {
     /// Prefix of the idempotency keys (a rerun with the same prefix only replays).
     #[arg(long)]
     pub run_id: Option<String>,
+    /// A local process to measure (Linux): its CPU time from the first request until
+    /// the last message settled, and during the final read of every message, per message.
+    #[arg(long)]
+    pub measure_pid: Option<u32>,
 }
 
 /// `90s`, `15m`, `2h`, `1500ms`, or plain seconds.

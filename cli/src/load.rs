@@ -1,8 +1,8 @@
 //! `wa load`: load (N messages as fast as allowed) or soak (a fixed rate for a
 //! duration) against a running pipeline, through its public API, then the figures:
 //! intake throughput and answers, each message's latency from `queued` to the state
-//! asked for (read from the message's own timestamps), and the latency of each stage
-//! on the way (read from the message's history: when we recorded each state).
+//! asked for and the latency of each stage on the way (both read from the message's
+//! history: when we recorded each state), and the lifecycle rate.
 
 use crate::cli::LoadArgs;
 use anyhow::{Context, bail};
@@ -34,6 +34,9 @@ pub struct LoadReport {
     pub states: BTreeMap<String, usize>,
     /// Messages that had not reached the target when the wait ended.
     pub unsettled: usize,
+    /// CPU time of the `--measure-pid` process, in ms: from the first request until
+    /// the last message settled, then during the final read of every message.
+    pub process_cpu_ms: Option<(f64, f64)>,
 }
 
 /// The latencies of one stage, from a message first reaching `from` to it first
@@ -106,6 +109,15 @@ impl LoadReport {
         out.push_str(&format!("final states   {}\n", states.join(", ")));
         if self.unsettled > 0 {
             out.push_str(&format!("not {until} in time: {}\n", self.unsettled));
+        }
+        if let Some((lifecycle, reads)) = self.process_cpu_ms {
+            let n = self.spans_ms.len().max(1) as f64;
+            out.push_str(&format!(
+                "process CPU    {:.3} ms per lifecycle until the last {until}, then {:.3} ms per message for the final reads (n={})\n",
+                lifecycle / n,
+                reads / n,
+                self.spans_ms.len()
+            ));
         }
         out
     }
@@ -190,6 +202,7 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<LoadReport> {
         .unwrap_or_else(|| format!("load-{}", run_stamp()));
     let permits = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let mut tasks = JoinSet::new();
+    let cpu_at_start = args.measure_pid.map(process_cpu_ms).transpose()?;
     let started = Instant::now();
     let mut n = 0usize;
     loop {
@@ -242,53 +255,93 @@ pub async fn measure(args: &LoadArgs) -> anyhow::Result<LoadReport> {
     }
     report.sent = n;
     report.send_time = started.elapsed();
+    let deadline = Instant::now() + args.settle;
+    wait_for_last(&client, &base, &args.api.key, &args.until, deadline, &ids).await;
+    let cpu_at_settled = args.measure_pid.map(process_cpu_ms).transpose()?;
     wait_for_all(
         &client,
         &base,
         &args.api.key,
         &args.until,
-        args.settle,
+        deadline,
         ids,
         &mut report,
     )
     .await;
+    if let (Some(pid), Some(start), Some(settled)) =
+        (args.measure_pid, cpu_at_start, cpu_at_settled)
+    {
+        let end = process_cpu_ms(pid)?;
+        report.process_cpu_ms = Some((settled - start, end - settled));
+    }
     Ok(report)
 }
 
-/// Poll each message until it reaches `until` (or settles elsewhere), recording its
-/// latency from its own `queued_at` timestamp and its stages from its history.
+/// Clock ticks a second in `/proc/<pid>/stat` (`USER_HZ`, 100 on every Linux
+/// architecture; what `getconf CLK_TCK` prints).
+const USER_HZ: f64 = 100.0;
+
+/// The CPU time (user + system) process `pid` has used so far, in ms (Linux only).
+fn process_cpu_ms(pid: u32) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    cpu_ms_of_stat(&stat).with_context(|| format!("{path} has no utime and stime"))
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line, in ms. Fields are counted after the
+/// command name's closing parenthesis, since the name may hold spaces.
+fn cpu_ms_of_stat(stat: &str) -> Option<f64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the line; the state (field 3) is the first after the name.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) * 1000.0 / USER_HZ)
+}
+
+/// Watch the last message sent until it settles (reaches `until`, fails or is
+/// suppressed) or `deadline` passes: polling every message meanwhile would load the
+/// pipeline being measured.
+async fn wait_for_last(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    until: &str,
+    deadline: Instant,
+    ids: &[String],
+) {
+    let target = rank(until).unwrap_or(2);
+    let Some(last) = ids.last() else {
+        return;
+    };
+    let url = format!("{base}/v1/messages/{last}");
+    while Instant::now() < deadline {
+        let state = async {
+            let resp = client.get(&url).bearer_auth(key).send().await.ok()?;
+            let message = resp.json::<Value>().await.ok()?;
+            message["status"].as_str().map(str::to_owned)
+        }
+        .await
+        .unwrap_or_default();
+        if rank(&state).is_some_and(|r| r >= target) || state == "failed" || state == "suppressed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Read each message until it reaches `until` (or settles elsewhere), recording its
+/// latency from `queued` and its stages from its history.
 async fn wait_for_all(
     client: &reqwest::Client,
     base: &str,
     key: &str,
     until: &str,
-    settle: Duration,
+    deadline: Instant,
     mut pending: Vec<String>,
     report: &mut LoadReport,
 ) {
     let target = rank(until).unwrap_or(2);
-    let deadline = Instant::now() + settle;
-    // Watch the last message sent until it settles before reading them all: polling
-    // every message meanwhile would load the pipeline being measured.
-    if let Some(last) = pending.last() {
-        let url = format!("{base}/v1/messages/{last}");
-        while Instant::now() < deadline {
-            let state = async {
-                let resp = client.get(&url).bearer_auth(key).send().await.ok()?;
-                let message = resp.json::<Value>().await.ok()?;
-                message["status"].as_str().map(str::to_owned)
-            }
-            .await
-            .unwrap_or_default();
-            if rank(&state).is_some_and(|r| r >= target)
-                || state == "failed"
-                || state == "suppressed"
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
     while !pending.is_empty() {
         let mut still = Vec::new();
         let mut checks = JoinSet::new();
@@ -339,12 +392,21 @@ async fn wait_for_all(
     report.unsettled = pending.len();
 }
 
-/// Epoch milliseconds of `queued_at` and of the timestamp of `until` (Meta's
-/// timestamps have whole seconds: `accepted` is the finest measure).
+/// Epoch milliseconds of `queued_at` and of when the message first reached `until`
+/// (or a later state, when Meta skipped it), from its history: when *we* recorded
+/// each step. The `*_at` timestamps of Meta's statuses carry Meta's whole seconds,
+/// which would shorten a span by half a second on average; they are the fallback for
+/// a message whose history does not show the state.
 fn span(message: &Value, until: &str) -> Option<(i64, i64)> {
-    let ts = &message["timestamps"];
-    let from = parse_rfc3339_ms(ts["queued_at"].as_str()?)?;
-    let to = parse_rfc3339_ms(ts[format!("{until}_at")].as_str()?)?;
+    let reached = first_reached_ms(message);
+    let from = reached[0]?;
+    let target = rank(until)?;
+    let to = reached[target..]
+        .iter()
+        .flatten()
+        .min()
+        .copied()
+        .or_else(|| parse_rfc3339_ms(message["timestamps"][format!("{until}_at")].as_str()?))?;
     Some((from, to))
 }
 
@@ -514,17 +576,44 @@ mod tests {
     }
 
     #[test]
-    fn latency_comes_from_the_messages_own_timestamps() {
-        let m = json!({"timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
-                                      "accepted_at": "2026-11-25T21:18:21.081Z"}});
+    fn latency_comes_from_when_we_recorded_each_state() {
+        // Meta's `read_at` has whole seconds (21:18:21.000); we recorded it at .940.
+        let m = json!({
+            "timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
+                           "accepted_at": "2026-11-25T21:18:21.081Z",
+                           "read_at": "2026-11-25T21:18:21Z"},
+            "history": [
+                entry("20.780", "intake.queued", "queued", "advanced"),
+                entry("21.081", "sender.accepted", "accepted", "advanced"),
+                entry("21.940", "webhook.read", "read", "advanced"),
+            ],
+        });
         let (from, to) = span(&m, "accepted").unwrap();
         assert_eq!(to - from, 301);
-        assert_eq!(span(&m, "read"), None);
+        assert_eq!(span(&m, "read"), Some((from, from + 1160)));
+        // Delivered was skipped: reaching read is reaching delivered.
+        assert_eq!(span(&m, "delivered"), Some((from, from + 1160)));
+        assert_eq!(span(&m, "sent"), Some((from, from + 1160)));
+        // Without a history, the timestamps.
+        let bare = json!({"timestamps": {"queued_at": "2026-11-25T21:18:20.780Z",
+                                         "accepted_at": "2026-11-25T21:18:21.081Z"}});
+        assert_eq!(span(&bare, "accepted").map(|(f, t)| t - f), Some(301));
+        assert_eq!(span(&bare, "read"), None);
         let report = LoadReport {
             spans_ms: vec![(0, 1_000), (500, 2_000), (1_000, 1_500)],
             ..LoadReport::default()
         };
         assert_eq!(report.lifecycle_rate(), Some(1.5));
+    }
+
+    #[test]
+    fn cpu_time_is_read_after_the_command_name() {
+        // A command name with spaces and a parenthesis; utime 250, stime 50 ticks.
+        let stat = "4242 (wa (dev) x) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 50 0 0 20 0 9 0";
+        assert_eq!(cpu_ms_of_stat(stat), Some(3000.0));
+        assert_eq!(cpu_ms_of_stat("4242 (wa) S 1"), None);
+        let own = process_cpu_ms(std::process::id()).unwrap();
+        assert!(own >= 0.0);
     }
 
     #[test]
