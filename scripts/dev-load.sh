@@ -7,13 +7,15 @@
 #   scripts/dev-load.sh [wa load flags...]        e.g. --messages 5000 --concurrency 64
 #
 # WA_DEV_LOG=FILE keeps wa dev's log. WA_SANDBOX_LATENCY_MS: the sandbox's latency
-# (default 50). WA_BIN: the wa binary (default target/local/wa). WA_PERF_RECORD=FILE: run wa dev
+# (default 50). WA_BIN: the wa binary (default target/local/wa); WA_LOAD_BIN: the one
+# that runs `wa load` (default WA_BIN: set it to A/B two builds of wa dev). WA_PERF_RECORD=FILE: run wa dev
 # under `perf record` into FILE (for a flame graph: `perf script | inferno...`), with
 # WA_PERF_CALL_GRAPH's unwinding (default fp; dwarf sees through Rust frames built
 # without frame pointers, at the price of a larger file).
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 wa="${WA_BIN:-${repo_root}/target/local/wa}"
+wa_load="${WA_LOAD_BIN:-${wa}}"
 work="$(mktemp -d)"
 dev_pid=""
 cleanup() {
@@ -54,7 +56,7 @@ else
 fi
 for _ in $(seq 150); do curl -fs "http://127.0.0.1:${port}/openapi.json" >/dev/null && break; sleep 0.2; done
 cpu_before=$(awk '{print $14+$15}' "/proc/${wa_pid}/stat")
-"${wa}" load --url "http://127.0.0.1:${port}" --key wa_perf_key --measure-pid "${wa_pid}" "$@" | tee "${work}/load.txt"
+"${wa_load}" load --url "http://127.0.0.1:${port}" --key wa_perf_key --measure-pid "${wa_pid}" "$@" | tee "${work}/load.txt"
 cpu_after=$(awk '{print $14+$15}' "/proc/${wa_pid}/stat")
 ticks=$(getconf CLK_TCK)
 messages=$(awk '/^lifecycle/ {print $2}' "${work}/load.txt")
