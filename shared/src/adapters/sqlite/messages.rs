@@ -172,6 +172,51 @@ fn upsert(tx: &rusqlite::Transaction<'_>, m: &Message) -> Result<(), RowError> {
     Ok(())
 }
 
+/// Write `after` over the stored `before`, setting only the indexed columns whose
+/// value changed. SQLite rewrites the entries of every index over a column an UPDATE
+/// sets, changed or not, and each entry is a page of the WAL: the wamid index alone,
+/// keyed by random wamids, cost a page write per status (issue 15).
+fn update_changed(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    before: &Message,
+    after: &Message,
+) -> Result<(), RowError> {
+    let body = serde_json::to_string(after).map_err(RowError::Encode)?;
+    let state = (before.state != after.state).then(|| after.state.as_str());
+    let wamid = (before.wamid != after.wamid).then(|| after.wamid.as_ref().map(Wamid::as_str));
+    let sweep =
+        (before.sweep_key != after.sweep_key || before.sweep_at != after.sweep_at).then(|| {
+            (
+                after.sweep_key.as_deref(),
+                after.sweep_at.map(Timestamp::as_millis),
+            )
+        });
+    let expires_at = (before.expires_at != after.expires_at).then_some(after.expires_at);
+    let mut sql = String::from("UPDATE store_messages SET body = ?2");
+    let mut args: Vec<rusqlite::types::Value> = vec![key.to_owned().into(), body.into()];
+    let mut set = |column: &str, value: rusqlite::types::Value| {
+        args.push(value);
+        sql.push_str(&format!(", {column} = ?{}", args.len()));
+    };
+    if let Some(state) = state {
+        set("state", state.to_owned().into());
+    }
+    if let Some(wamid) = wamid {
+        set("wamid", wamid.map(str::to_owned).into());
+    }
+    if let Some((sweep_key, sweep_at)) = sweep {
+        set("sweep_key", sweep_key.map(str::to_owned).into());
+        set("sweep_at", sweep_at.into());
+    }
+    if let Some(expires_at) = expires_at {
+        set("expires_at", expires_at.into());
+    }
+    sql.push_str(" WHERE pk = ?1");
+    tx.exec(&sql, rusqlite::params_from_iter(args))?;
+    Ok(())
+}
+
 fn read(tx: &rusqlite::Connection, key: &str) -> Result<Option<Message>, RowError> {
     let body: Option<String> = tx
         .row(
@@ -338,7 +383,7 @@ impl MessageStore for SqliteMessageStore {
                 }
                 let before = message.clone();
                 transition.apply_to(&mut message);
-                upsert(tx, &message)?;
+                update_changed(tx, &key, &before, &message)?;
                 super::events::insert(tx, &message_events(Some(&before), &message))?;
                 Ok(ApplyOutcome::Applied(Box::new(message)))
             })
