@@ -215,6 +215,10 @@ pub struct LoadArgs {
     /// Prefix of the idempotency keys (a rerun with the same prefix only replays).
     #[arg(long)]
     pub run_id: Option<String>,
+    /// Baseline: send the same load to a server in this process that answers at once
+    /// (no pipeline), instead of `--url`, and skip the wait for the messages.
+    #[arg(long)]
+    pub echo: bool,
     /// A local process to measure (Linux): its CPU time from the first request until
     /// the last message settled, and during the final read of every message, per message.
     #[arg(long)]

@@ -13,6 +13,7 @@
 pub mod cli;
 pub mod client;
 pub mod dev;
+pub mod echo;
 pub mod load;
 pub mod ops;
 pub mod sandbox;
