@@ -44,13 +44,24 @@ if [[ " ${skip} " != *" bench "* ]]; then
     say "criterion benches"
     "${cargo}" bench -p wa-shared --locked 2>&1 | tee "${out}/bench.txt" >&2
     {
-        echo "Command: \`cargo bench -p wa-shared\` (criterion, median of the estimate). Machine: ${machine}."
+        echo "Command: \`cargo bench -p wa-shared\` (criterion, median of the estimate; the ratio is to"
+        echo "\`baseline/json_round_trip_of_the_request\` of the same run). Machine: ${machine}."
         echo
-        echo "| benchmark | median |"
-        echo "| --- | ---: |"
+        echo "| benchmark | median | vs baseline |"
+        echo "| --- | ---: | ---: |"
         # A bench's name is a line of its own; its estimate is the next "time: [lo mid hi]"
         # line (test names such as domain::time::tests also contain "time:").
-        awk '/^[A-Za-z0-9_]+\/[A-Za-z0-9_\/-]+$/ {name=$0} /^ +time: +\[/ {gsub(/[\[\]]/,""); print "| " name " | " $4 " " $5 " |"}' "${out}/bench.txt"
+        awk '/^[A-Za-z0-9_]+\/[A-Za-z0-9_\/-]+$/ {name=$0} /^ +time: +\[/ {gsub(/[\[\]]/,""); print name "\t" $4 "\t" $5}' "${out}/bench.txt" \
+            | python3 -c '
+import sys
+scale = {"ps": 1e-6, "ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+rows = [line.rstrip("\n").split("\t") for line in sys.stdin if line.strip()]
+us = {name: float(v) * scale[unit] for name, v, unit in rows}
+base = us.get("baseline/json_round_trip_of_the_request")
+for name, v, unit in rows:
+    ratio = f"{us[name] / base:.1f}x" if base else "-"
+    print(f"| {name} | {v} {unit} | {ratio} |")
+'
     } >"${out}/bench.md"
     put_section bench "${out}/bench.md"
 fi
@@ -133,10 +144,17 @@ if [[ " ${skip} " != *" load "* ]]; then
     scripts/dev-load.sh --messages 5000 --concurrency 64 --until read | tee "${out}/load-burst.txt" >&2
     scripts/dev-load.sh --rate 500 --duration 20s --concurrency 64 --until accepted | tee "${out}/load-500.txt" >&2
     scripts/dev-load.sh --rate 1000 --duration 20s --concurrency 128 --until read | tee "${out}/load-1000.txt" >&2
+    # The baseline of the same run: the same loads against a server in wa load's own
+    # process that answers at once (what the machine and the generator cost alone).
+    "${WA_BIN}" load --echo --messages 5000 --concurrency 64 | tee "${out}/echo-burst.txt" >&2
+    "${WA_BIN}" load --echo --rate 500 --duration 20s --concurrency 64 | tee "${out}/echo-500.txt" >&2
     {
         echo "Command: \`scripts/dev-load.sh\` (\`wa dev\` in profile \`local\` with one tenant at 2,000 msg/s,"
         echo "sender concurrency 10 and sandbox latency 50 ms, then \`wa load\` with the flags shown;"
-        echo "the last line is the wa dev process's CPU per lifecycle, sandbox included). Machine: ${machine}."
+        echo "\`process CPU\` is the wa dev process's CPU (sandbox included) per lifecycle until the last"
+        echo "message reached the state, then per message for wa load's final read of each; the last line"
+        echo "is both together. Stage latencies come from each message's history (when we recorded each"
+        echo "state). Machine: ${machine}."
         for run in "burst:--messages 5000 --concurrency 64 --until read" \
                    "500:--rate 500 --duration 20s --concurrency 64 --until accepted" \
                    "1000:--rate 1000 --duration 20s --concurrency 128 --until read"; do
@@ -146,6 +164,13 @@ if [[ " ${skip} " != *" load "* ]]; then
             echo '```'
             cat "${out}/load-${run%%:*}.txt"
             echo '```'
+        done
+        echo
+        echo "Baseline of the same run (\`wa load --echo\`: the same load against a server that answers"
+        echo "at once, in wa load's own process; read intake's figures above as a ratio to these):"
+        for run in "burst:--messages 5000 --concurrency 64" "500:--rate 500 --duration 20s --concurrency 64"; do
+            echo
+            echo "\`wa load --echo ${run#*:}\`: $(grep -E '^sent|^intake' "${out}/echo-${run%%:*}.txt" | tr -s ' ' | paste -sd ';' -)"
         done
     } >"${out}/load.md"
     put_section load "${out}/load.md"

@@ -1,6 +1,10 @@
 //! Hot paths of the pure domain (issue goals in parentheses):
 //! - validate + build the Graph payload of one template message (< 20 µs);
-//! - verify + parse a webhook body carrying 100 statuses (>= 50 MB/s).
+//! - verify + parse a webhook body carrying 100 statuses (>= 50 MB/s);
+//! - one status on a stored message: decode, decide, apply, encode (the domain and
+//!   JSON share of each store write);
+//! - a baseline in the same run, so the others read as ratios on a noisy machine: a
+//!   JSON round trip of the request (parse to a value, print it back).
 //!
 //! Fixtures are known-good, so a failed `expect` here is a broken fixture, not input.
 #![allow(clippy::expect_used)]
@@ -9,11 +13,14 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use std::hint::black_box;
 use wa_shared::domain::graph::CallbackData;
+use wa_shared::domain::lifecycle::{
+    EventKind, LifecycleEvent, LifecyclePolicy, ProviderStatus, ProviderStatusKind, decide,
+};
 use wa_shared::domain::payload::build_payload;
 use wa_shared::domain::template::TemplateCatalog;
 use wa_shared::domain::validation::{FormattingPolicy, validate};
 use wa_shared::domain::webhook::{parse_envelope, sign, verify_signature};
-use wa_shared::domain::{MessageId, PhoneNumber, TenantId};
+use wa_shared::domain::{Message, MessageId, NewMessage, PhoneNumber, TenantId, Timestamp, Wamid};
 
 const CATALOG: &str = include_str!("../tests/fixtures/templates/catalog.json");
 const REQUEST: &str = include_str!("../tests/golden/order_shipped_url_button.request.json");
@@ -101,5 +108,77 @@ fn webhook_batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, template_message, webhook_batch);
+fn baseline(c: &mut Criterion) {
+    let mut group = c.benchmark_group("baseline");
+    group.bench_function("json_round_trip_of_the_request", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_str(black_box(REQUEST)).expect("fixture parses");
+            black_box(value.to_string())
+        })
+    });
+    group.finish();
+}
+
+/// A status webhook `kind` for `wamid`, received at `ms`.
+fn status(kind: ProviderStatusKind, wamid: &Wamid, ms: i64) -> LifecycleEvent {
+    LifecycleEvent::new(
+        Timestamp::from_millis(ms),
+        EventKind::Provider(ProviderStatus {
+            wamid: wamid.clone(),
+            status: kind,
+            occurred_at: Timestamp::from_millis(ms - 1),
+            failure: None,
+            detail: Some(json!({"pricing": {"billable": true, "pricing_model": "PMP",
+                                            "type": "regular", "category": "utility"}})),
+        }),
+    )
+}
+
+fn stored_message(c: &mut Criterion) {
+    let policy = LifecyclePolicy::default();
+    let request: Value = serde_json::from_str(REQUEST).expect("fixture request parses");
+    let new = NewMessage {
+        tenant: TenantId::parse("demo").expect("valid tenant"),
+        id: MessageId::generate(),
+        to: PhoneNumber::parse("+14155550123").expect("valid number"),
+        template_name: Some("order_shipped".into()),
+        template_language: Some("en_US".into()),
+        request,
+        request_hash: "0".repeat(64),
+        metadata: None,
+    };
+    let mut message = Message::new_queued(new, Timestamp::from_millis(1_750_000_000_000), &policy);
+    let wamid = Wamid::parse("wamid.HBgLMTQxNTU1NTAxMjMVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA")
+        .expect("valid wamid");
+    for (i, kind) in [ProviderStatusKind::Sent, ProviderStatusKind::Delivered]
+        .into_iter()
+        .enumerate()
+    {
+        let event = status(kind, &wamid, 1_750_000_001_000 + i as i64);
+        if let Some(t) = decide(&message, &event, &policy).transition() {
+            t.apply_to(&mut message);
+        }
+    }
+    let stored = serde_json::to_string(&message).expect("message encodes");
+    let read = status(ProviderStatusKind::Read, &wamid, 1_750_000_002_000);
+    let mut group = c.benchmark_group("stored_message");
+    group.bench_function("decode_decide_apply_encode_a_status", |b| {
+        b.iter(|| {
+            let mut m: Message = serde_json::from_str(black_box(&stored)).expect("decodes");
+            let decision = decide(&m, &read, &policy);
+            let t = decision.transition().expect("read advances");
+            t.apply_to(&mut m);
+            black_box(serde_json::to_string(&m).expect("encodes"))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    baseline,
+    template_message,
+    webhook_batch,
+    stored_message
+);
 criterion_main!(benches);
