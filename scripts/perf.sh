@@ -50,8 +50,9 @@ if [[ " ${skip} " != *" bench "* ]]; then
         echo "| benchmark | median | vs baseline |"
         echo "| --- | ---: | ---: |"
         # A bench's name is a line of its own; its estimate is the next "time: [lo mid hi]"
-        # line (test names such as domain::time::tests also contain "time:").
-        awk '/^[A-Za-z0-9_]+\/[A-Za-z0-9_\/-]+$/ {name=$0} /^ +time: +\[/ {gsub(/[\[\]]/,""); print name "\t" $4 "\t" $5}' "${out}/bench.txt" \
+        # line (test names such as domain::time::tests also contain "time:"); the
+        # "time:" line of criterion's change report, which follows, is not an estimate.
+        awk '/^[A-Za-z0-9_]+\/[A-Za-z0-9_\/-]+$/ {name=$0} /^ +time: +\[/ && name != "" {gsub(/[\[\]]/,""); print name "\t" $4 "\t" $5; name=""}' "${out}/bench.txt" \
             | python3 -c '
 import sys
 scale = {"ps": 1e-6, "ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
