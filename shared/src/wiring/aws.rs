@@ -87,8 +87,11 @@ pub async fn sender(config: &SenderConfig) -> Result<SenderDeps, ConfigError> {
 pub async fn webhook(config: &WebhookConfig) -> Result<WebhookDeps, ConfigError> {
     let sdk = load_sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
-    let app_secret = secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN").await?;
-    let verify_token = secret(&secrets, &config.verify_token_arn, "WA_VERIFY_TOKEN_ARN").await?;
+    // Both at once: each is a round trip of the cold start (issue 15's init goal).
+    let (app_secret, verify_token) = tokio::try_join!(
+        secret(&secrets, &config.app_secret_arn, "WA_APP_SECRET_ARN"),
+        secret(&secrets, &config.verify_token_arn, "WA_VERIFY_TOKEN_ARN"),
+    )?;
     Ok(WebhookDeps {
         ports: ports(&config.common, &sdk).with_series(Arc::new(DynamoTrafficSeries::new(
             &sdk,
