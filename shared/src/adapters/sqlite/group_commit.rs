@@ -118,8 +118,9 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>, batches: &AtomicU64) {
                 Err(_) => break,
             }
         }
-        run_batch(&mut conn, batch);
+        // Counted before its callers hear of it, so a caller sees its own batch counted.
         batches.fetch_add(1, Ordering::Relaxed);
+        run_batch(&mut conn, batch);
     }
 }
 
