@@ -52,8 +52,23 @@ pub(crate) fn bounded_detail(detail: Value) -> Value {
     }
 }
 
+/// The length of `value` as JSON, counted as it is written rather than built as a
+/// string: it runs on every transition, and nearly every detail fits.
 fn json_len(value: &Value) -> usize {
-    value.to_string().len()
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a writer that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 fn clip(value: Value) -> Value {
