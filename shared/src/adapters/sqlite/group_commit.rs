@@ -40,14 +40,18 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// Start the writer thread on `conn` (a connection of its own to the file).
-    pub(super) fn start(conn: Connection) -> Result<Self, SqliteError> {
+    /// Start the writer thread on `conn` (a connection of its own to the file);
+    /// `between_batches` runs on it after each batch, outside any transaction.
+    pub(super) fn start(
+        conn: Connection,
+        between_batches: impl FnMut(&mut Connection) + Send + 'static,
+    ) -> Result<Self, SqliteError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let batches = Arc::new(AtomicU64::new(0));
         let counted = batches.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, &queue, &counted))
+            .spawn(move || run(conn, &queue, &counted, between_batches))
             .map_err(|e| SqliteError::WriterGone(format!("could not start: {e}")))?;
         Ok(Self { jobs, batches })
     }
@@ -109,7 +113,12 @@ impl Ran {
 }
 
 /// The writer thread: take what is queued (at least one job), run it as one batch.
-fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>, batches: &AtomicU64) {
+fn run(
+    mut conn: Connection,
+    queue: &mpsc::Receiver<Job>,
+    batches: &AtomicU64,
+    mut between_batches: impl FnMut(&mut Connection),
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -121,6 +130,7 @@ fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>, batches: &AtomicU64) {
         // Counted before its callers hear of it, so a caller sees its own batch counted.
         batches.fetch_add(1, Ordering::Relaxed);
         run_batch(&mut conn, batch);
+        between_batches(&mut conn);
     }
 }
 

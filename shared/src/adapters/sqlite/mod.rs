@@ -6,6 +6,7 @@
 //! committed (acknowledged) write survives a process kill and a power loss;
 //! `NORMAL` survives a process kill only and is offered for throughput tests.
 
+mod checkpointer;
 pub mod costs;
 pub mod directory;
 pub mod events;
@@ -134,6 +135,8 @@ struct Pool {
     permits: Arc<Semaphore>,
     /// The group-commit writer of a file database (`None` in memory: one connection).
     writer: Option<group_commit::Writer>,
+    /// Checkpoints run off the writer thread (none in memory).
+    checkpoints: checkpointer::Checkpoints,
 }
 
 impl SqliteDb {
@@ -146,7 +149,7 @@ impl SqliteDb {
         let max = options.max_connections.max(1);
         let first = {
             let (path, options) = (path.clone(), options.clone());
-            tokio::task::spawn_blocking(move || -> Result<(Connection, group_commit::Writer), SqliteError> {
+            tokio::task::spawn_blocking(move || -> Result<(Connection, (group_commit::Writer, checkpointer::Checkpoints)), SqliteError> {
                 let existed = match std::fs::metadata(&path) {
                     Ok(m) if m.len() == 0 => {
                         return Err(SqliteError::NotAStore(format!(
@@ -165,18 +168,26 @@ impl SqliteDb {
                 let mode: String = conn.row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
                 tracing::debug!(journal_mode = %mode, path = %path.display(), "sqlite opened");
                 create_migrations_table(&conn)?;
-                let writer = group_commit::Writer::start(open_connection(&path, &options)?)?;
-                Ok((conn, writer))
+                let mut writer_conn = open_connection(&path, &options)?;
+                let checkpoints =
+                    checkpointer::attach(&mut writer_conn, open_connection(&path, &options)?)?;
+                let restarts = checkpoints.clone();
+                let busy_timeout = options.busy_timeout;
+                let writer = group_commit::Writer::start(writer_conn, move |conn| {
+                    restarts.restart_if_wanted(conn, busy_timeout);
+                })?;
+                Ok((conn, (writer, checkpoints)))
             })
             .await??
         };
-        let (first, writer) = first;
+        let (first, (writer, checkpoints)) = first;
         Ok(Self::from_parts(
             Some(path),
             options,
             first,
             max,
             Some(writer),
+            checkpoints,
         ))
     }
 
@@ -193,7 +204,14 @@ impl SqliteDb {
             Ok(conn)
         })
         .await??;
-        Ok(Self::from_parts(None, options, conn, 1, None))
+        Ok(Self::from_parts(
+            None,
+            options,
+            conn,
+            1,
+            None,
+            checkpointer::Checkpoints::default(),
+        ))
     }
 
     fn from_parts(
@@ -202,6 +220,7 @@ impl SqliteDb {
         first: Connection,
         max: usize,
         writer: Option<group_commit::Writer>,
+        checkpoints: checkpointer::Checkpoints,
     ) -> Self {
         Self {
             inner: Arc::new(Pool {
@@ -210,6 +229,7 @@ impl SqliteDb {
                 idle: Mutex::new(vec![first]),
                 permits: Arc::new(Semaphore::new(max)),
                 writer,
+                checkpoints,
             }),
         }
     }
@@ -277,6 +297,16 @@ impl SqliteDb {
             .writer
             .as_ref()
             .map_or(0, group_commit::Writer::batches)
+    }
+
+    /// Checkpoints of the write-ahead log run so far, off the writer thread (0 in memory).
+    pub fn checkpoints(&self) -> u64 {
+        self.inner.checkpoints.count()
+    }
+
+    /// Restarts of the write-ahead log run by the writer so far (0 in memory).
+    pub fn log_restarts(&self) -> u64 {
+        self.inner.checkpoints.restarts()
     }
 
     /// Apply the `migrations` not applied yet, in order, each in its own transaction.
