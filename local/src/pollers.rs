@@ -196,27 +196,25 @@ impl Worker {
             .collect();
         let event = sqs_event(&self.mapping.queue, messages);
         let response = invoke(self.mapping.consumer, &self.functions, event).await;
-        for (id, receipt) in receipts {
-            let reported = response
-                .batch_item_failures
-                .iter()
-                .any(|f| f.item_identifier == id);
-            if reported {
-                continue;
-            }
-            if let Err(e) = self
-                .functions
-                .sender
-                .ports
-                .queue
-                .delete(&self.mapping.queue, &receipt)
-                .await
-            {
-                // The message comes back after its visibility timeout; the claim makes
-                // the second delivery harmless.
-                warn!(error = %e, sqs_message_id = %id, "delete after a handled record failed");
-            }
-        }
+        // Together, not one after the other: the store folds them into one commit, where
+        // ten deletes in a row held the worker for ten commits (issue 15).
+        let queue = &self.functions.sender.ports.queue;
+        let deletes = receipts
+            .iter()
+            .filter(|(id, _)| {
+                !response
+                    .batch_item_failures
+                    .iter()
+                    .any(|f| &f.item_identifier == id)
+            })
+            .map(|(id, receipt)| async move {
+                if let Err(e) = queue.delete(&self.mapping.queue, receipt).await {
+                    // The message comes back after its visibility timeout; the claim
+                    // makes the second delivery harmless.
+                    warn!(error = %e, sqs_message_id = %id, "delete after a handled record failed");
+                }
+            });
+        futures_util::future::join_all(deletes).await;
     }
 }
 
