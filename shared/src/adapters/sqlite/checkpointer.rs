@@ -11,8 +11,8 @@
 //! write begins with every page copied and no reader left on the log, which never
 //! happens while writes keep coming. So once the log passes `RESTART_PAGES`, the
 //! writer thread itself, between two batches, runs a RESTART checkpoint: it copies
-//! the few pages written since the last passive one and waits (briefly, see
-//! `RESTART_WAIT`) for readers to move off the log. The log stays bounded, and the
+//! the few pages written since the last passive one and waits (2 ms, see
+//! `RESTART_POLLS`) for readers to move off the log. The log stays bounded, and the
 //! writer pays that short step a few times a second instead of the whole copy 20
 //! times. Durability does not change: a commit is in the log on disk when it returns.
 
