@@ -111,7 +111,7 @@ async fn receive(
     let deadline = deps.settings.apply_budget.map(|b| started + b);
     match apply_batch_until(deps, &batch, 0, deadline).await {
         Ok(report) => {
-            info!(?report, "webhook applied");
+            info!(%report, "webhook applied");
             Ok(ok())
         }
         Err(apply_error) => {

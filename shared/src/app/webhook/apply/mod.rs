@@ -87,6 +87,39 @@ impl ApplyReport {
     }
 }
 
+/// The non-zero counts only (`advanced=3 duplicates=1`), or `nothing`: the webhook's
+/// log line per body, where the Debug form of every field was about 400 bytes of
+/// CloudWatch Logs for each of a lifecycle's three bodies (issue 15's cost).
+impl std::fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let counts = [
+            ("advanced", self.advanced),
+            ("timestamps_filled", self.timestamps_filled),
+            ("anomalies", self.anomalies),
+            ("duplicates", self.duplicates),
+            ("unknown_messages", self.unknown_messages),
+            ("inbound", self.inbound),
+            ("keyword_changes", self.keyword_changes),
+            ("directory_updates", self.directory_updates),
+            ("unrouted", self.unrouted),
+            ("misrouted", self.misrouted),
+            ("ignored", self.ignored),
+        ];
+        let mut any = false;
+        for (name, count) in counts.into_iter().filter(|(_, n)| *n > 0) {
+            if any {
+                f.write_str(" ")?;
+            }
+            write!(f, "{name}={count}")?;
+            any = true;
+        }
+        if !any {
+            f.write_str("nothing")?;
+        }
+        Ok(())
+    }
+}
+
 /// Statuses of one body applied at once: a body of 1,000 statuses (Meta batches up to
 /// that many) takes a sixteenth of the time, each status being one conditional write
 /// (and at times a read) whatever the order, which the lifecycle makes safe.
@@ -293,5 +326,22 @@ impl<'d> Context<'d> {
         self.deps.ports.metrics.count("UnroutedWebhook", &[]);
         self.report.unrouted += 1;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApplyReport;
+
+    #[test]
+    fn the_report_names_only_what_happened() {
+        assert_eq!(ApplyReport::default().to_string(), "nothing");
+        let report = ApplyReport {
+            advanced: 3,
+            duplicates: 1,
+            ignored: 2,
+            ..ApplyReport::default()
+        };
+        assert_eq!(report.to_string(), "advanced=3 duplicates=1 ignored=2");
     }
 }
